@@ -1,0 +1,104 @@
+"""Distributions whose ideal denoiser E[x0 | x̂ = x0 + σn] is closed form.
+
+They are the ground truth of our tests and benchmarks: with an ideal denoiser, every error a
+sampler makes is discretisation error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .utils import append_dims, as_sigma
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """x0 ~ N(μ, Σ). D(x̂; σ) = μ + Σ(Σ + σ²I)⁻¹(x̂ - μ); the PF-ODE is linear and solved exactly."""
+
+    mean: Tensor  # [D]
+    cov: Tensor  # [D, D]
+
+    def _eig(self) -> tuple[Tensor, Tensor]:
+        lam, u = torch.linalg.eigh(self.cov)
+        return lam, u
+
+    def denoise(self, x: Tensor, sigma: Tensor | float) -> Tensor:
+        """E[x0 | x̂] (Gaussian conditioning), in the eigenbasis of Σ."""
+        sigma = as_sigma(sigma, x)
+        lam, u = self._eig()
+        z = (x - self.mean) @ u
+        shrink = lam / (lam + append_dims(sigma, 2) ** 2)
+        return self.mean + (shrink * z) @ u.T
+
+    __call__ = denoise
+
+    def pf_ode_solution(self, x: Tensor, sigma_from: float, sigma_to: float) -> Tensor:
+        """Exact PF-ODE flow dx̂/dσ = (x̂ - D)/σ: each eigen-coordinate scales by sqrt((λ+σ_to²)/(λ+σ_from²))."""
+        lam, u = self._eig()
+        z = (x - self.mean) @ u
+        z = z * torch.sqrt((lam + sigma_to**2) / (lam + sigma_from**2))
+        return self.mean + z @ u.T
+
+    def sample(self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
+        """n draws from the marginal p(x̂; σ) = N(μ, Σ + σ²I)."""
+        d = self.mean.shape[0]
+        cov = self.cov + sigma**2 * torch.eye(d, dtype=self.cov.dtype)
+        chol = torch.linalg.cholesky(cov)
+        z = torch.randn(n, d, generator=generator, dtype=self.cov.dtype)
+        return self.mean + z @ chol.T
+
+    def log_prob(self, x: Tensor, sigma: float = 0.0) -> Tensor:
+        """log N(x̂; μ, Σ + σ²I)."""
+        d = self.mean.shape[0]
+        cov = self.cov + sigma**2 * torch.eye(d, dtype=self.cov.dtype)
+        return torch.distributions.MultivariateNormal(self.mean, cov).log_prob(x)
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """x0 ~ Σ_k w_k N(μ_k, s_k² I). D(x̂; σ) = Σ_k r_k(x̂) [μ_k + s_k²/(s_k²+σ²)(x̂ - μ_k)],
+
+    with responsibilities r_k ∝ w_k N(x̂; μ_k, (s_k²+σ²)I) (Bayes' rule for each component).
+    """
+
+    means: Tensor  # [K, D]
+    stds: Tensor  # [K]
+    weights: Tensor  # [K], sums to 1
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def _component_log_prob(self, x: Tensor, var: Tensor) -> Tensor:
+        """log w_k N(x̂; μ_k, var_k I) for every sample and component: [B, K]."""
+        d = self.dim
+        sq = torch.cdist(x, self.means.to(x.dtype)) ** 2
+        return torch.log(self.weights) - 0.5 * sq / var - 0.5 * d * torch.log(2 * math.pi * var)
+
+    def denoise(self, x: Tensor, sigma: Tensor | float) -> Tensor:
+        sigma = append_dims(as_sigma(sigma, x), 2)  # [B, 1]
+        var = self.stds.to(x.dtype) ** 2 + sigma**2  # [B, K]
+        r = torch.softmax(self._component_log_prob(x, var), dim=1)  # [B, K]
+        shrink = self.stds.to(x.dtype) ** 2 / var  # [B, K]
+        means = self.means.to(x.dtype)
+        # Σ_k r_k (μ_k + shrink_k (x - μ_k)) = Σ_k r_k(1-shrink_k) μ_k + (Σ_k r_k shrink_k) x
+        return (r * (1 - shrink)) @ means + (r * shrink).sum(1, keepdim=True) * x
+
+    __call__ = denoise
+
+    def log_prob(self, x: Tensor, sigma: float = 0.0) -> Tensor:
+        var = (self.stds.to(x.dtype) ** 2 + sigma**2).expand(x.shape[0], -1)
+        return torch.logsumexp(self._component_log_prob(x, var), dim=1)
+
+    def sample(self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)
+        std = torch.sqrt(self.stds[k] ** 2 + sigma**2)
+        return self.means[k] + std[:, None] * z
+
+    def to(self, dtype: torch.dtype) -> "GaussianMixture":
+        return GaussianMixture(self.means.to(dtype), self.stds.to(dtype), self.weights.to(dtype))

@@ -1,0 +1,89 @@
+"""Denoising score matching: a noise-level distribution p(σ) times a weighting λ(σ).
+
+EDM Eq. 2/8:  L = E_{σ~p(σ), x0, n} [ λ(σ) ||D(x0 + σn; σ) - x0||² ]
+            = E [ λ(σ) c_out(σ)² ||F(c_in x̂, c_noise) - (x0 - c_skip x̂)/c_out||² ].
+We evaluate the second, equivalent form: it avoids cancellation in D - x0 at small σ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .parameterisation import Denoiser, Preconditioning, network_target
+from .processes import Process
+from .utils import append_dims
+
+
+@dataclass(frozen=True)
+class LogNormal:
+    """ln σ ~ N(P_mean, P_std²) (EDM Table 1, 'Ours')."""
+
+    p_mean: float = -1.2
+    p_std: float = 1.2
+
+    def sample(
+        self, n: int, process: Process, generator: torch.Generator, device: torch.device | str = "cpu"
+    ) -> Tensor:
+        z = torch.randn(n, generator=generator, device=device)
+        return torch.exp(self.p_mean + self.p_std * z)
+
+
+@dataclass(frozen=True)
+class UniformT:
+    """t ~ U[t_min, t_max] of the process, σ = σ(t) (score SDE, continuous-time training)."""
+
+    def sample(
+        self, n: int, process: Process, generator: torch.Generator, device: torch.device | str = "cpu"
+    ) -> Tensor:
+        u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
+        t = process.t_min + (process.t_max - process.t_min) * u
+        return process.sigma(t).float()
+
+
+@dataclass(frozen=True)
+class DiscreteT:
+    """i ~ U{1, …, M}, t_i = t_min + (t_max - t_min)·i/M, σ = σ(t_i) (DDPM/NCSN discrete noise levels)."""
+
+    levels: int = 1000
+
+    def sigmas(self, process: Process) -> Tensor:
+        """The M noise levels σ(t_i), i = 1..M, increasing."""
+        i = torch.arange(1, self.levels + 1, dtype=torch.float64)
+        t = process.t_min + (process.t_max - process.t_min) * i / self.levels
+        return process.sigma(t)
+
+    def sample(
+        self, n: int, process: Process, generator: torch.Generator, device: torch.device | str = "cpu"
+    ) -> Tensor:
+        i = torch.randint(0, self.levels, (n,), generator=generator, device=device)
+        return self.sigmas(process).float().to(device)[i]
+
+
+NoiseDistribution = LogNormal | UniformT | DiscreteT
+
+
+def weight(name: str, precond: Preconditioning, sigma: Tensor) -> Tensor:
+    """λ(σ). 'target': 1/c_out², unit weight on the network's own target (EDM's λ for EDM, DDPM's
+    L_simple for ε, NCSN's σ² weighting for scores, the v-loss for v); 'uniform': 1; 'snr': 1/σ²."""
+    if name == "target":
+        return 1.0 / precond.c_out(sigma) ** 2
+    if name == "uniform":
+        return torch.ones_like(sigma)
+    if name == "snr":
+        return 1.0 / sigma**2
+    raise ValueError(f"unknown weighting {name!r}; expected target, uniform or snr")
+
+
+def dsm_loss(
+    denoiser: Denoiser, x0: Tensor, sigma: Tensor, noise: Tensor, weighting: str = "target"
+) -> Tensor:
+    """Per-sample DSM loss λ(σ)·c_out²·mean||F - target||² at x̂ = x0 + σ n (EDM Eq. 8)."""
+    precond = denoiser.precond
+    x = x0 + append_dims(sigma, x0.ndim) * noise
+    target = network_target(precond, x0, x, sigma)
+    err = (denoiser.raw(x, sigma) - target) ** 2
+    w = weight(weighting, precond, sigma) * precond.c_out(sigma) ** 2
+    return w * err.flatten(1).mean(dim=1)

@@ -1,0 +1,51 @@
+"""Figures a person would rather look at than read (matplotlib, Agg backend, atomic writes)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .checkpoint import atomic_write  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: str | Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def data_vs_samples(data: np.ndarray, samples: np.ndarray, path: str | Path, title: str = "") -> None:
+    """Side by side: histograms (1-D), scatter plots (2-D) or 3-D scatters of the first three dims."""
+    dim = data.shape[1]
+    proj = "3d" if dim >= 3 else None
+    fig = plt.figure(figsize=(10, 4.6))
+    lims = [np.percentile(np.concatenate([data, samples]), q, axis=0) for q in (0.5, 99.5)]
+    for i, (arr, name) in enumerate([(data, "data"), (samples, "samples")]):
+        ax = fig.add_subplot(1, 2, i + 1, projection=proj)
+        if dim == 1:
+            ax.hist(arr[:, 0], bins=80, range=(lims[0][0], lims[1][0]), density=True, color=f"C{i}")
+        elif dim == 2:
+            ax.scatter(arr[:, 0], arr[:, 1], s=1.5, alpha=0.5, color=f"C{i}")
+            ax.set_xlim(lims[0][0], lims[1][0]), ax.set_ylim(lims[0][1], lims[1][1]), ax.set_aspect("equal")
+        else:
+            ax.scatter(arr[:, 0], arr[:, 1], arr[:, 2], s=1, alpha=0.4, color=f"C{i}")
+        ax.set_title(f"{name} (n = {len(arr)})")
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def loss_curve(history: list, path: str | Path, title: str = "training loss") -> None:
+    """Logged mean loss against step, log scale."""
+    steps, losses = np.asarray(history, dtype=float).T
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(steps, losses, lw=1)
+    ax.set_yscale("log"), ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _save(fig, path)

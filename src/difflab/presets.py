@@ -1,0 +1,86 @@
+"""Published recipes as data: each is one (process, parameterisation, loss) triple.
+
+A preset is frozen; `adapt` fills in what should come from the user's data (σ_data, and σ_max for
+the processes whose range is free) and returns a new preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import DifflabError
+from .losses import DiscreteT, LogNormal, NoiseDistribution, UniformT
+from .parameterisation import (
+    EDMPrecond,
+    EpsPrecond,
+    FlowPrecond,
+    Preconditioning,
+    ScorePrecond,
+    VPrecond,
+)
+from .processes import EDM, VE, VP, Process, RectifiedFlow, VPCosine
+
+SIGMA_FLOOR = 0.002  # EDM's σ_min: below it the denoiser is the identity to float precision
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A training recipe: the process, the network's parameterisation and the DSM loss."""
+
+    name: str
+    process: Process
+    precond: Preconditioning
+    noise: NoiseDistribution
+    weighting: str = "target"
+    sigma_max_from_data: bool = False
+    summary: str = ""
+
+    def adapt(self, sigma_data: float, sigma_max: float | None = None) -> "Preset":
+        """This preset with σ_data (and σ_max, where the process leaves it free) set from data."""
+        precond = dataclasses.replace(self.precond, sigma_data=sigma_data)
+        process = self.process
+        if self.sigma_max_from_data and sigma_max is not None:
+            process = _with_sigma_max(process, sigma_max)
+        return dataclasses.replace(self, precond=precond, process=process)
+
+    def sampling_range(self) -> tuple[float, float]:
+        """(σ_min, σ_max) of the default sampling grid: the process's range, floored at 0.002."""
+        return max(self.process.sigma_min, SIGMA_FLOOR), self.process.sigma_max
+
+
+def _with_sigma_max(process: Process, sigma_max: float) -> Process:
+    if isinstance(process, EDM):
+        return dataclasses.replace(process, t_max=sigma_max)
+    if isinstance(process, VE):
+        return dataclasses.replace(process, sigma_hi=sigma_max)
+    raise ValueError(f"{process.name} has no free σ_max")
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset("ddpm", VP(), EpsPrecond(), DiscreteT(levels=1000),
+               summary="DDPM (Ho et al. 2020): VP with linear β, ε-prediction, 1000 discrete steps"),
+        Preset("ncsn", VE(), ScorePrecond(), DiscreteT(levels=100), sigma_max_from_data=True,
+               summary="NCSN (Song & Ermon 2019): VE geometric σ levels, score network, σ²-weighting"),
+        Preset("vp-sde", VP(), EpsPrecond(), UniformT(),
+               summary="VP SDE (Song et al. 2021): continuous t ~ U[ε, 1], ε-prediction"),
+        Preset("ve-sde", VE(), ScorePrecond(), UniformT(), sigma_max_from_data=True,
+               summary="VE SDE (Song et al. 2021): continuous t ~ U[0, 1], score network"),
+        Preset("edm", EDM(), EDMPrecond(), LogNormal(), sigma_max_from_data=True,
+               summary="EDM (Karras et al. 2022): σ = t, preconditioning, log-normal σ"),
+        Preset("v-pred", VPCosine(), VPrecond(), UniformT(),
+               summary="v-prediction (Salimans & Ho 2022) on the iDDPM cosine schedule"),
+        Preset("rectified-flow", RectifiedFlow(), FlowPrecond(), UniformT(),
+               summary="Rectified flow (Liu et al. 2022): x_t = (1-t)x0 + t·n, velocity prediction"),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name`, or a one-line error listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise DifflabError(f"unknown preset {name!r}; expected one of: {', '.join(PRESETS)}") from None

@@ -1,0 +1,246 @@
+"""The training loop in small pieces: one step, EMA, checkpoint, resume.
+
+A run directory holds `config.json` (what was trained, human-readable), `checkpoint.safetensors`
+(weights, EMA, optimizer, RNG, step and loss history; written atomically) and `loss.json`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from . import __version__
+from .checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state, write_json
+from .data import Standardiser, max_pairwise_distance
+from .errors import DifflabError
+from .losses import dsm_loss
+from .nn import MLP
+from .parameterisation import Denoiser
+from .presets import Preset, get_preset
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: int = 128
+    depth: int = 4
+    emb_dim: int = 64
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int | None = None
+    seconds: float | None = None
+    batch_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    checkpoint_every: int = 1000
+    log_every: int = 25
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs to continue as if never stopped."""
+
+    step: int
+    model: Denoiser
+    ema: Denoiser
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    history: list = field(default_factory=list)  # [step, mean loss over the last log interval]
+    elapsed: float = 0.0
+
+
+def build_denoiser(preset: Preset, dim: int, model: ModelConfig) -> Denoiser:
+    net = MLP(dim, width=model.width, depth=model.depth, emb_dim=model.emb_dim)
+    return Denoiser(net, preset.precond)
+
+
+def lr_factor(step: int, warmup: int) -> float:
+    """Linear warm-up from 0 to the base rate over `warmup` steps, then constant."""
+    return min(1.0, (step + 1) / max(warmup, 1))
+
+
+def ema_update(ema: Denoiser, model: Denoiser, step: int, decay: float) -> None:
+    """θ_ema ← β θ_ema + (1-β) θ with β = min(decay, (1+step)/(10+step)) so early EMA follows fast."""
+    beta = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for p_ema, p in zip(ema.parameters(), model.parameters()):
+            p_ema.lerp_(p, 1 - beta)
+
+
+def train_step(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig) -> Tensor:
+    """One AdamW step on a random batch; returns the batch loss as a 0-d tensor (not synced)."""
+    g, dev = state.generator, data.device
+    idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=g, device=dev)
+    x0 = data[idx]
+    sigma = preset.noise.sample(cfg.batch_size, preset.process, g, dev)
+    noise = torch.randn(x0.shape, generator=g, device=dev)
+    loss = dsm_loss(state.model, x0, sigma, noise, preset.weighting).mean()
+    for group in state.optimizer.param_groups:
+        group["lr"] = cfg.lr * lr_factor(state.step, cfg.warmup_steps)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
+    state.optimizer.step()
+    ema_update(state.ema, state.model, state.step, cfg.ema_decay)
+    state.step += 1
+    return loss.detach()
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+def save_state(run_dir: Path, state: TrainState, run_config: dict) -> None:
+    tensors: dict[str, Tensor] = {}
+    tensors.update({f"model.{k}": v for k, v in state.model.state_dict().items()})
+    tensors.update({f"ema.{k}": v for k, v in state.ema.state_dict().items()})
+    opt = flatten_state("opt", state.optimizer.state_dict(), tensors)
+    tensors["rng"] = state.generator.get_state()
+    meta = {"config": run_config, "step": state.step, "elapsed": state.elapsed, "optimizer": opt,
+            "history": state.history}
+    save_checkpoint(run_dir / CHECKPOINT, tensors, meta)
+    write_json(run_dir / "loss.json", {"step_loss": state.history})
+
+
+def load_state(state: TrainState, tensors: dict[str, Tensor], meta: dict) -> None:
+    """Restore weights, EMA, optimizer, RNG, step and history from a loaded checkpoint into `state`."""
+    state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state.ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    state.optimizer.load_state_dict(unflatten_state(meta["optimizer"], tensors))
+    state.generator.set_state(tensors["rng"])
+    state.step, state.elapsed, state.history = meta["step"], meta["elapsed"], meta["history"]
+
+
+# -- the loop ----------------------------------------------------------------------------------------
+def prepare_data(raw: np.ndarray, standardise: bool) -> tuple[np.ndarray, Standardiser, float, float]:
+    """Standardised training array, the standardiser, σ_data and σ_max derived from the data.
+
+    σ_data is the standard deviation of the (standardised) data; σ_max is the largest pairwise
+    distance between data points (Song & Ermon 2020, Technique 1), so the prior covers the data.
+    """
+    std = Standardiser.fit(raw) if standardise else Standardiser.identity(raw.shape[1])
+    z = std.forward(raw)
+    sigma_data = float(z.std())
+    sigma_max = max_pairwise_distance(torch.from_numpy(z))
+    return z, std, sigma_data, float(f"{sigma_max:.3g}")
+
+
+def make_state(preset: Preset, dim: int, model_cfg: ModelConfig, cfg: TrainConfig) -> TrainState:
+    torch.manual_seed(cfg.seed)  # network initialisation
+    model = build_denoiser(preset, dim, model_cfg).to(cfg.device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
+    return TrainState(0, model, ema, opt, gen)
+
+
+def run_loop(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig, run_dir: Path,
+             run_config: dict, progress: bool = True) -> TrainState:
+    """Train until cfg.steps (total) or cfg.seconds (this call) is reached; checkpoint on the way."""
+    start, start_elapsed, losses = time.perf_counter(), state.elapsed, []
+    last_log = start
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True)
+    while not _done(state, cfg, time.perf_counter() - start):
+        losses.append(train_step(state, data, preset, cfg))
+        if state.step % cfg.log_every == 0 or _done(state, cfg, time.perf_counter() - start):
+            mean = _check_losses(losses, state.step, run_dir)
+            state.history.append([state.step, mean])
+            state.elapsed = start_elapsed + time.perf_counter() - start
+            now = time.perf_counter()
+            rate, last_log = cfg.batch_size * len(losses) / max(now - last_log, 1e-9), now
+            bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}", refresh=False)
+            bar.update(len(losses))
+            losses = []
+            if state.step % cfg.checkpoint_every < cfg.log_every:
+                save_state(run_dir, state, run_config)
+    bar.close()
+    state.elapsed = start_elapsed + time.perf_counter() - start
+    save_state(run_dir, state, run_config)
+    return state
+
+
+def _done(state: TrainState, cfg: TrainConfig, seconds: float) -> bool:
+    if cfg.steps is not None and state.step >= cfg.steps:
+        return True
+    return cfg.seconds is not None and seconds >= cfg.seconds
+
+
+def _check_losses(losses: list[Tensor], step: int, run_dir: Path) -> float:
+    """Mean of the logged losses; stops the run on NaN/Inf, keeping the last good checkpoint."""
+    mean = float(torch.stack(losses).mean())
+    if not math.isfinite(mean):
+        kept = run_dir / CHECKPOINT
+        where = f"the last good checkpoint {kept} is kept" if kept.exists() else "no checkpoint was written"
+        raise DifflabError(f"loss became {mean} by step {step}; training stopped, {where}")
+    return mean
+
+
+def train(
+    data: np.ndarray,
+    preset: str | Preset,
+    out: str | Path,
+    cfg: TrainConfig = TrainConfig(),
+    model: ModelConfig = ModelConfig(),
+    data_spec: str = "array",
+    standardise: bool = True,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    log=print,
+) -> Path:
+    """Train a preset on an N×D array; returns the run directory. See `difflab train --help`."""
+    if cfg.steps is None and cfg.seconds is None:
+        raise DifflabError("give a training budget: steps or seconds")
+    run_dir = Path(out)
+    if (run_dir / CHECKPOINT).exists() and not (resume or force):
+        raise DifflabError(f"{run_dir} already holds a run; use --resume to continue it or --force to overwrite")
+    if resume and not (run_dir / CHECKPOINT).exists():
+        raise DifflabError(f"{run_dir}: nothing to resume (no {CHECKPOINT})")
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    z, std, sigma_data, sigma_max = prepare_data(data, standardise)
+    saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
+    if saved is not None:  # keep the run's own standardisation and σ's so the model sees the same data
+        cfg_saved = saved[1]["config"]
+        std = Standardiser.from_dict(cfg_saved["data"]["standardiser"])
+        z, sigma_data, sigma_max = std.forward(data), cfg_saved["sigma_data"], cfg_saved["sigma_max"]
+    preset = preset.adapt(sigma_data, sigma_max)
+    run_config = {
+        "difflab_version": __version__, "preset": preset.name, "sigma_data": sigma_data, "sigma_max": sigma_max,
+        "data": {"spec": data_spec, "n": int(len(z)), "dim": int(z.shape[1]), "standardiser": std.to_dict()},
+        "model": {"type": "mlp", **dataclasses.asdict(model)}, "train": dataclasses.asdict(cfg),
+    }
+    state = make_state(preset, z.shape[1], model, cfg)
+    if saved is not None:
+        _check_resume(saved[1]["config"], run_config)
+        load_state(state, *saved)
+        log(f"resuming {run_dir} from step {state.step}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", run_config)
+    log(f"preset {preset.name}: σ_data = {sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g} "
+        f"(data: {data_spec}, {len(z)}×{z.shape[1]}, standardised={standardise})")
+    data_t = torch.as_tensor(z, dtype=torch.float32, device=cfg.device)
+    run_loop(state, data_t, preset, cfg, run_dir, run_config, progress)
+    log(f"trained {state.step} steps in {state.elapsed:.1f} s; final loss {state.history[-1][1]:.4f}")
+    return run_dir
+
+
+def _check_resume(saved: dict, new: dict) -> None:
+    for key in ("preset",):
+        if saved[key] != new[key]:
+            raise DifflabError(f"cannot resume: the run was trained with {key} {saved[key]!r}, not {new[key]!r}")
+    if saved["data"]["dim"] != new["data"]["dim"] or saved["model"] != new["model"]:
+        raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
