@@ -1,0 +1,61 @@
+"""The DSM loss against closed forms for Gaussian data."""
+
+import pytest
+import torch
+
+from difflab.ideal import Gaussian
+from difflab.losses import DiscreteT, LogNormal, UniformT, dsm_loss, weight
+from difflab.parameterisation import FORMS, Denoiser, network_target
+from difflab.processes import VP
+
+V = 0.7  # data variance per dimension
+GAUSS = Gaussian(torch.zeros(3, dtype=torch.float64), V * torch.eye(3, dtype=torch.float64))
+
+
+class IdealNet(torch.nn.Module):
+    def __init__(self, precond):
+        super().__init__()
+        self.precond = precond
+
+    def forward(self, x_in, c_noise):
+        sigma = torch.exp(4 * c_noise)
+        x = x_in / self.precond.c_in(sigma)[:, None]
+        return network_target(self.precond, GAUSS(x, sigma), x, sigma)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_ideal_denoiser_loss_is_the_posterior_variance(form):
+    """With λ = 1, E||D*(x0 + σn; σ) - x0||²/d = Var(x0 | x̂) = Vσ²/(V + σ²) for Gaussian data."""
+    precond = FORMS[form](sigma_data=1.0)
+    d = Denoiser(IdealNet(precond), precond)
+    g = torch.Generator().manual_seed(0)
+    n = 200_000
+    for sigma in [0.1, 1.0, 5.0]:
+        x0 = GAUSS.sample(n, generator=g)
+        noise = torch.randn(n, 3, generator=g, dtype=torch.float64)
+        s = torch.full((n,), sigma, dtype=torch.float64)
+        loss = dsm_loss(d, x0, s, noise, weighting="uniform").mean()
+        assert float(loss) == pytest.approx(V * sigma**2 / (V + sigma**2), rel=0.01)
+
+
+def test_target_weighting_is_one_over_c_out_squared():
+    sigma = torch.tensor([0.1, 1.0, 10.0])
+    assert torch.allclose(weight("target", FORMS["eps"](), sigma), 1 / sigma**2)
+    assert torch.allclose(weight("target", FORMS["x0"](), sigma), torch.ones(3))
+    edm = FORMS["edm"](sigma_data=0.5)
+    assert torch.allclose(weight("target", edm, sigma), (sigma**2 + 0.25) / (sigma * 0.5) ** 2)  # EDM λ(σ)
+
+
+def test_noise_distributions():
+    g = torch.Generator().manual_seed(0)
+    s = LogNormal(-1.2, 1.2).sample(200_000, VP(), g)
+    assert float(torch.log(s).mean()) == pytest.approx(-1.2, abs=0.01)
+    assert float(torch.log(s).std()) == pytest.approx(1.2, abs=0.01)
+    p = VP()
+    s = UniformT().sample(200_000, p, g).double()
+    t = p.t_of_sigma(s)
+    assert float(t.mean()) == pytest.approx((p.t_min + p.t_max) / 2, abs=0.003)
+    levels = DiscreteT(levels=10).sigmas(p)
+    s = DiscreteT(levels=10).sample(10_000, p, g).double()
+    assert torch.isin(s.float(), levels.float()).all() and len(torch.unique(s)) == 10
+    assert float(levels[-1]) == pytest.approx(p.sigma_max)

@@ -1,0 +1,49 @@
+"""Every preset trains: a short run lowers its own loss on a fixed held-out batch.
+
+Measured after 600 steps (before → after): ddpm 1.01→0.25, ncsn 1.01→0.65, vp-sde 1.00→0.25,
+ve-sde 1.00→0.65, edm 1.01→0.80, v-pred 1.01→0.92, rectified-flow 2.02→1.45. Much of what remains
+is irreducible (the posterior variance), largest for the weightings that stress high σ."""
+
+import numpy as np
+import pytest
+import torch
+
+from difflab.data import load_data
+from difflab.losses import dsm_loss
+from difflab.presets import PRESETS, get_preset
+from difflab.errors import DifflabError
+from difflab.train import ModelConfig, TrainConfig, make_state, prepare_data, run_loop
+
+
+def _heldout_loss(model, preset, x0):
+    g = torch.Generator().manual_seed(123)
+    sigma = preset.noise.sample(len(x0), preset.process, g)
+    noise = torch.randn(x0.shape, generator=g)
+    with torch.no_grad():
+        return float(dsm_loss(model, x0, sigma, noise, preset.weighting).mean())
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_short_training_reduces_the_loss(name, tmp_path):
+    z, _, sigma_data, sigma_max = prepare_data(load_data("moons", n=4000), standardise=True)
+    preset = get_preset(name).adapt(sigma_data, sigma_max)
+    cfg = TrainConfig(steps=600, batch_size=256, lr=2e-3, warmup_steps=50, checkpoint_every=10_000)
+    state = make_state(preset, 2, ModelConfig(width=64, depth=2), cfg)
+    heldout = torch.as_tensor(prepare_data(load_data("moons", n=4096, seed=99), True)[0], dtype=torch.float32)
+    before = _heldout_loss(state.model, preset, heldout)
+    run_loop(state, torch.as_tensor(z, dtype=torch.float32), preset, cfg, tmp_path, {}, progress=False)
+    after = _heldout_loss(state.model, preset, heldout)
+    assert np.isfinite(after) and after < 0.95 * before, (before, after)
+
+
+def test_adapt_sets_sigma_data_and_free_sigma_max():
+    edm = get_preset("edm").adapt(0.5, 7.0)
+    assert edm.precond.sigma_data == 0.5 and edm.sampling_range() == (0.002, 7.0)
+    assert get_preset("ve-sde").adapt(1.0, 7.0).process.sigma_max == pytest.approx(7.0)
+    vp = get_preset("vp-sde").adapt(1.0, 7.0)  # VP's range is fixed by its β schedule
+    assert vp.sampling_range()[1] == pytest.approx(float(np.sqrt(np.expm1(0.5 * 19.9 + 0.1))))
+
+
+def test_unknown_preset():
+    with pytest.raises(DifflabError, match="unknown preset"):
+        get_preset("ddim++")
