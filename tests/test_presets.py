@@ -40,8 +40,10 @@ def test_adapt_sets_sigma_data_and_free_sigma_max():
     edm = get_preset("edm").adapt(0.5, 7.0)
     assert edm.precond.sigma_data == 0.5 and edm.sampling_range() == (0.002, 7.0)
     assert get_preset("ve-sde").adapt(1.0, 7.0).process.sigma_max == pytest.approx(7.0)
-    vp = get_preset("vp-sde").adapt(1.0, 7.0)  # VP's range is fixed by its β schedule
-    assert vp.sampling_range()[1] == pytest.approx(float(np.sqrt(np.expm1(0.5 * 19.9 + 0.1))))
+    vp = get_preset("vp-sde").adapt(1.0, 7.0)  # VP's range is fixed by β; sampling starts at the data's σ_max
+    assert vp.process.sigma_max == pytest.approx(float(np.sqrt(np.expm1(0.5 * 19.9 + 0.1))))
+    assert vp.sampling_range()[1] == 7.0
+    assert get_preset("vp-sde").adapt(1.0, 500.0).sampling_range()[1] == pytest.approx(vp.process.sigma_max)
 
 
 def test_unknown_preset():

@@ -206,6 +206,28 @@ def demo(out, data, preset, seconds, seed):
     click.echo(f"files in {out}/: samples.png, loss.png, samples.npy, metrics.json, checkpoint.safetensors")
 
 
+@cli.group()
+def bench() -> None:
+    """Benchmarks (not tests): they write machine-readable results under benchmarks/results/."""
+
+
+@bench.command("quality")
+@click.option("--seconds", default=60.0, show_default=True, help="Training time per (data, preset).")
+@click.option("--out", default="benchmarks/results/quality.json", show_default=True, type=click.Path(path_type=Path))
+@click.option("--only", multiple=True, help="Restrict to DATA:PRESET pairs (repeatable).")
+@_friendly
+def bench_quality(seconds, out, only):
+    """Train each preset for --seconds, sample with Heun at 35 NFE, report SW2/energy vs noise floor."""
+    from .bench import DEFAULT_PLAN, quality
+
+    plan = [tuple(o.split(":", 1)) for o in only] if only else DEFAULT_PLAN
+    for data, preset in plan:
+        get_preset(preset)
+        load_data(data, n=10)
+    quality(plan, seconds=seconds, out=out, log=click.echo)
+    click.echo(f"results → {out}")
+
+
 @cli.command()
 def presets():
     """List the training recipes."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class Run:
         get_sampler(sampler)
         lo, hi = self.preset.sampling_range()
         sigmas = karras_sigmas(steps, sigma_min or lo, sigma_max or hi, rho)
-        scale = float(np.sqrt(sigmas[0] ** 2 + self.preset.precond.sigma_data**2))
+        scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
         device = next(self.denoiser.parameters()).device
         out, nfe = [], 0
         for start in range(0, n, batch_size):
