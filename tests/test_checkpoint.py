@@ -19,6 +19,19 @@ def test_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # no temp files left
 
 
+@pytest.mark.parametrize("magic,pads", [(b"\x80", range(0, 300)), (b"PK", range(19_000, 19_400))])
+def test_header_length_bytes_that_look_like_magic_numbers(tmp_path, magic, pads):
+    """The first 8 bytes are the header length; 0x80 or 'PK' there must not be taken for a pickle."""
+    p = tmp_path / "c.safetensors"
+    for pad in pads:
+        save_checkpoint(p, {"w": torch.ones(2)}, {"pad": "x" * pad})
+        if p.read_bytes().startswith(magic):
+            break
+    assert p.read_bytes().startswith(magic)
+    _, meta = load_checkpoint(p)
+    assert meta["pad"] == "x" * pad
+
+
 class Boom:
     def __reduce__(self):
         return (exec, ("raise SystemExit('pickle payload executed')",))

@@ -14,7 +14,7 @@ from . import __version__
 from .checkpoint import write_json
 from .data import load_data
 from .run import load_run
-from .train import TrainConfig, train
+from .training import TrainConfig, train
 
 DEFAULT_PLAN = [("8-gaussians", p) for p in ["edm", "ddpm", "ncsn", "vp-sde", "ve-sde", "v-pred", "rectified-flow"]] + [
     ("moons", "edm"), ("swiss-roll", "edm"), ("25-gaussians", "edm")]
@@ -34,8 +34,9 @@ def machine() -> str:
 
 def quality(plan=DEFAULT_PLAN, seconds: float = 60.0, n: int = 5000, steps: int = 18, seed: int = 0,
             workdir: str | Path = "runs/bench", out: str | Path = "benchmarks/results/quality.json", log=print) -> dict:
-    """Run the plan; returns and writes {'machine': …, 'results': [...]}."""
-    results = []
+    """Run the plan; returns and writes {'machine': …, 'results': [...]}. Rows of an existing results
+    file for other (data, preset) pairs are kept; each row is written as soon as it is measured."""
+    results = _previous_rows(out, plan)
     for data, preset in plan:
         run_dir = Path(workdir) / f"{data}-{preset}"
         train(load_data(data, seed=seed), preset, run_dir, TrainConfig(seconds=seconds, seed=seed),
@@ -55,10 +56,23 @@ def quality(plan=DEFAULT_PLAN, seconds: float = 60.0, n: int = 5000, steps: int 
                "final_loss": meta[-1][1], "nfe": stats["nfe"], "sigma_max": stats["sigma_max"],
                "sample_seconds": sample_s, "metrics": metrics, "recipe_sigma_max": recipe}
         results.append(row)
+        _write(out, results)
         m = metrics
         log(f"{data:13s} {preset:15s} steps {row['train_steps']:6d}  SW2 {m['sw2']['ratio']:.2f}× floor  "
             f"energy {m['energy']['ratio']:.2f}×  dropped {m.get('modes', {}).get('dropped_modes', '-')}  "
             f"(from the recipe's σ_max {hi:.3g}: SW2 {recipe['sw2_ratio']:.2f}×)")
+    return _write(out, results)
+
+
+def _previous_rows(out: str | Path, plan) -> list:
+    try:
+        rows = json.loads(Path(out).read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return [r for r in rows if (r.get("data"), r.get("preset")) not in set(plan)]
+
+
+def _write(out: str | Path, results: list) -> dict:
     report = {"difflab": __version__, "torch": torch.__version__, "machine": machine(),
               "threads": torch.get_num_threads(), "results": results}
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -59,9 +59,11 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict]:
     if not path.is_file():
         raise DifflabError(f"{path}: no such checkpoint")
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        raise DifflabError(f"{path}: a pickle/torch archive, refused (difflab loads only safetensors)")
+        head = f.read(9)
+    if not _looks_like_safetensors(head, path.stat().st_size):
+        if head[:2] == b"PK" or head[:1] == b"\x80":
+            raise DifflabError(f"{path}: a pickle/torch archive, refused (difflab loads only safetensors)")
+        raise DifflabError(f"{path}: not a safetensors checkpoint")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta_raw = (f.metadata() or {}).get(META_KEY)
@@ -75,6 +77,14 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict]:
     except json.JSONDecodeError:
         raise DifflabError(f"{path}: corrupt difflab metadata") from None
     return tensors, meta
+
+
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    """safetensors begins with a u64 little-endian header length, then the JSON header '{…'."""
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 0 < n <= size - 8 and head[8:9] == b"{"
 
 
 def flatten_state(prefix: str, state: Any, tensors: dict[str, Tensor]) -> Any:

@@ -91,7 +91,7 @@ def train(data, preset, out, steps, seconds, seed, device, batch_size, lr, width
           no_standardise, checkpoint_every, resume, force):
     """Train a diffusion model; writes config.json, checkpoint.safetensors, loss.json, loss.png."""
     from . import plots
-    from .train import ModelConfig, TrainConfig, train as train_run
+    from .training import ModelConfig, TrainConfig, train as train_run
 
     if steps is None and seconds is None:
         raise DifflabError("give a budget: --steps N or --seconds S")
@@ -188,7 +188,7 @@ def demo(out, data, preset, seconds, seed):
     """The main job: train → sample (Heun, 35 NFE) → evaluate → plots, in about two minutes on a CPU."""
     from . import plots
     from .run import load_run
-    from .train import TrainConfig, train as train_run
+    from .training import TrainConfig, train as train_run
 
     arr = load_data(data, seed=seed)
     train_run(arr, preset, out, TrainConfig(seconds=seconds, seed=seed), data_spec=data, force=True, log=click.echo)

@@ -17,7 +17,7 @@ from .parameterisation import Denoiser
 from .presets import Preset, get_preset
 from .random import randn_per_sample
 from .sampling import get_sampler, karras_sigmas, sample
-from .train import CHECKPOINT, ModelConfig, build_denoiser
+from .training import CHECKPOINT, ModelConfig, build_denoiser
 
 
 @dataclass

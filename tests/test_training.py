@@ -10,7 +10,7 @@ from difflab.data import load_data
 from difflab.errors import DifflabError
 from difflab.presets import get_preset
 from difflab.run import load_run
-from difflab.train import CHECKPOINT, ModelConfig, TrainConfig, train
+from difflab.training import CHECKPOINT, ModelConfig, TrainConfig, train
 
 SMALL = ModelConfig(width=32, depth=1, emb_dim=16)
 
