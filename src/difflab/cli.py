@@ -119,24 +119,29 @@ def train(data, preset, out, steps, seconds, seed, device, batch_size, lr, width
 @click.option("--sigma-min", type=float, help="Smallest nonzero σ of the grid (default: the preset's).")
 @click.option("--sigma-max", type=float, help="Largest σ (default: the preset's, from the data for edm/ve).")
 @click.option("--rho", default=7.0, show_default=True, help="EDM ρ of the σ grid.")
+@click.option("--schedule", default="karras", show_default=True,
+              help="σ grid: karras (EDM ρ), time-uniform (the preset's t), log-snr, iddpm.")
+@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
+              help="Sampler option, repeatable: eta=1, s_churn=40, rtol=1e-4, snr=0.16, predictor=ddpm …")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--plot/--no-plot", default=True, show_default=True, help="Also write OUT.png: data vs samples.")
 @_friendly
-def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, device, force, plot):
-    """Sample from a trained run with the probability-flow ODE, in the data's original units."""
+def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, schedule, opts, device, force, plot):
+    """Sample from a trained run with any sampler (see `difflab samplers`), in the data's original units."""
     from .run import load_run
 
     for name, v in [("--n", n), ("--steps", steps), ("--sigma-min", sigma_min), ("--sigma-max", sigma_max), ("--rho", rho)]:
         _positive(name, v)
     get_sampler(sampler)
+    options = _parse_options(opts)
     if out.suffix.lower() not in (".npy", ".csv"):
         raise DifflabError(f"{out}: output must end in .npy or .csv")
     _check_output(out, force)
     run = load_run(run_dir, _device(device))
     stats: dict = {}
     x = run.sample(n, sampler=sampler, steps=steps, seed=seed, sigma_min=sigma_min, sigma_max=sigma_max,
-                   rho=rho, stats=stats)
+                   rho=rho, schedule=schedule, stats=stats, **options)
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({sampler}, {steps} steps, NFE {stats['nfe']}, "
                f"σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0)")
@@ -145,6 +150,24 @@ def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, dev
 
         ref = run.reference_sets(min(n, 5000), k=2)[0]
         plots.data_vs_samples(ref, x[:5000], out.with_suffix(".png"), title=f"{run.preset.name}: {sampler}, NFE {stats['nfe']}")
+
+
+def _parse_options(opts: tuple[str, ...]) -> dict:
+    """KEY=VALUE pairs; values become int, float or stay strings."""
+    options = {}
+    for item in opts:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DifflabError(f"--opt {item!r}: expected KEY=VALUE")
+        for cast in (int, float):
+            try:
+                options[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = value
+    return options
 
 
 @cli.command()
@@ -244,9 +267,11 @@ def datasets():
 
 @cli.command()
 def samplers():
-    """List the samplers with their order and network evaluations (NFE) per step."""
+    """List the samplers: order, network evaluations (NFE) per step, options (give them with --opt)."""
     for name, s in SAMPLERS.items():
-        click.echo(f"{name:8s} order {s.order}  NFE/step {s.nfe_per_step}  {s.summary}")
+        kind = "SDE" if s.stochastic else "ODE"
+        opts = f"  options: {', '.join(s.options)}" if s.options else ""
+        click.echo(f"{name:15s} {kind}  order {s.order}  NFE/step {s.nfe_per_step:22s} {s.summary}{opts}")
 
 
 def main() -> None:

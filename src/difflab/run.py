@@ -16,7 +16,7 @@ from .metrics import compare
 from .parameterisation import Denoiser
 from .presets import Preset, get_preset
 from .random import randn_per_sample
-from .sampling import get_sampler, karras_sigmas, sample
+from .sampling import get_sampler, make_sigmas, sample
 from .training import CHECKPOINT, ModelConfig, build_denoiser
 
 
@@ -55,26 +55,36 @@ class Run:
         std = Standardiser.from_dict(config["data"]["standardiser"])
         return cls(path, config, preset, denoiser, std)
 
+    def sigmas(self, steps: int = 18, schedule: str = "karras", sigma_min: float | None = None,
+               sigma_max: float | None = None, rho: float = 7.0) -> torch.Tensor:
+        """The σ grid: the preset's range (cut at the data's σ_max) unless given."""
+        lo, hi = self.preset.sampling_range()
+        return make_sigmas(schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho)
+
     def sample(self, n: int, sampler: str = "heun", steps: int = 18, seed: int = 0,
                sigma_min: float | None = None, sigma_max: float | None = None, rho: float = 7.0,
-               batch_size: int = 10_000, stats: dict | None = None) -> np.ndarray:
-        """n samples in the data's original units. Sample i depends only on (seed, i), not on batching."""
+               schedule: str = "karras", batch_size: int = 10_000, stats: dict | None = None,
+               **options) -> np.ndarray:
+        """n samples in the data's original units. Sample i depends only on (seed, i), not on batching:
+        its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its chunk."""
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
         get_sampler(sampler)
-        lo, hi = self.preset.sampling_range()
-        sigmas = karras_sigmas(steps, sigma_min or lo, sigma_max or hi, rho)
+        sigmas = self.sigmas(steps, schedule, sigma_min, sigma_max, rho)
         scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
         device = next(self.denoiser.parameters()).device
-        out, nfe = [], 0
+        out, info = [], {}
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             x = scale * randn_per_sample(seed, start, count, (self.dim,)).to(device)
-            info: dict = {}
-            out.append(sample(self.denoiser, x, sigmas, method=sampler, stats=info).cpu())
-            nfe = info["nfe"]
+
+            def noise(key: int, start=start, count=count) -> torch.Tensor:
+                return randn_per_sample(seed, start, count, (self.dim,), stream=key + 1).to(device)
+
+            # integrated in EDM's time σ = t, s = 1 whatever the preset (EDM Sec. 3: the best ODE for sampling)
+            out.append(sample(self.denoiser, x, sigmas, method=sampler, noise=noise, stats=info, **options).cpu())
         if stats is not None:
-            stats.update(nfe=nfe, sigma_min=float(sigmas[-2]), sigma_max=float(sigmas[0]), steps=steps)
+            stats.update(info, sigma_min=float(sigmas[-2]), sigma_max=float(sigmas[0]), steps=len(sigmas) - 1)
         return self.standardiser.inverse(torch.cat(out).double().numpy())
 
     def reference_sets(self, n: int, spec: str | None = None, k: int = 6) -> list[np.ndarray]:

@@ -20,7 +20,7 @@ SIGMA_HI, SIGMA_LO = 10.0, 0.02
 def _errors(method, process, ns):
     x_T = GAUSS.sample(500, sigma=SIGMA_HI, generator=torch.Generator().manual_seed(0))
     exact = GAUSS.pf_ode_solution(x_T, SIGMA_HI, SIGMA_LO)
-    return [float((solve(GAUSS, x_T, karras_sigmas(n, SIGMA_LO, SIGMA_HI)[:-1], method, process) - exact).abs().max())
+    return [float((solve(GAUSS, x_T, karras_sigmas(n, SIGMA_LO, SIGMA_HI)[:-1], method, process=process) - exact).abs().max())
             for n in ns]
 
 

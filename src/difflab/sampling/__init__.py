@@ -1,14 +1,16 @@
-"""Sampling as solving the probability-flow ODE: pure functions of (denoiser, x, sigmas, options).
+"""Sampling as solving the PF-ODE or the reverse SDE: pure functions of (denoiser, x, sigmas, options).
 
     x̂_0 = sample(D, x̂_T, sigmas, method="heun")
 
 x̂_T is unscaled noise at σ_0 = sigmas[0] (e.g. sqrt(σ_0² + σ_data²)·n); the result is in data space.
-A process (σ(t), s(t)) may be given to integrate in its own time and scaling; by default EDM's
-σ = t, s = 1. The step to σ = 0 is the Euler step in σ, x̂ ← D(x̂; σ_{N-1}) (EDM Alg. 1).
+Every sampler works with any callable D(x̂, σ) and any preset. ODE solvers and Euler–Maruyama may be
+given a process (σ(t), s(t)) to integrate in its own time and scaling; by default EDM's σ = t, s = 1.
+Stochastic samplers draw from `noise(key)` (passed in; by default torch.randn_like under `seed`).
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,30 +19,53 @@ from torch import Tensor
 
 from ..errors import DifflabError
 from ..parameterisation import DenoiserFn
-from ..processes import EDM, Process
-from .ode import PFODE, euler_step, heun_step
-from .schedules import check_sigmas, karras_sigmas
+from ..processes import Process
+from . import multistep, ode, sde
+from .schedules import SCHEDULES, check_sigmas, karras_sigmas, make_sigmas
 
-Step = Callable[[PFODE, Tensor, Tensor, Tensor], Tensor]
+SamplerFn = Callable[..., Tensor]
 
 
 @dataclass(frozen=True)
-class Solver:
-    """A fixed-step ODE method: its step function, order and denoiser evaluations per step."""
+class Sampler:
+    """A sampler: its function, order (of the ODE solver; 1 for SDE schemes), NFE per step, and kind."""
 
-    step: Step
+    fn: SamplerFn
     order: int
-    nfe_per_step: int
+    nfe_per_step: str
+    stochastic: bool
     summary: str
 
+    @property
+    def options(self) -> list[str]:
+        """Keyword options the function takes beyond (denoiser, x, sigmas) and the common ones."""
+        params = inspect.signature(self.fn).parameters.values()
+        return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in COMMON]
 
-SAMPLERS: dict[str, Solver] = {
-    "euler": Solver(euler_step, 1, 1, "probability-flow ODE, explicit Euler"),
-    "heun": Solver(heun_step, 2, 2, "probability-flow ODE, Heun 2nd order (EDM Alg. 1)"),
+
+COMMON = {"process", "noise", "stats"}
+
+SAMPLERS: dict[str, Sampler] = {
+    "euler": Sampler(ode.euler, 1, "1", False, "PF-ODE, explicit Euler"),
+    "heun": Sampler(ode.heun, 2, "2 (1 on the last step)", False, "PF-ODE, Heun (EDM Alg. 1)"),
+    "midpoint": Sampler(ode.midpoint, 2, "2 (1 on the last step)", False, "PF-ODE, explicit midpoint"),
+    "rk4": Sampler(ode.rk4, 4, "4 (1 on the last step)", False, "PF-ODE, classical Runge–Kutta"),
+    "dopri5": Sampler(ode.dopri5, 5, "adaptive (rtol, atol)", False, "PF-ODE, adaptive Dormand–Prince 5(4)"),
+    "dpmpp-2m": Sampler(multistep.dpmpp_2m, 2, "1", False, "DPM-Solver++(2M), multistep in λ = -ln σ"),
+    "deis": Sampler(multistep.deis, 3, "1", False, "ρAB-DEIS: Adams–Bashforth in σ (order option, ≤ 4)"),
+    "ddim": Sampler(sde.ddim, 1, "1", True, "DDIM with η (η = 0: deterministic)"),
+    "ddpm": Sampler(sde.ddpm, 1, "1", True, "DDPM ancestral sampling, posterior variance β̃"),
+    "euler-maruyama": Sampler(sde.euler_maruyama, 1, "1", True, "reverse SDE of the process, Euler–Maruyama"),
+    "edm-stochastic": Sampler(sde.edm_stochastic, 2, "2 (1 on the last step)", True,
+                              "EDM Alg. 2: churn (s_churn, s_tmin, s_tmax, s_noise) + Heun"),
+    "langevin": Sampler(sde.annealed_langevin, 1, "steps_per_level", True,
+                        "annealed Langevin dynamics (NCSN): steps_per_level, epsilon"),
+    "pc": Sampler(sde.predictor_corrector, 1, "1 + corrector_steps", True,
+                  "predictor–corrector: predictor (any sampler) + Langevin corrector (snr)"),
 }
 
 
-def get_sampler(name: str) -> Solver:
+def get_sampler(name: str) -> Sampler:
     try:
         return SAMPLERS[name]
     except KeyError:
@@ -58,58 +83,48 @@ class _Counting:
         return self.denoiser(x, sigma)
 
 
-def solve(
-    denoiser: DenoiserFn,
-    x: Tensor,
-    sigmas: Tensor,
-    method: str = "heun",
-    process: Process | None = None,
-    stats: dict | None = None,
-) -> Tensor:
-    """Integrate the PF-ODE along a positive grid sigmas[0] > … > sigmas[-1] > 0 (no final denoise)."""
-    sigmas = check_sigmas(sigmas, end_at_zero=False)
-    return _integrate(denoiser, x, sigmas, method, process, stats)
+def default_noise(x: Tensor, seed: int | None) -> Callable[[int], Tensor]:
+    """noise(key) ~ N(0, I) like x: from one generator seeded with `seed`, or the global RNG."""
+    if seed is None:
+        return lambda _key: torch.randn_like(x)
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    return lambda _key: torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
 
 
-def sample(
-    denoiser: DenoiserFn,
-    x: Tensor,
-    sigmas: Tensor,
-    method: str = "heun",
-    process: Process | None = None,
-    stats: dict | None = None,
-) -> Tensor:
-    """Draw x̂_0 from x̂_T along a grid that ends with 0; `stats`, if given, receives {'nfe': …}."""
-    sigmas = check_sigmas(sigmas, end_at_zero=True)
-    counting = _Counting(denoiser)
-    x = _integrate(counting, x, sigmas[:-1], method, process, None)
-    with torch.no_grad():
-        x = counting(x, sigmas[-2].to(x.dtype))
-    if stats is not None:
-        stats["nfe"] = counting.nfe
-    return x
+def _check_options(name: str, spec: Sampler, options: dict) -> None:
+    allowed = set(spec.options)
+    if name == "pc":  # the predictor's own options pass through
+        allowed |= set(get_sampler(options.get("predictor", "ddpm")).options)
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise DifflabError(f"sampler {name!r} has no option {', '.join(unknown)}; it takes: {', '.join(sorted(allowed)) or 'none'}")
 
 
 @torch.no_grad()
-def _integrate(
-    denoiser: DenoiserFn,
-    x: Tensor,
-    sigmas: Tensor,
-    method: str,
-    process: Process | None,
-    stats: dict | None,
-) -> Tensor:
-    solver = get_sampler(method)
-    process = process if process is not None else EDM()
+def _run(denoiser, x, sigmas, method, process, noise, seed, stats, options) -> Tensor:
+    spec = get_sampler(method)
+    _check_options(method, spec, options)
     counting = _Counting(denoiser)
-    ode = PFODE(counting, process)
-    ts = process.t_of_sigma(sigmas.to(torch.float64)).to(x.dtype).to(x.device)
-    x = x * process.s(ts[0])
-    for i in range(len(ts) - 1):
-        x = solver.step(ode, x, ts[i], ts[i + 1])
+    noise = noise or default_noise(x, seed)
+    out = spec.fn(counting, x, sigmas, process=process, noise=noise, stats=stats, **options)
     if stats is not None:
         stats["nfe"] = counting.nfe
-    return x / process.s(ts[-1])
+    return out
 
 
-__all__ = ["SAMPLERS", "Solver", "get_sampler", "karras_sigmas", "check_sigmas", "sample", "solve"]
+def sample(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, method: str = "heun", *,
+           process: Process | None = None, noise: Callable[[int], Tensor] | None = None, seed: int | None = None,
+           stats: dict | None = None, **options) -> Tensor:
+    """Draw x̂_0 from x̂_T along a grid that ends with 0; `stats`, if given, receives {'nfe': …}."""
+    return _run(denoiser, x, check_sigmas(sigmas, end_at_zero=True), method, process, noise, seed, stats, options)
+
+
+def solve(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, method: str = "heun", *,
+          process: Process | None = None, noise: Callable[[int], Tensor] | None = None, seed: int | None = None,
+          stats: dict | None = None, **options) -> Tensor:
+    """Like sample, along a positive grid σ_0 > … > σ_N > 0: returns x̂ at σ_N (no final denoising)."""
+    return _run(denoiser, x, check_sigmas(sigmas, end_at_zero=False), method, process, noise, seed, stats, options)
+
+
+__all__ = ["SAMPLERS", "SCHEDULES", "Sampler", "get_sampler", "karras_sigmas", "make_sigmas", "check_sigmas",
+           "sample", "solve", "default_noise"]

@@ -1,0 +1,135 @@
+"""Stochastic samplers. The random source is passed in: `noise(key)` returns N(0, I) shaped like x.
+
+All but Euler–Maruyama work on x̂ in σ; DDPM's and DDIM's updates are exactly these in x̂ (the VP
+chain x_t = sqrt(1-β)x_{t-1} + sqrt(β)z is the VE chain x̂_t = x̂_{t-1} + sqrt(σ_t² - σ_{t-1}²)z
+after x̂ = x/s, so their posteriors coincide).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..parameterisation import DenoiserFn
+from ..processes import EDM, Process
+from ..utils import append_dims
+from .ode import finish, positive_part
+
+Noise = Callable[[int], Tensor]
+
+
+def ancestral_sigmas(sigma: Tensor, sigma_next: Tensor, eta: float = 1.0) -> tuple[Tensor, Tensor]:
+    """(σ_down, σ_up) of one DDIM/ancestral step: σ_up = η·σ_next·sqrt(σ² - σ_next²)/σ (DDPM's posterior
+    std β̃ in x̂ for η = 1, DDIM's σ_t(η) in general), σ_down = sqrt(σ_next² - σ_up²)."""
+    sigma_up = eta * sigma_next * torch.sqrt(sigma**2 - sigma_next**2) / sigma
+    return torch.sqrt(sigma_next**2 - sigma_up**2), sigma_up
+
+
+def ddim(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, eta: float = 0.0, **_) -> Tensor:
+    """DDIM (Song et al. 2021a, Eq. 12) in x̂: x̂_{i+1} = D + σ_down·ε̂ + σ_up·z, ε̂ = (x̂ - D)/σ.
+
+    η = 0 is deterministic (the Euler step of the PF-ODE in σ); η = 1 is DDPM ancestral sampling.
+    """
+    sigmas = sigmas.to(dtype=x.dtype, device=x.device)
+    for i in range(len(sigmas) - 1):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        d = denoiser(x, sigma)
+        if sigma_next == 0:
+            return d
+        sigma_down, sigma_up = ancestral_sigmas(sigma, sigma_next, eta)
+        x = d + sigma_down * (x - d) / sigma
+        if eta > 0:
+            x = x + sigma_up * noise(i)
+    return x
+
+
+def ddpm(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, **kw) -> Tensor:
+    """DDPM ancestral sampling (Ho et al. 2020, Alg. 2) with the posterior variance β̃: DDIM at η = 1."""
+    kw.pop("eta", None)
+    return ddim(denoiser, x, sigmas, noise=noise, eta=1.0, **kw)
+
+
+def euler_maruyama(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise,
+                   process: Process | None = None, **_) -> Tensor:
+    """Reverse SDE dx = [f x - g² ∇log p_t(x)] dt + g dw̄ (Anderson 1982; seed 004), Euler–Maruyama
+    backwards in the process's t, with ∇_x log p_t(x) = (D(x/s; σ) - x/s)/(s σ²)."""
+    process = process or EDM()
+    ts = process.t_of_sigma(positive_part(sigmas).to(torch.float64)).to(dtype=x.dtype, device=x.device)
+    x = x * process.s(ts[0])
+    for i in range(len(ts) - 1):
+        t, dt = ts[i], ts[i] - ts[i + 1]
+        s, sigma = process.s(t), process.sigma(t)
+        score = (denoiser(x / s, sigma) - x / s) / (s * sigma**2)
+        g = process.g(t)
+        x = x - (process.f(t) * x - g**2 * score) * dt + g * torch.sqrt(dt) * noise(i)
+    return finish(denoiser, x / process.s(ts[-1]), sigmas)
+
+
+def edm_stochastic(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, s_churn: float = 0.0,
+                   s_tmin: float = 0.0, s_tmax: float = float("inf"), s_noise: float = 1.0, **_) -> Tensor:
+    """EDM Algorithm 2: raise σ_i to σ̂ = σ_i(1 + γ_i) by adding noise, then a Heun step σ̂ → σ_{i+1}
+    (Euler when σ_{i+1} = 0); γ_i = min(S_churn/N, √2 - 1) for σ_i in [S_tmin, S_tmax], else 0."""
+    sigmas = sigmas.to(dtype=x.dtype, device=x.device)
+    n = len(sigmas) - 1
+    for i in range(n):
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        gamma = min(s_churn / n, math.sqrt(2) - 1) if s_tmin <= float(sigma) <= s_tmax else 0.0
+        sigma_hat = sigma * (1 + gamma)
+        if gamma > 0:
+            x = x + torch.sqrt(sigma_hat**2 - sigma**2) * s_noise * noise(i)
+        d = (x - denoiser(x, sigma_hat)) / sigma_hat
+        x_next = x + (sigma_next - sigma_hat) * d
+        if sigma_next > 0:
+            d_next = (x_next - denoiser(x_next, sigma_next)) / sigma_next
+            x_next = x + (sigma_next - sigma_hat) * 0.5 * (d + d_next)
+        x = x_next
+    return x
+
+
+def langevin_step(denoiser: DenoiserFn, x: Tensor, sigma: Tensor, step: Tensor, z: Tensor) -> Tensor:
+    """x̂ + ε ∇log p(x̂; σ) + sqrt(2ε) z with ∇log p = (D - x̂)/σ² (seed 003, Eq. 1; ε per sample or scalar)."""
+    step = append_dims(step, x.ndim) if step.ndim else step
+    return x + step * (denoiser(x, sigma) - x) / sigma**2 + torch.sqrt(2 * step) * z
+
+
+def annealed_langevin(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, steps_per_level: int = 5,
+                      epsilon: float = 2e-5, **_) -> Tensor:
+    """Annealed Langevin dynamics (NCSN, Song & Ermon 2019, Alg. 1): at each σ_i, M Langevin steps of size
+    ε_i = ε·σ_i²/σ_L² (σ_L the smallest nonzero level); then the denoiser at σ_L (NCSNv2's final step)."""
+    sigmas = sigmas.to(dtype=x.dtype, device=x.device)
+    levels = positive_part(sigmas)
+    for i, sigma in enumerate(levels):
+        step = epsilon * sigma**2 / levels[-1] ** 2
+        for m in range(steps_per_level):
+            x = langevin_step(denoiser, x, sigma, step, noise(i * steps_per_level + m))
+    return finish(denoiser, x, sigmas)
+
+
+def predictor_corrector(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise,
+                        predictor: str = "ddpm", corrector_steps: int = 1, snr: float = 0.16, **kw) -> Tensor:
+    """Predictor–corrector (Song et al. 2021b, Alg. 1–3): one step of any sampler, then Langevin corrector
+    steps at σ_{i+1} of size ε = 2(r·||z||/||∇log p||)² (r = `snr`) with the norms at their expectations,
+    E||z||² = d and E||∇log p||² ≈ d/σ², i.e. ε = 2(rσ)². (Song et al. average the norms over the batch,
+    which ties a sample to its batch; per-sample norms explode in low dimensions where ||∇log p|| → 0.)"""
+    from . import SAMPLERS  # the registry: any sampler can predict
+
+    step_fn = SAMPLERS[predictor].fn
+    sigmas = sigmas.to(dtype=x.dtype, device=x.device)
+    stride = corrector_steps + 1
+    for i in range(len(sigmas) - 1):
+        key = i * stride
+        # a single step of the predictor on the two-point grid (multistep methods reduce to 1st order)
+        x = step_fn(denoiser, x, sigmas[i:i + 2], noise=lambda _j, k=key: noise(k), **kw)
+        if sigmas[i + 1] == 0:
+            return x
+        eps = 2 * (snr * sigmas[i + 1]) ** 2
+        for m in range(corrector_steps):
+            x = langevin_step(denoiser, x, sigmas[i + 1], eps, noise(key + 1 + m))
+    return x
+
+
+__all__ = ["ddim", "ddpm", "euler_maruyama", "edm_stochastic", "annealed_langevin", "predictor_corrector",
+           "ancestral_sigmas", "langevin_step"]
