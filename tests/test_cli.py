@@ -40,6 +40,20 @@ def test_train_sample_evaluate(run_dir, tmp_path):
     assert (tmp_path / "s.png").exists()
 
 
+def test_sampler_options_and_schedule(run_dir, tmp_path):
+    out = tmp_path / "ddim.npy"
+    r = invoke("sample", "--run", run_dir, "--n", 50, "--out", out, "--sampler", "ddim", "--opt", "eta=0.5",
+               "--schedule", "log-snr", "--steps", 8, "--no-plot")
+    assert r.exit_code == 0, r.output
+    assert np.isfinite(np.load(out)).all()
+    r = CliRunner().invoke(cli, ["sample", "--run", str(run_dir), "--n", "5", "--out", str(tmp_path / "b.npy"),
+                                 "--sampler", "heun", "--opt", "eta=1"])
+    assert r.exit_code == 2 and "no option eta" in r.output
+    r = CliRunner().invoke(cli, ["sample", "--run", str(run_dir), "--n", "5", "--out", str(tmp_path / "b.npy"),
+                                 "--schedule", "cosine"])
+    assert r.exit_code == 2 and "unknown schedule" in r.output
+
+
 def test_sample_csv_and_no_overwrite(run_dir, tmp_path):
     out = tmp_path / "s.csv"
     assert invoke("sample", "--run", run_dir, "--n", 10, "--out", out, "--no-plot").exit_code == 0

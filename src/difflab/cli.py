@@ -123,11 +123,13 @@ def train(data, preset, out, steps, seconds, seed, device, batch_size, lr, width
               help="σ grid: karras (EDM ρ), time-uniform (the preset's t), log-snr, iddpm.")
 @click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
               help="Sampler option, repeatable: eta=1, s_churn=40, rtol=1e-4, snr=0.16, predictor=ddpm …")
+@click.option("--own-time", is_flag=True,
+              help="Integrate ODE/SDE in the preset's own (σ(t), s(t)) instead of EDM's σ = t, s = 1.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--plot/--no-plot", default=True, show_default=True, help="Also write OUT.png: data vs samples.")
 @_friendly
-def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, schedule, opts, device, force, plot):
+def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, schedule, opts, own_time, device, force, plot):
     """Sample from a trained run with any sampler (see `difflab samplers`), in the data's original units."""
     from .run import load_run
 
@@ -141,7 +143,7 @@ def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, sch
     run = load_run(run_dir, _device(device))
     stats: dict = {}
     x = run.sample(n, sampler=sampler, steps=steps, seed=seed, sigma_min=sigma_min, sigma_max=sigma_max,
-                   rho=rho, schedule=schedule, stats=stats, **options)
+                   rho=rho, schedule=schedule, stats=stats, own_time=own_time, **options)
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({sampler}, {steps} steps, NFE {stats['nfe']}, "
                f"σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0)")

@@ -26,7 +26,8 @@ def data_vs_samples(data: np.ndarray, samples: np.ndarray, path: str | Path, tit
     dim = data.shape[1]
     proj = "3d" if dim >= 3 else None
     fig = plt.figure(figsize=(10, 4.6))
-    lims = [np.percentile(np.concatenate([data, samples]), q, axis=0) for q in (0.5, 99.5)]
+    lo, hi = (np.percentile(np.concatenate([data, samples]), q, axis=0) for q in (0.2, 99.8))
+    lims = [lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo)]
     for i, (arr, name) in enumerate([(data, "data"), (samples, "samples")]):
         ax = fig.add_subplot(1, 2, i + 1, projection=proj)
         if dim == 1:

@@ -64,9 +64,11 @@ class Run:
     def sample(self, n: int, sampler: str = "heun", steps: int = 18, seed: int = 0,
                sigma_min: float | None = None, sigma_max: float | None = None, rho: float = 7.0,
                schedule: str = "karras", batch_size: int = 10_000, stats: dict | None = None,
-               **options) -> np.ndarray:
+               own_time: bool = False, **options) -> np.ndarray:
         """n samples in the data's original units. Sample i depends only on (seed, i), not on batching:
-        its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its chunk."""
+        its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its chunk.
+        ODE solvers and Euler–Maruyama integrate in EDM's time σ = t, s = 1 (EDM Sec. 3: the best ODE
+        for sampling), or with own_time=True in the preset's process (σ(t), s(t))."""
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
         get_sampler(sampler)
@@ -81,8 +83,8 @@ class Run:
             def noise(key: int, start=start, count=count) -> torch.Tensor:
                 return randn_per_sample(seed, start, count, (self.dim,), stream=key + 1).to(device)
 
-            # integrated in EDM's time σ = t, s = 1 whatever the preset (EDM Sec. 3: the best ODE for sampling)
-            out.append(sample(self.denoiser, x, sigmas, method=sampler, noise=noise, stats=info, **options).cpu())
+            out.append(sample(self.denoiser, x, sigmas, method=sampler, noise=noise, stats=info,
+                              process=self.preset.process if own_time else None, **options).cpu())
         if stats is not None:
             stats.update(info, sigma_min=float(sigmas[-2]), sigma_max=float(sigmas[0]), steps=len(sigmas) - 1)
         return self.standardiser.inverse(torch.cat(out).double().numpy())

@@ -153,7 +153,8 @@ def run_loop(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig, 
     """Train until cfg.steps (total) or cfg.seconds (this call) is reached; checkpoint on the way."""
     start, start_elapsed, losses = time.perf_counter(), state.elapsed, []
     last_log = start
-    bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True,
+               mininterval=1.0)
     while not _done(state, cfg, time.perf_counter() - start):
         losses.append(train_step(state, data, preset, cfg))
         if state.step % cfg.log_every == 0 or _done(state, cfg, time.perf_counter() - start):
