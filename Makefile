@@ -23,7 +23,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/quality.py
+	$(BIN)/pip install -q -e '.[bench]' && $(BIN)/pip install -q --no-deps k-diffusion
+	$(BIN)/difflab bench samplers
+	$(BIN)/difflab bench quality
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

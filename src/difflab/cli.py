@@ -253,6 +253,19 @@ def bench_quality(seconds, out, only):
     click.echo(f"results → {out}")
 
 
+@bench.command("samplers")
+@click.option("--out", default="benchmarks/results/samplers.json", show_default=True, type=click.Path(path_type=Path))
+@click.option("--n", default=5000, show_default=True, help="Samples per run (and per reference set).")
+@_friendly
+def bench_samplers(out, n):
+    """Every sampler (and k-diffusion's and diffusers', if installed) on ideal mixture denoisers:
+    SW2 vs noise floor at NFE 5–100, and time outside the denoiser at batch 20,000."""
+    from .bench_samplers import run
+
+    run(str(out), n=n, log=click.echo)
+    click.echo(f"results → {out}")
+
+
 @cli.command()
 def presets():
     """List the training recipes."""
