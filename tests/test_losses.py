@@ -2,32 +2,22 @@
 
 import pytest
 import torch
+from helpers import IdealNet
 
 from difflab.ideal import Gaussian
 from difflab.losses import DiscreteT, LogNormal, UniformT, dsm_loss, weight
-from difflab.parameterisation import FORMS, Denoiser, network_target
+from difflab.parameterisation import FORMS, Denoiser
 from difflab.processes import VP
 
 V = 0.7  # data variance per dimension
 GAUSS = Gaussian(torch.zeros(3, dtype=torch.float64), V * torch.eye(3, dtype=torch.float64))
 
 
-class IdealNet(torch.nn.Module):
-    def __init__(self, precond):
-        super().__init__()
-        self.precond = precond
-
-    def forward(self, x_in, c_noise):
-        sigma = torch.exp(4 * c_noise)
-        x = x_in / self.precond.c_in(sigma)[:, None]
-        return network_target(self.precond, GAUSS(x, sigma), x, sigma)
-
-
 @pytest.mark.parametrize("form", FORMS)
 def test_ideal_denoiser_loss_is_the_posterior_variance(form):
     """With λ = 1, E||D*(x0 + σn; σ) - x0||²/d = Var(x0 | x̂) = Vσ²/(V + σ²) for Gaussian data."""
     precond = FORMS[form](sigma_data=1.0)
-    d = Denoiser(IdealNet(precond), precond)
+    d = Denoiser(IdealNet(precond, GAUSS), precond)
     g = torch.Generator().manual_seed(0)
     n = 200_000
     for sigma in [0.1, 1.0, 5.0]:

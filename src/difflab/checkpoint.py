@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import save as st_save
 from torch import Tensor

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
 
 from .checkpoint import write_json

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from difflab.ideal import Gaussian, GaussianMixture
-from difflab.processes import EDM, VP
+from difflab.processes import VP
 from difflab.sampling import SAMPLERS, karras_sigmas, sample, solve
 from difflab.errors import DifflabError
 

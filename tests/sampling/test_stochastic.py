@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from difflab.ideal import Gaussian
-from difflab.processes import EDM, VP
+from difflab.processes import VP
 from difflab.sampling import karras_sigmas, sample
 
 GAUSS = Gaussian(torch.tensor([1.0, -2.0], dtype=torch.float64),
