@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import DifflabError
 from ..parameterisation import DenoiserFn
 
 
@@ -50,19 +51,19 @@ def deis(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, order: int = 3, **_
     nodes (fewer at the start). With s = 1 the exponential integrator of DEIS reduces to this.
     """
     if order < 1 or order > 4:
-        raise ValueError(f"deis order must be 1–4, got {order}")
+        raise DifflabError(f"deis order must be 1–4, got {order}")
     grid = sigmas.to(torch.float64).cpu().numpy()
     sig = sigmas.to(dtype=x.dtype, device=x.device)
+    weights = [adams_bashforth_weights(grid[max(0, i - order + 1): i + 1][::-1], grid[i], grid[i + 1])
+               for i in range(len(grid) - 1) if grid[i + 1] > 0]  # all before the loop: they depend on the grid only
     history: list[Tensor] = []
     for i in range(len(grid) - 1):
         d = denoiser(x, sig[i])
         if grid[i + 1] == 0:
             return d
-        history = ([(x - d) / sig[i]] + history)[:order]
-        nodes = grid[i - len(history) + 1: i + 1][::-1]  # σ_i, σ_{i-1}, … matching history
-        w = adams_bashforth_weights(nodes, grid[i], grid[i + 1])
-        for w_j, eps_j in zip(w, history):
-            x = x + float(w_j) * eps_j
+        history = ([(x - d) / sig[i]] + history)[:order]  # ε̂ at σ_i, σ_{i-1}, …
+        for w_j, eps_j in zip(weights[i], history):
+            x = x.add(eps_j, alpha=float(w_j))
     return x
 
 
