@@ -240,8 +240,7 @@ def train(
 
 
 def _check_resume(saved: dict, new: dict) -> None:
-    for key in ("preset",):
-        if saved[key] != new[key]:
-            raise DifflabError(f"cannot resume: the run was trained with {key} {saved[key]!r}, not {new[key]!r}")
+    if saved["preset"] != new["preset"]:
+        raise DifflabError(f"cannot resume: the run was trained with preset {saved['preset']!r}, not {new['preset']!r}")
     if saved["data"]["dim"] != new["data"]["dim"] or saved["model"] != new["model"]:
         raise DifflabError("cannot resume: data dimension or model size differs from the saved run")

@@ -48,7 +48,6 @@ def ddim(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, eta: 
 
 def ddpm(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, **kw) -> Tensor:
     """DDPM ancestral sampling (Ho et al. 2020, Alg. 2) with the posterior variance β̃: DDIM at η = 1."""
-    kw.pop("eta", None)
     return ddim(denoiser, x, sigmas, noise=noise, eta=1.0, **kw)
 
 
