@@ -97,6 +97,7 @@ def quality(mixture: GaussianMixture, n: int = 5000, sigma_max: float = 80.0, se
     floor = float(np.mean([sliced_wasserstein(a, b, n_projections=200) for a, b in itertools.combinations(refs, 2)]))
     var = float(((mixture.means - mixture.means.mean(0)) ** 2).sum(1).mean() / mixture.dim + mixture.stds.max() ** 2)
     z = torch.randn(n, mixture.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x_T = z * math.sqrt(sigma_max**2 + var)  # the same initial noise for every sampler on the EDM grid
     rows = []
 
     def record(name, lib, nfe, x):
@@ -107,7 +108,7 @@ def quality(mixture: GaussianMixture, n: int = 5000, sigma_max: float = 80.0, se
             steps = max(1, steps_for(budget))
             sig = karras_sigmas(steps, 0.002, sigma_max)
             stats: dict = {}
-            x = sample(mixture, z * math.sqrt(sigma_max**2 + var), sig, name, seed=seed, stats=stats, **opts)
+            x = sample(mixture, x_T, sig, name, seed=seed, stats=stats, **opts)
             record(name, "difflab", stats["nfe"], x)
     kd = load_k_diffusion()
     if kd is not None:
@@ -115,15 +116,15 @@ def quality(mixture: GaussianMixture, n: int = 5000, sigma_max: float = 80.0, se
             for budget in NFES:
                 steps = (budget + 1) // 2 if name == "kd-heun" else budget
                 timed = Timed(mixture)
-                x = fn(timed, z * math.sqrt(sigma_max**2 + var), karras_sigmas(steps, 0.002, sigma_max))
+                x = fn(timed, x_T, karras_sigmas(steps, 0.002, sigma_max))
                 record(name, "k-diffusion", timed.nfe, x)
         for rtol in (0.1, 0.05, 0.01, 0.001):
             timed = Timed(mixture)
-            x = kd.sample_dpm_adaptive(timed, z * math.sqrt(sigma_max**2 + var), 0.002, sigma_max, rtol=rtol, atol=rtol / 10)
+            x = kd.sample_dpm_adaptive(timed, x_T, 0.002, sigma_max, rtol=rtol, atol=rtol / 10)
             record("kd-dpm_adaptive", "k-diffusion", timed.nfe, x)
     for stats_rtol in (1e-1, 1e-2, 1e-3, 1e-4):
         stats = {}
-        x = sample(mixture, z * math.sqrt(sigma_max**2 + var), karras_sigmas(2, 0.002, sigma_max), "dopri5",
+        x = sample(mixture, x_T, karras_sigmas(2, 0.002, sigma_max), "dopri5",
                    rtol=stats_rtol, atol=stats_rtol, stats=stats)
         record("dopri5", "difflab", stats["nfe"], x)
     _diffusers_rows(mixture, z, record)
