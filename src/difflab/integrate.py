@@ -1,6 +1,8 @@
 """Explicit Runge–Kutta methods as data (Butcher tableaux) and one driver, fixed-step and adaptive.
 
-Shared by PF-ODE sampling, likelihoods and neural ODEs: the right-hand side is any f(x, t).
+Shared by PF-ODE sampling, likelihoods and neural ODEs: the right-hand side is any f(x, t). Times and
+step sizes are Python floats (a right-hand side that needs a tensor makes one): that keeps the driver
+free of 0-d tensor arithmetic, which would otherwise cost more than the update itself for cheap f.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-RHS = Callable[[Tensor, Tensor], Tensor]
+RHS = Callable[[Tensor, float], Tensor]
 
 
 @dataclass(frozen=True)
@@ -52,40 +54,41 @@ DOPRI5 = Tableau(
 )
 
 
-def rk_stages(f: RHS, x: Tensor, t: Tensor, h: Tensor, tab: Tableau, k0: Tensor | None = None) -> list[Tensor]:
+def stage_times(t: float, t_next: float, tab: Tableau) -> list[float]:
+    """The times t + c_i h at which rk_step evaluates f (the same float expressions, bit for bit)."""
+    return [t + c * (t_next - t) for c in tab.c]
+
+
+def rk_stages(f: RHS, x: Tensor, t: float, h: float, tab: Tableau, k0: Tensor | None = None) -> list[Tensor]:
     """The stage derivatives k_i = f(x + h Σ_j a_ij k_j, t + c_i h); k0 reuses a known f(x, t)."""
     ks: list[Tensor] = []
     for i in range(tab.stages):
         if i == 0 and k0 is not None:
             ks.append(k0)
             continue
-        xi = x
-        for a_ij, k in zip(tab.a[i], ks):
-            if a_ij != 0.0:
-                xi = xi + (h * a_ij) * k
-        ks.append(f(xi, t + tab.c[i] * h))
+        ks.append(f(_combine(x, h, tab.a[i], ks), t + tab.c[i] * h))
     return ks
 
 
-def rk_step(f: RHS, x: Tensor, t: Tensor, t_next: Tensor, tab: Tableau) -> Tensor:
+def rk_step(f: RHS, x: Tensor, t: float, t_next: float, tab: Tableau) -> Tensor:
     """One explicit RK step from t to t_next: x + h Σ_j b_j k_j."""
     h = t_next - t
-    ks = rk_stages(f, x, t, h, tab)
-    return _combine(x, h, tab.b, ks)
+    return _combine(x, h, tab.b, rk_stages(f, x, t, h, tab))
 
 
-def _combine(x: Tensor, h: Tensor, weights: tuple[float, ...], ks: list[Tensor]) -> Tensor:
+def _combine(x: Tensor, h: float, weights: tuple[float, ...], ks: list[Tensor]) -> Tensor:
+    """x + h Σ_j w_j k_j, one fused multiply-add per non-zero weight."""
     out = x
     for w, k in zip(weights, ks):
         if w != 0.0:
-            out = out + (h * w) * k
+            out = out.add(k, alpha=h * w)
     return out
 
 
-def solve_fixed(f: RHS, x: Tensor, ts: Tensor, tab: Tableau) -> Tensor:
-    """Integrate along the grid ts with one RK step per interval."""
-    for i in range(len(ts) - 1):
-        x = rk_step(f, x, ts[i], ts[i + 1], tab)
+def solve_fixed(f: RHS, x: Tensor, ts: list[float], tab: Tableau) -> Tensor:
+    """Integrate along the grid ts (floats) with one RK step per interval."""
+    for t, t_next in zip(ts, ts[1:]):
+        x = rk_step(f, x, t, t_next, tab)
     return x
 
 
@@ -104,27 +107,24 @@ def solve_adaptive(f: RHS, x: Tensor, t0: float, t1: float, rtol: float = 1e-5, 
     if tab.b_err is None:
         raise ValueError(f"{tab.name} has no embedded error estimate")
     stats = stats if stats is not None else AdaptiveStats()
-    t = torch.as_tensor(t0, dtype=x.dtype, device=x.device)
-    end = torch.as_tensor(t1, dtype=x.dtype, device=x.device)
-    direction = 1.0 if t1 > t0 else -1.0
+    t, direction = float(t0), (1.0 if t1 > t0 else -1.0)
     h = direction * (h0 if h0 is not None else 0.01 * abs(t1 - t0))
     k0 = None
     for _ in range(max_steps):
-        if direction * float(end - t) <= 1e-12 * max(abs(t0), abs(t1), 1.0):
+        if direction * (t1 - t) <= 1e-12 * max(abs(t0), abs(t1), 1.0):
             return x
-        h = direction * min(abs(h), abs(float(end - t)))
-        h_t = torch.as_tensor(h, dtype=x.dtype, device=x.device)
+        h = direction * min(abs(h), abs(t1 - t))
         if k0 is None:
             k0 = f(x, t)
             stats.nfe += 1
-        ks = rk_stages(f, x, t, h_t, tab, k0=k0)
+        ks = rk_stages(f, x, t, h, tab, k0=k0)
         stats.nfe += tab.stages - 1
-        x_new = _combine(x, h_t, tab.b, ks)
-        err = _combine(torch.zeros_like(x), h_t, tab.b_err, ks)
+        x_new = _combine(x, h, tab.b, ks)
+        err = _combine(torch.zeros_like(x), h, tab.b_err, ks)
         scale = atol + rtol * torch.maximum(x.abs(), x_new.abs())
         ratio = float(torch.sqrt(torch.mean((err / scale) ** 2)))
         if ratio <= 1.0:
-            t, x = t + h_t, x_new
+            t, x = t + h, x_new
             k0 = ks[-1] if tab.fsal else None
             stats.accepted += 1
         else:

@@ -104,3 +104,15 @@ def test_unknown_option_is_refused():
 def test_registry_orders_are_what_the_tests_measure():
     assert {k: SAMPLERS[k].order for k in ["euler", "heun", "midpoint", "rk4", "dpmpp-2m"]} == {
         "euler": 1, "heun": 2, "midpoint": 2, "rk4": 4, "dpmpp-2m": 2}
+
+
+@pytest.mark.parametrize("nodes", [[3.0], [3.0, 5.0], [3.0, 5.5, 9.0], [2.0, 2.5, 4.0, 7.0]])
+def test_adams_bashforth_weights_integrate_polynomials_exactly(nodes):
+    """Σ_j w_j p(n_j) = ∫_a^b p(τ) dτ for every polynomial of degree < len(nodes)."""
+    from difflab.sampling.multistep import adams_bashforth_weights
+
+    a, b = 3.0, 1.5
+    w = adams_bashforth_weights(nodes, a, b)
+    for degree in range(len(nodes)):
+        exact = (b ** (degree + 1) - a ** (degree + 1)) / (degree + 1)
+        assert sum(wj * n**degree for wj, n in zip(w, nodes)) == pytest.approx(exact, rel=1e-12, abs=1e-12)

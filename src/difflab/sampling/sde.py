@@ -21,11 +21,11 @@ from .ode import finish, positive_part
 Noise = Callable[[int], Tensor]
 
 
-def ancestral_sigmas(sigma: Tensor, sigma_next: Tensor, eta: float = 1.0) -> tuple[Tensor, Tensor]:
+def ancestral_sigmas(sigma: float, sigma_next: float, eta: float = 1.0) -> tuple[float, float]:
     """(σ_down, σ_up) of one DDIM/ancestral step: σ_up = η·σ_next·sqrt(σ² - σ_next²)/σ (DDPM's posterior
     std β̃ in x̂ for η = 1, DDIM's σ_t(η) in general), σ_down = sqrt(σ_next² - σ_up²)."""
-    sigma_up = eta * sigma_next * torch.sqrt(sigma**2 - sigma_next**2) / sigma
-    return torch.sqrt(sigma_next**2 - sigma_up**2), sigma_up
+    sigma_up = eta * sigma_next * math.sqrt(sigma**2 - sigma_next**2) / sigma
+    return math.sqrt(max(sigma_next**2 - sigma_up**2, 0.0)), sigma_up
 
 
 def ddim(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, eta: float = 0.0, **_) -> Tensor:
@@ -33,16 +33,15 @@ def ddim(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, eta: 
 
     η = 0 is deterministic (the Euler step of the PF-ODE in σ); η = 1 is DDPM ancestral sampling.
     """
-    sigmas = sigmas.to(dtype=x.dtype, device=x.device)
-    for i in range(len(sigmas) - 1):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        d = denoiser(x, sigma)
-        if sigma_next == 0:
+    levels, grid = sigmas.to(dtype=x.dtype, device=x.device).unbind(), sigmas.tolist()
+    for i in range(len(grid) - 1):
+        d = denoiser(x, levels[i])
+        if grid[i + 1] == 0:
             return d
-        sigma_down, sigma_up = ancestral_sigmas(sigma, sigma_next, eta)
-        x = d + sigma_down * (x - d) / sigma
+        sigma_down, sigma_up = ancestral_sigmas(grid[i], grid[i + 1], eta)
+        x = torch.lerp(d, x, sigma_down / grid[i])  # D + (σ_down/σ)(x̂ - D), one fused kernel
         if eta > 0:
-            x = x + sigma_up * noise(i)
+            x = x.add(noise(i), alpha=sigma_up)
     return x
 
 
