@@ -11,7 +11,7 @@ Samplers live in difflab.sampling (karras_sigmas, sample), closed-form denoisers
 __version__ = "0.1.0"
 
 from .presets import PRESETS, Preset, get_preset  # noqa: E402
-from .run import Run, load_run  # noqa: E402
+from .run import FlowRun, Run, load_run  # noqa: E402
 from .training import ModelConfig, TrainConfig, train  # noqa: E402
 
-__all__ = ["PRESETS", "Preset", "get_preset", "Run", "load_run", "ModelConfig", "TrainConfig", "train"]
+__all__ = ["PRESETS", "Preset", "get_preset", "Run", "FlowRun", "load_run", "ModelConfig", "TrainConfig", "train"]

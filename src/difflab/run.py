@@ -1,4 +1,4 @@
-"""A trained run as a Python object: its denoiser, sampling in the data's units, evaluation."""
+"""A trained run as a Python object: sampling and log-likelihood in the data's units, evaluation."""
 
 from __future__ import annotations
 
@@ -10,50 +10,114 @@ import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
+from .flows import Flow
 from .data import Standardiser, check_array, get_toy, is_toy, load_data
 from .errors import DifflabError
 from .metrics import compare
 from .parameterisation import Denoiser
 from .presets import Preset, get_preset
+from .likelihood import log_prob
 from .random import randn_per_sample
 from .sampling import get_sampler, make_sigmas, sample
-from .training import CHECKPOINT, ModelConfig, build_denoiser
+from .training import CHECKPOINT, ModelConfig, build_denoiser, build_model
+
+
+def _load(run_dir: str | Path) -> tuple[Path, dict[str, torch.Tensor], dict]:
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise DifflabError(f"{path}: no such run directory")
+    tensors, meta = load_checkpoint(path / CHECKPOINT)
+    config = meta.get("config")
+    if not isinstance(config, dict) or "model" not in config or "data" not in config:
+        raise DifflabError(f"{path / CHECKPOINT}: checkpoint metadata has no run configuration")
+    return path, tensors, config
+
+
+def _ema_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    try:
+        module.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    except RuntimeError:
+        raise DifflabError(f"{path / CHECKPOINT}: weights do not match the model in its configuration") from None
 
 
 @dataclass
-class Run:
-    """A trained model: the EMA denoiser (on standardised data), its preset and its standardiser."""
+class TrainedRun:
+    """What every trained run has: its directory, configuration and data standardisation."""
 
     path: Path
     config: dict
-    preset: Preset
-    denoiser: Denoiser
     standardiser: Standardiser
 
     @property
     def dim(self) -> int:
         return int(self.config["data"]["dim"])
 
+    @property
+    def name(self) -> str:
+        return self.config["preset"] or self.config["model"]["type"]
+
+    def _check_data(self, x: np.ndarray, what: str) -> np.ndarray:
+        x = check_array(np.asarray(x), what)
+        if x.shape[1] != self.dim:
+            raise DifflabError(f"{what} have {x.shape[1]} columns, the model was trained on {self.dim}")
+        return x
+
+    def reference_sets(self, n: int, spec: str | None = None, k: int = 6) -> list[np.ndarray]:
+        """k independent exact sets for the noise floor: fresh draws of a toy set, or disjoint
+        random chunks of a data file (fewer and smaller when the file is small)."""
+        spec = spec or self.config["data"]["spec"]
+        if is_toy(spec):
+            toy = get_toy(spec)
+            if toy.dim != self.dim:
+                raise DifflabError(f"reference {spec} has dimension {toy.dim}, the model {self.dim}")
+            return [toy.sample(n, seed=10_000 + i).numpy() for i in range(k)]
+        data = load_data(spec)
+        if data.shape[1] != self.dim:
+            raise DifflabError(f"{spec}: reference has {data.shape[1]} columns, the model was trained on {self.dim}")
+        if len(data) < 4:
+            raise DifflabError(f"{spec}: at least 4 reference rows are needed to estimate a noise floor")
+        data = data[np.random.default_rng(0).permutation(len(data))]
+        k = max(2, min(k, len(data) // n))
+        size = min(n, len(data) // k)
+        return [data[i * size:(i + 1) * size] for i in range(k)]
+
+    def evaluate(self, samples: np.ndarray, reference: str | None = None) -> dict:
+        """Metrics of samples (original units) against the reference, with the noise floor."""
+        samples = self._check_data(samples, "samples")
+        spec = reference or self.config["data"]["spec"]
+        refs = self.reference_sets(len(samples), spec)
+        mixture = get_toy(spec).mixture if is_toy(spec) else None
+        result = compare(samples, refs, mixture)
+        result["reference"] = spec
+        return result
+
+    def log_prob(self, x: np.ndarray, **options) -> np.ndarray:
+        """log p(x) in nats per point, x in the data's original units (the standardisation's
+        Jacobian -Σ log std included)."""
+        z = self.standardiser.forward(self._check_data(x, "points"))
+        return self.log_prob_standardised(torch.from_numpy(z), **options) - float(np.log(self.standardiser.std).sum())
+
+    def log_prob_standardised(self, z: torch.Tensor, **options) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+@dataclass
+class Run(TrainedRun):
+    """A trained diffusion model: the EMA denoiser (on standardised data) and its preset."""
+
+    preset: Preset
+    denoiser: Denoiser
+
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu") -> "Run":
         """Load RUN_DIR/checkpoint.safetensors (the EMA weights) without unpickling anything."""
-        path = Path(run_dir)
-        if not path.is_dir():
-            raise DifflabError(f"{path}: no such run directory")
-        tensors, meta = load_checkpoint(path / CHECKPOINT)
-        config = meta.get("config")
-        if not isinstance(config, dict) or "preset" not in config:
-            raise DifflabError(f"{path / CHECKPOINT}: checkpoint metadata has no run configuration")
+        path, tensors, config = _load(run_dir)
+        if config.get("preset") is None:
+            raise DifflabError(f"{path}: not a diffusion run (model {config['model'].get('type')!r})")
         preset = get_preset(config["preset"]).adapt(config["sigma_data"], config["sigma_max"])
-        model_cfg = ModelConfig(**{k: v for k, v in config["model"].items() if k != "type"})
-        denoiser = build_denoiser(preset, config["data"]["dim"], model_cfg)
-        try:
-            denoiser.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-        except RuntimeError:
-            raise DifflabError(f"{path / CHECKPOINT}: weights do not match the model in its configuration") from None
+        denoiser = build_denoiser(preset, config["data"]["dim"], ModelConfig(**config["model"]))
+        _ema_weights(denoiser, tensors, path)
         denoiser.to(device).eval().requires_grad_(False)
-        std = Standardiser.from_dict(config["data"]["standardiser"])
-        return cls(path, config, preset, denoiser, std)
+        return cls(path, config, Standardiser.from_dict(config["data"]["standardiser"]), preset, denoiser)
 
     def sigmas(self, steps: int = 18, schedule: str = "karras", sigma_min: float | None = None,
                sigma_max: float | None = None, rho: float = 7.0) -> torch.Tensor:
@@ -89,38 +153,75 @@ class Run:
             stats.update(info, sigma_min=float(sigmas[-2]), sigma_max=float(sigmas[0]), steps=len(sigmas) - 1)
         return self.standardiser.inverse(torch.cat(out).double().numpy())
 
-    def reference_sets(self, n: int, spec: str | None = None, k: int = 6) -> list[np.ndarray]:
-        """k independent exact sets for the noise floor: fresh draws of a toy set, or disjoint
-        random chunks of a data file (fewer and smaller when the file is small)."""
-        spec = spec or self.config["data"]["spec"]
-        if is_toy(spec):
-            toy = get_toy(spec)
-            if toy.dim != self.dim:
-                raise DifflabError(f"reference {spec} has dimension {toy.dim}, the model {self.dim}")
-            return [toy.sample(n, seed=10_000 + i).numpy() for i in range(k)]
-        data = load_data(spec)
-        if data.shape[1] != self.dim:
-            raise DifflabError(f"{spec}: reference has {data.shape[1]} columns, the model was trained on {self.dim}")
-        if len(data) < 4:
-            raise DifflabError(f"{spec}: at least 4 reference rows are needed to estimate a noise floor")
-        data = data[np.random.default_rng(0).permutation(len(data))]
-        k = max(2, min(k, len(data) // n))
-        size = min(n, len(data) // k)
-        return [data[i * size:(i + 1) * size] for i in range(k)]
-
-    def evaluate(self, samples: np.ndarray, reference: str | None = None) -> dict:
-        """Metrics of samples (original units) against the reference, with the noise floor."""
-        samples = check_array(np.asarray(samples), "samples")
-        if samples.shape[1] != self.dim:
-            raise DifflabError(f"samples have {samples.shape[1]} columns, the model was trained on {self.dim}")
-        spec = reference or self.config["data"]["spec"]
-        refs = self.reference_sets(len(samples), spec)
-        mixture = get_toy(spec).mixture if is_toy(spec) else None
-        result = compare(samples, refs, mixture)
-        result["reference"] = spec
-        return result
+    def log_prob_standardised(self, z: torch.Tensor, method: str = "dopri5", steps: int = 64, rtol: float = 1e-5,
+                              atol: float = 1e-5, hutchinson: int = 0, sigma_max: float = 80.0, seed: int = 0,
+                              batch_size: int = 2000, stats: dict | None = None) -> np.ndarray:
+        """log p(ẑ) through the PF-ODE (difflab.likelihood.log_prob) from σ_min = 0.002 to sigma_max,
+        with the prior N(0, Σ + σ_max² I) from the training data's covariance Σ when it was stored."""
+        device = next(self.denoiser.parameters()).device
+        cov = self.config["data"].get("cov")
+        cov = torch.tensor(cov, dtype=torch.float32, device=device) if cov is not None else None
+        gen = torch.Generator(device=device).manual_seed(seed)
+        out, nfe = [], 0
+        for chunk in z.to(torch.float32).split(batch_size):
+            info: dict = {}
+            out.append(log_prob(self.denoiser, chunk.to(device), sigma_max=sigma_max,
+                                sigma_data=self.preset.precond.sigma_data, method=method, steps=steps,
+                                rtol=rtol, atol=atol, hutchinson=hutchinson, generator=gen, data_cov=cov,
+                                stats=info).cpu())
+            nfe = max(nfe, info["nfe"])
+        if stats is not None:
+            stats["nfe"] = nfe
+        return torch.cat(out).double().numpy()
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> Run:
-    """The run in RUN_DIR (see Run.load)."""
+@dataclass
+class FlowRun(TrainedRun):
+    """A trained normalizing flow (NICE or RealNVP): exact sampling and exact log-likelihood."""
+
+    flow: Flow
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str = "cpu") -> "FlowRun":
+        path, tensors, config = _load(run_dir)
+        model_cfg = ModelConfig(**config["model"])
+        if not model_cfg.is_flow:
+            raise DifflabError(f"{path}: not a flow run (model {model_cfg.type!r})")
+        flow = build_model(None, config["data"]["dim"], model_cfg)
+        _ema_weights(flow, tensors, path)
+        flow.to(device).eval().requires_grad_(False)
+        return cls(path, config, Standardiser.from_dict(config["data"]["standardiser"]), flow)
+
+    def sample(self, n: int, seed: int = 0, batch_size: int = 10_000, stats: dict | None = None,
+               **options) -> np.ndarray:
+        """n exact samples x = f⁻¹(z), z ~ N(0, I); sample i depends only on (seed, i). A flow has
+        no sampler, steps or σ grid: passing sampler options is an error."""
+        given = {k: v for k, v in options.items() if v is not None}
+        if given:
+            raise DifflabError(f"{self.path} is a {self.name} flow: it samples exactly, without "
+                               f"{', '.join(sorted(given))}")
+        if n < 1:
+            raise DifflabError(f"number of samples must be positive, got {n}")
+        device = next(self.flow.parameters()).device
+        out = [self.flow.sample(randn_per_sample(seed, start, min(batch_size, n - start), (self.dim,)).to(device)).cpu()
+               for start in range(0, n, batch_size)]
+        if stats is not None:
+            stats["nfe"] = 1
+        return self.standardiser.inverse(torch.cat(out).double().numpy())
+
+    def log_prob_standardised(self, z: torch.Tensor, stats: dict | None = None, **options) -> np.ndarray:
+        """Exact log p(ẑ) by the change of variables; integration options do not apply."""
+        device = next(self.flow.parameters()).device
+        with torch.no_grad():
+            out = torch.cat([self.flow.log_prob(c.to(device)).cpu() for c in z.to(torch.float32).split(10_000)])
+        if stats is not None:
+            stats["nfe"] = 1
+        return out.double().numpy()
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run | FlowRun:
+    """The run in RUN_DIR: a diffusion Run or a FlowRun, by its configuration."""
+    _, _, config = _load(run_dir)
+    if ModelConfig(**config["model"]).is_flow:
+        return FlowRun.load(run_dir, device)
     return Run.load(run_dir, device)

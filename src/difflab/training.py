@@ -23,6 +23,7 @@ from .checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatt
 from .data import Standardiser, max_pairwise_distance
 from .errors import DifflabError
 from .losses import dsm_loss
+from .flows import Flow, nice, realnvp
 from .nn import MLP
 from .parameterisation import Denoiser
 from .presets import Preset, get_preset
@@ -30,11 +31,28 @@ from .presets import Preset, get_preset
 CHECKPOINT = "checkpoint.safetensors"
 
 
+MODEL_TYPES = ("mlp", "realnvp", "nice")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    """type: 'mlp' (a diffusion denoiser: residual MLP with `depth` blocks) or a flow, 'realnvp' |
+    'nice' (`layers` coupling layers, each conditioner an MLP of `depth` hidden layers of `width`)."""
+
+    type: str = "mlp"
     width: int = 128
     depth: int = 4
     emb_dim: int = 64
+    layers: int = 8
+    actnorm: bool = True
+
+    def __post_init__(self) -> None:
+        if self.type not in MODEL_TYPES:
+            raise DifflabError(f"unknown model {self.type!r}; expected one of: {', '.join(MODEL_TYPES)}")
+
+    @property
+    def is_flow(self) -> bool:
+        return self.type != "mlp"
 
 
 @dataclass(frozen=True)
@@ -58,8 +76,8 @@ class TrainState:
     """Everything a resumed run needs to continue as if never stopped."""
 
     step: int
-    model: Denoiser
-    ema: Denoiser
+    model: Denoiser | Flow
+    ema: Denoiser | Flow
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
     history: list = field(default_factory=list)  # [step, mean loss over the last log interval]
@@ -71,27 +89,45 @@ def build_denoiser(preset: Preset, dim: int, model: ModelConfig) -> Denoiser:
     return Denoiser(net, preset.precond)
 
 
+def build_model(preset: Preset, dim: int, model: ModelConfig) -> Denoiser | Flow:
+    """The network a run trains: a preconditioned denoiser, or a flow for maximum likelihood."""
+    if model.type == "realnvp":
+        return realnvp(dim, layers=model.layers, width=model.width, depth=model.depth, actnorm=model.actnorm)
+    if model.type == "nice":
+        return nice(dim, layers=model.layers, width=model.width, depth=model.depth)
+    return build_denoiser(preset, dim, model)
+
+
+def batch_loss(model: Denoiser | Flow, x0: Tensor, preset: Preset, gen: torch.Generator) -> Tensor:
+    """Per-sample loss: DSM for a denoiser (sampled σ and noise), NLL in nats per dimension for a flow."""
+    if isinstance(model, Flow):
+        return -model.log_prob(x0) / x0.shape[1]
+    sigma = preset.noise.sample(len(x0), preset.process, gen, x0.device)
+    noise = torch.randn(x0.shape, generator=gen, device=x0.device)
+    return dsm_loss(model, x0, sigma, noise, preset.weighting)
+
+
 def lr_factor(step: int, warmup: int) -> float:
     """Linear warm-up from 0 to the base rate over `warmup` steps, then constant."""
     return min(1.0, (step + 1) / max(warmup, 1))
 
 
-def ema_update(ema: Denoiser, model: Denoiser, step: int, decay: float) -> None:
-    """θ_ema ← β θ_ema + (1-β) θ with β = min(decay, (1+step)/(10+step)) so early EMA follows fast."""
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
+    """θ_ema ← β θ_ema + (1-β) θ with β = min(decay, (1+step)/(10+step)) so early EMA follows fast;
+    buffers (masks, ActNorm's initialised flag) are copied."""
     beta = min(decay, (1 + step) / (10 + step))
     with torch.no_grad():
         for p_ema, p in zip(ema.parameters(), model.parameters()):
             p_ema.lerp_(p, 1 - beta)
+        for b_ema, b in zip(ema.buffers(), model.buffers()):
+            b_ema.copy_(b)
 
 
 def train_step(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig) -> Tensor:
     """One AdamW step on a random batch; returns the batch loss as a 0-d tensor (not synced)."""
     g, dev = state.generator, data.device
     idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=g, device=dev)
-    x0 = data[idx]
-    sigma = preset.noise.sample(cfg.batch_size, preset.process, g, dev)
-    noise = torch.randn(x0.shape, generator=g, device=dev)
-    loss = dsm_loss(state.model, x0, sigma, noise, preset.weighting).mean()
+    loss = batch_loss(state.model, data[idx], preset, g).mean()
     for group in state.optimizer.param_groups:
         group["lr"] = cfg.lr * lr_factor(state.step, cfg.warmup_steps)
     state.optimizer.zero_grad(set_to_none=True)
@@ -139,9 +175,14 @@ def prepare_data(raw: np.ndarray, standardise: bool) -> tuple[np.ndarray, Standa
     return z, std, sigma_data, float(f"{sigma_max:.3g}")
 
 
+def data_covariance(z: np.ndarray, max_dim: int = 64) -> list | None:
+    """The (standardised) training data's covariance, kept for the likelihood's prior (small D only)."""
+    return np.atleast_2d(np.cov(z.T)).tolist() if z.shape[1] <= max_dim else None
+
+
 def make_state(preset: Preset, dim: int, model_cfg: ModelConfig, cfg: TrainConfig) -> TrainState:
     torch.manual_seed(cfg.seed)  # network initialisation
-    model = build_denoiser(preset, dim, model_cfg).to(cfg.device)
+    model = build_model(preset, dim, model_cfg).to(cfg.device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
@@ -220,9 +261,11 @@ def train(
         z, sigma_data, sigma_max = std.forward(data), cfg_saved["sigma_data"], cfg_saved["sigma_max"]
     preset = preset.adapt(sigma_data, sigma_max)
     run_config = {
-        "difflab_version": __version__, "preset": preset.name, "sigma_data": sigma_data, "sigma_max": sigma_max,
-        "data": {"spec": data_spec, "n": int(len(z)), "dim": int(z.shape[1]), "standardiser": std.to_dict()},
-        "model": {"type": "mlp", **dataclasses.asdict(model)}, "train": dataclasses.asdict(cfg),
+        "difflab_version": __version__, "preset": None if model.is_flow else preset.name,
+        "sigma_data": sigma_data, "sigma_max": sigma_max,
+        "data": {"spec": data_spec, "n": int(len(z)), "dim": int(z.shape[1]), "standardiser": std.to_dict(),
+                 "cov": data_covariance(z)},
+        "model": dataclasses.asdict(model), "train": dataclasses.asdict(cfg),
     }
     state = make_state(preset, z.shape[1], model, cfg)
     if saved is not None:
@@ -231,8 +274,9 @@ def train(
         log(f"resuming {run_dir} from step {state.step}")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", run_config)
-    log(f"preset {preset.name}: σ_data = {sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g} "
-        f"(data: {data_spec}, {len(z)}×{z.shape[1]}, standardised={standardise})")
+    what = (f"{model.type} flow, maximum likelihood" if model.is_flow else
+            f"preset {preset.name}: σ_data = {sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g}")
+    log(f"{what} (data: {data_spec}, {len(z)}×{z.shape[1]}, standardised={standardise})")
     data_t = torch.as_tensor(z, dtype=torch.float32, device=cfg.device)
     run_loop(state, data_t, preset, cfg, run_dir, run_config, progress)
     log(f"trained {state.step} steps in {state.elapsed:.1f} s; final loss {state.history[-1][1]:.4f}")
@@ -242,5 +286,5 @@ def train(
 def _check_resume(saved: dict, new: dict) -> None:
     if saved["preset"] != new["preset"]:
         raise DifflabError(f"cannot resume: the run was trained with preset {saved['preset']!r}, not {new['preset']!r}")
-    if saved["data"]["dim"] != new["data"]["dim"] or saved["model"] != new["model"]:
+    if saved["data"]["dim"] != new["data"]["dim"] or ModelConfig(**saved["model"]) != ModelConfig(**new["model"]):
         raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
