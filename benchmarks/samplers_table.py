@@ -22,7 +22,7 @@ for key, what in [("overhead", "the ideal 25-Gaussian denoiser (~2.5 ms per call
                   ("overhead_mlp", "difflab's default MLP (width 128, 4 blocks)")]:
     if key not in rep:
         continue
-    print(f"**Overhead with {what}** — time outside the denoiser, batch 20,000, 2-D, 20 NFE, best of 3\n")
+    print(f"**Overhead with {what}** — time outside the denoiser, batch 20,000, 2-D, 20 NFE, best of 5\n")
     print("| sampler | NFE | total s | outside µs/step | outside % |")
     print("|---|---:|---:|---:|---:|")
     for r in rep[key]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import itertools
+import json
 import math
 import os
 import sys
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from .data.toy import TOY_SETS
+from .errors import DifflabError
 from .ideal import GaussianMixture
 from .metrics import sliced_wasserstein
 from .sampling import karras_sigmas, sample
@@ -239,8 +241,9 @@ def smallest_nfe_within(rows: list[dict], factor: float = 2.0) -> dict[str, int 
     return out
 
 
-def run(out: str = "benchmarks/results/samplers.json", n: int = 5000, log=print) -> dict:
-    """The whole benchmark: quality on 8-gaussians and 25-gaussians, and overhead; writes JSON."""
+def run(out: str = "benchmarks/results/samplers.json", n: int = 5000, log=print, quality_rows: bool = True) -> dict:
+    """The whole benchmark: quality on 8-gaussians and 25-gaussians, and overhead; writes JSON.
+    quality_rows=False measures the overhead only and keeps the quality rows already in `out`."""
     from importlib.metadata import PackageNotFoundError, version
 
     from .bench import machine
@@ -254,13 +257,18 @@ def run(out: str = "benchmarks/results/samplers.json", n: int = 5000, log=print)
 
     report = {"machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "versions": {p: ver(p) for p in ("difflab", "k-diffusion", "diffusers")}, "quality": {}}
-    for name in ("8-gaussians", "25-gaussians"):
+    if not quality_rows:
+        if not os.path.exists(out):
+            raise DifflabError(f"{out}: no earlier results to keep the quality rows from")
+        with open(out) as f:
+            report["quality"] = json.load(f)["quality"]
+    for name in ("8-gaussians", "25-gaussians") if quality_rows else ():
         log(f"quality on {name}")
         rows = quality(TOY_SETS[name].mixture, n=n, log=log)
         report["quality"][name] = {"rows": rows, "smallest_nfe_within_2x": smallest_nfe_within(rows)}
     log("overhead at batch 20,000")
-    report["overhead"] = overhead(TOY_SETS["25-gaussians"].mixture.to(torch.float32))
-    report["overhead_mlp"] = overhead(mlp_denoiser())
+    report["overhead"] = overhead(TOY_SETS["25-gaussians"].mixture.to(torch.float32), repeats=5)
+    report["overhead_mlp"] = overhead(mlp_denoiser(), repeats=5)
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     write_json(out, report)
     return report

@@ -255,13 +255,14 @@ def bench_quality(seconds, out, only):
 @bench.command("samplers")
 @click.option("--out", default="benchmarks/results/samplers.json", show_default=True, type=click.Path(path_type=Path))
 @click.option("--n", default=5000, show_default=True, help="Samples per run (and per reference set).")
+@click.option("--only-overhead", is_flag=True, help="Measure the overhead again; keep the quality rows in --out.")
 @_friendly
-def bench_samplers(out, n):
+def bench_samplers(out, n, only_overhead):
     """Every sampler (and k-diffusion's and diffusers', if installed) on ideal mixture denoisers:
     SW2 vs noise floor at NFE 5–100, and time outside the denoiser at batch 20,000."""
     from .bench_samplers import run
 
-    run(str(out), n=n, log=click.echo)
+    run(str(out), n=n, log=click.echo, quality_rows=not only_overhead)
     click.echo(f"results → {out}")
 
 

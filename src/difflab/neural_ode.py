@@ -1,0 +1,202 @@
+"""Neural ODEs (seed 000): learn the right-hand side dh/dt = f_θ(h, t) from trajectories.
+
+A residual network h_{t+1} = h_t + f(h_t) is Euler's method with step 1; a neural ODE learns f itself,
+so any Runge–Kutta solver (and any step size) can integrate it afterwards. Training follows the seed:
+from an observed h(t₁), unroll a fixed-step solver (Euler or RK4) with step d up to t₂ > t₁ and
+minimise ||ĥ(t₂) - h(t₂)||² (the seed's pseudocode omits d in h ← h + d·f(h, t)).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from .errors import DifflabError
+from .integrate import EULER, HEUN, MIDPOINT, RK4, AdaptiveStats, Tableau, solve_adaptive, solve_fixed
+
+SCHEMES: dict[str, Tableau] = {"euler": EULER, "midpoint": MIDPOINT, "heun": HEUN, "rk4": RK4}
+
+
+# -- example systems -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class System:
+    """A known ODE dh/dt = field(h, t) with a distribution of initial conditions, to make data from."""
+
+    name: str
+    dim: int
+    field: Callable[[Tensor, float], Tensor]
+    initial: Callable[[int, torch.Generator], Tensor]
+    t_end: float
+    summary: str
+
+
+def damped_oscillator_matrix(omega: float = 2.0, zeta: float = 0.1) -> Tensor:
+    """ẍ + 2ζω ẋ + ω² x = 0 as dh/dt = A h with h = (x, ẋ): A = [[0, 1], [-ω², -2ζω]]."""
+    return torch.tensor([[0.0, 1.0], [-(omega**2), -2 * zeta * omega]], dtype=torch.float64)
+
+
+def _linear(a: Tensor) -> Callable[[Tensor, float], Tensor]:
+    return lambda h, t: h @ a.to(h).T
+
+
+def lotka_volterra(h: Tensor, t: float, alpha: float = 1.5, beta: float = 1.0, gamma: float = 3.0,
+                   delta: float = 1.0) -> Tensor:
+    """Predator–prey: ẋ = αx - βxy, ẏ = δxy - γy (Lotka 1925, Volterra 1926)."""
+    x, y = h[:, 0], h[:, 1]
+    return torch.stack([alpha * x - beta * x * y, delta * x * y - gamma * y], 1)
+
+
+SYSTEMS: dict[str, System] = {
+    "damped-oscillator": System(
+        "damped-oscillator", 2, _linear(damped_oscillator_matrix()),
+        lambda n, g: torch.randn(n, 2, generator=g, dtype=torch.float64), 5.0,
+        "linear: ẍ + 2ζωẋ + ω²x = 0, ω = 2, ζ = 0.1; h0 ~ N(0, I)"),
+    "lotka-volterra": System(
+        "lotka-volterra", 2, lotka_volterra,
+        lambda n, g: 1.0 + 2.0 * torch.rand(n, 2, generator=g, dtype=torch.float64), 4.0,
+        "nonlinear predator–prey: α = 1.5, β = 1, γ = 3, δ = 1; h0 ~ U[1, 3]²"),
+}
+
+
+def get_system(name: str) -> System:
+    try:
+        return SYSTEMS[name]
+    except KeyError:
+        raise DifflabError(f"unknown system {name!r}; expected one of: {', '.join(SYSTEMS)}") from None
+
+
+def simulate(field: Callable[[Tensor, float], Tensor], h0: Tensor, times: list[float], substeps: int = 20) -> Tensor:
+    """Trajectories [len(times), B, D] of the true system by RK4 with `substeps` steps per interval."""
+    out, h = [h0], h0
+    for t, t_next in zip(times, times[1:]):
+        h = solve_fixed(field, h, [t + (t_next - t) * k / substeps for k in range(substeps + 1)], RK4)
+        out.append(h)
+    return torch.stack(out)
+
+
+def make_trajectories(system: System, n: int, points: int = 51, seed: int = 0) -> tuple[Tensor, list[float]]:
+    """n trajectories observed at `points` equally spaced times on [0, t_end]."""
+    times = torch.linspace(0, system.t_end, points, dtype=torch.float64).tolist()
+    h0 = system.initial(n, torch.Generator().manual_seed(seed))
+    return simulate(system.field, h0, times), times
+
+
+# -- models ---------------------------------------------------------------------------------------------
+class VectorField(nn.Module):
+    """f_θ(h, t): an MLP on (h, t) (or on h alone for an autonomous system)."""
+
+    def __init__(self, dim: int, width: int = 64, depth: int = 3, autonomous: bool = True):
+        super().__init__()
+        self.autonomous = autonomous
+        layers: list[nn.Module] = [nn.Linear(dim + (0 if autonomous else 1), width), nn.Tanh()]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, width), nn.Tanh()]
+        self.net = nn.Sequential(*layers, nn.Linear(width, dim))
+
+    def forward(self, h: Tensor, t: float) -> Tensor:
+        if self.autonomous:
+            return self.net(h)
+        return self.net(torch.cat([h, torch.full_like(h[:, :1], t)], 1))
+
+
+class LinearField(nn.Module):
+    """f_θ(h) = A h: the model class of a linear ODE, whose A can be compared with the truth."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.a = nn.Parameter(torch.zeros(dim, dim))
+
+    def forward(self, h: Tensor, t: float) -> Tensor:
+        return h @ self.a.T
+
+
+# -- training and inference -------------------------------------------------------------------------------
+def unroll(field: Callable[[Tensor, float], Tensor], h: Tensor, t1: float, t2: float, d: float,
+           scheme: str = "rk4") -> Tensor:
+    """ĥ(t₂) from h(t₁) by ⌈(t₂ - t₁)/d⌉ equal steps of a fixed-step scheme (differentiable)."""
+    if scheme not in SCHEMES:
+        raise DifflabError(f"unknown scheme {scheme!r}; expected one of: {', '.join(SCHEMES)}")
+    steps = max(1, math.ceil((t2 - t1) / d - 1e-9))
+    return solve_fixed(field, h, [t1 + (t2 - t1) * k / steps for k in range(steps + 1)], SCHEMES[scheme])
+
+
+def rollout(field: Callable[[Tensor, float], Tensor], h0: Tensor, times: list[float], method: str = "rk4",
+            d: float | None = None, rtol: float = 1e-6, stats: dict | None = None) -> Tensor:
+    """The whole trajectory [len(times), B, D] from h0: fixed-step `method` with step d (default: the
+    observation spacing), or 'dopri5' (adaptive, rtol = atol)."""
+    out, h, info = [h0], h0, AdaptiveStats()
+    for t, t_next in zip(times, times[1:]):
+        if method == "dopri5":
+            h = solve_adaptive(field, h, t, t_next, rtol=rtol, atol=rtol, stats=info)
+        else:
+            h = unroll(field, h, t, t_next, d or (t_next - t), method)
+        out.append(h)
+    if stats is not None and method == "dopri5":
+        stats["nfe"] = info.nfe
+    return torch.stack(out)
+
+
+@dataclass(frozen=True)
+class NODETrainConfig:
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 3e-3
+    scheme: str = "rk4"
+    max_gap: int = 1  # t₂ - t₁ up to this many observation intervals (1: the seed's "d apart")
+    d: float | None = None  # solver step (default: the observation spacing)
+    seed: int = 0
+
+
+def train_field(field: nn.Module, traj: Tensor, times: list[float], cfg: NODETrainConfig = NODETrainConfig(),
+                progress: Callable[[int, float], None] | None = None) -> list[float]:
+    """Fit f_θ by unrolled steps from random (trajectory, t₁) to t₂ = t₁ + k·Δ, k ≤ max_gap; MSE loss.
+    Returns the loss of every step. Observations must be equally spaced."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    traj = traj.to(next(field.parameters()).dtype)
+    dt = times[1] - times[0]
+    opt = torch.optim.Adam(field.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    losses = []
+    for step in range(cfg.steps):
+        gap = int(torch.randint(1, cfg.max_gap + 1, (1,), generator=gen))
+        i1 = torch.randint(0, len(times) - gap, (cfg.batch_size,), generator=gen)
+        which = torch.randint(0, traj.shape[1], (cfg.batch_size,), generator=gen)
+        h1, h2 = traj[i1, which], traj[i1 + gap, which]
+        if getattr(field, "autonomous", True):  # f(h) ignores t: every pair can start at 0, one batch
+            pred = unroll(field, h1, 0.0, gap * dt, cfg.d or dt, cfg.scheme)
+        else:
+            pred = _unroll_each(field, h1, i1, gap, times, cfg)
+        loss = ((pred - h2) ** 2).mean()
+        if not torch.isfinite(loss):
+            raise DifflabError(f"loss became {float(loss)} at step {step}; try a smaller --lr or step d")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+        if progress is not None:
+            progress(step, losses[-1])
+    return losses
+
+
+def _unroll_each(field, h1: Tensor, i1: Tensor, gap: int, times: list[float], cfg: NODETrainConfig) -> Tensor:
+    """Non-autonomous fields: unroll each distinct start time separately (they see t)."""
+    out = torch.empty_like(h1)
+    for i in i1.unique().tolist():
+        sel = i1 == i
+        out[sel] = unroll(field, h1[sel], times[i], times[i + gap], cfg.d or (times[1] - times[0]), cfg.scheme)
+    return out
+
+
+def trajectory_error(pred: Tensor, truth: Tensor) -> float:
+    """Root-mean-square error over all times, trajectories and coordinates."""
+    return float(torch.sqrt(((pred - truth) ** 2).mean()))
+
+
+__all__ = ["System", "SYSTEMS", "get_system", "simulate", "make_trajectories", "VectorField", "LinearField",
+           "unroll", "rollout", "NODETrainConfig", "train_field", "trajectory_error", "SCHEMES",
+           "damped_oscillator_matrix", "lotka_volterra"]
