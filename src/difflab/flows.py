@@ -35,7 +35,7 @@ def _net(dim: int, width: int, depth: int, out: int) -> nn.Sequential:
 def alternating_masks(dim: int, count: int) -> list[Tensor]:
     """Masks b_k: even/odd coordinates, alternating per layer, so every coordinate gets updated."""
     even = (torch.arange(dim) % 2 == 0).to(torch.float32)
-    return [even if k % 2 == 0 else 1 - even for k in range(count)]
+    return [(even if k % 2 == 0 else 1 - even).clone() for k in range(count)]  # own storage each (safetensors)
 
 
 class AdditiveCoupling(nn.Module):

@@ -50,3 +50,36 @@ def loss_curve(history: list, path: str | Path, title: str = "training loss") ->
     ax.set_yscale("log"), ax.set_xlabel("step"), ax.set_ylabel("loss"), ax.set_title(title)
     ax.grid(alpha=0.3)
     _save(fig, path)
+
+
+def samples_grid(data: np.ndarray, samples: dict[str, np.ndarray], path: str | Path, title: str = "") -> None:
+    """Data and each model's samples in a row of 2-D scatter plots on common axes (first two dims)."""
+    panels = [("data", data)] + list(samples.items())
+    both = np.concatenate([a[:, :2] for _, a in panels])
+    lo, hi = np.percentile(both, 0.2, axis=0), np.percentile(both, 99.8, axis=0)
+    pad = 0.08 * (hi - lo)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4.2), squeeze=False)
+    for i, (ax, (name, arr)) in enumerate(zip(axes[0], panels)):
+        ys = arr[:, 1] if arr.shape[1] > 1 else np.zeros(len(arr))
+        ax.scatter(arr[:, 0], ys, s=1.5, alpha=0.5, color=f"C{i}")
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        if arr.shape[1] > 1:
+            ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1]), ax.set_aspect("equal")
+        ax.set_title(name)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def trajectories(truth: np.ndarray, predictions: dict[str, np.ndarray], path: str | Path, title: str = "",
+                 count: int = 6) -> None:
+    """Phase portraits (first two coordinates) of `count` trajectories [T, B, D]: truth against each
+    prediction, one panel per prediction."""
+    fig, axes = plt.subplots(1, len(predictions), figsize=(5 * len(predictions), 4.6), squeeze=False)
+    for ax, (name, pred) in zip(axes[0], predictions.items()):
+        for b in range(min(count, truth.shape[1])):
+            ax.plot(truth[:, b, 0], truth[:, b, 1], color="0.6", lw=2, label="truth" if b == 0 else None)
+            ax.plot(pred[:, b, 0], pred[:, b, 1], color=f"C{b}", lw=1, ls="--", label=name if b == 0 else None)
+            ax.plot(truth[0, b, 0], truth[0, b, 1], "ko", ms=3)
+        ax.set_title(name), ax.set_xlabel("h₁"), ax.set_ylabel("h₂"), ax.legend(loc="best", fontsize=8)
+    fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,47 @@
+"""difflab bench …: benchmarks that write machine-readable results (not tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..data import load_data
+from ..presets import get_preset
+from .base import _friendly, cli
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks (not tests): they write machine-readable results under benchmarks/results/."""
+
+
+@bench.command("quality")
+@click.option("--seconds", default=60.0, show_default=True, help="Training time per (data, preset).")
+@click.option("--out", default="benchmarks/results/quality.json", show_default=True, type=click.Path(path_type=Path))
+@click.option("--only", multiple=True, help="Restrict to DATA:PRESET pairs (repeatable).")
+@_friendly
+def bench_quality(seconds, out, only):
+    """Train each preset for --seconds, sample with Heun at 35 NFE, report SW2/energy vs noise floor."""
+    from ..bench import DEFAULT_PLAN, quality
+
+    plan = [tuple(o.split(":", 1)) for o in only] if only else DEFAULT_PLAN
+    for data, preset in plan:
+        get_preset(preset)
+        load_data(data, n=10)
+    quality(plan, seconds=seconds, out=out, log=click.echo)
+    click.echo(f"results → {out}")
+
+
+@bench.command("samplers")
+@click.option("--out", default="benchmarks/results/samplers.json", show_default=True, type=click.Path(path_type=Path))
+@click.option("--n", default=5000, show_default=True, help="Samples per run (and per reference set).")
+@click.option("--only-overhead", is_flag=True, help="Measure the overhead again; keep the quality rows in --out.")
+@_friendly
+def bench_samplers(out, n, only_overhead):
+    """Every sampler (and k-diffusion's and diffusers', if installed) on ideal mixture denoisers:
+    SW2 vs noise floor at NFE 5–100, and time outside the denoiser at batch 20,000."""
+    from ..bench_samplers import run
+
+    run(str(out), n=n, log=click.echo, quality_rows=not only_overhead)
+    click.echo(f"results → {out}")
