@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .checkpoint import write_json
 from .data import get_toy, is_toy, load_data
@@ -38,26 +39,39 @@ def held_out(spec: str, n: int, seed: int = 20_000) -> np.ndarray:
     return data[rows]
 
 
-def nll_report(run: TrainedRun, x: np.ndarray, **options) -> dict:
-    """Mean NLL (nats per point) and bits/dim with standard errors, NFE and seconds."""
+def log_probs(run: TrainedRun, x: np.ndarray, **options) -> tuple[np.ndarray, dict]:
+    """log p per point (data units) and {'nfe', 'seconds'}; non-finite values are an error."""
     stats: dict = {}
     start = time.perf_counter()
     lp = run.log_prob(x, stats=stats, **options)
     if not np.all(np.isfinite(lp)):
         raise DifflabError(f"{run.path}: log-likelihood is not finite for {int((~np.isfinite(lp)).sum())} points")
+    return lp, {"nfe": stats.get("nfe"), "seconds": time.perf_counter() - start}
+
+
+def nll_summary(lp: np.ndarray, dim: int, true_lp: np.ndarray | None = None) -> dict:
+    """Mean NLL (nats per point) and bits/dim with standard errors; with the true log-density of the
+    same points, the paired gap NLL_model - NLL_true (≥ 0 in expectation: it is a KL divergence)."""
     nll, se = mean_and_se(-lp)
-    bpd, bpd_se = mean_and_se(bits_per_dim(lp, run.dim))
-    return {"nll": nll, "nll_se": se, "bits_per_dim": bpd, "bits_per_dim_se": bpd_se, "nfe": stats.get("nfe"),
-            "seconds": time.perf_counter() - start, "n": len(x)}
+    bpd, bpd_se = mean_and_se(bits_per_dim(lp, dim))
+    out = {"nll": nll, "nll_se": se, "bits_per_dim": bpd, "bits_per_dim_se": bpd_se, "n": len(lp)}
+    if true_lp is not None:
+        out["gap_to_true"], out["gap_to_true_se"] = mean_and_se(true_lp - lp)
+    return out
+
+
+def true_log_prob(spec: str, x: np.ndarray) -> np.ndarray | None:
+    """The true log-density of the points, where it is known (Gaussian-mixture toy sets)."""
+    if not is_toy(spec) or get_toy(spec).mixture is None:
+        return None
+    return get_toy(spec).mixture.log_prob(torch.from_numpy(x)).numpy()
 
 
 def true_nll(spec: str, x: np.ndarray) -> dict | None:
     """The data's own NLL under the true density, where it is known (Gaussian mixtures)."""
-    if not is_toy(spec) or get_toy(spec).mixture is None:
+    lp = true_log_prob(spec, x)
+    if lp is None:
         return None
-    import torch
-
-    lp = get_toy(spec).mixture.log_prob(torch.from_numpy(x)).numpy()
     nll, se = mean_and_se(-lp)
     return {"nll": nll, "nll_se": se}
 
@@ -75,16 +89,17 @@ def compare_models(data: str, out: str | Path, seconds: float = 60.0, preset: st
         train(arr, recipe, out / label, cfg, model, data_spec=data, force=True, progress=progress, log=log)
         runs[label] = load_run(out / label)
     x = held_out(data, n_eval)
+    true_lp = true_log_prob(data, x)
     report = {"data": data, "seconds": seconds, "n_eval": n_eval, "true": true_nll(data, x), "models": {}}
     samples = {}
     for label, run in runs.items():
         log(f"evaluating {label}")
         samples[label] = run.sample(n_samples, seed=seed)
         metrics = run.evaluate(samples[label])
-        report["models"][label] = {"kind": "flow" if label == flow else "diffusion",
-                                   "steps": _trained_steps(run),
-                                   **nll_report(run, x), "sw2_ratio": metrics["sw2"]["ratio"],
-                                   "energy_ratio": metrics["energy"]["ratio"]}
+        lp, info = log_probs(run, x)
+        report["models"][label] = {"kind": "flow" if label == flow else "diffusion", "steps": _trained_steps(run),
+                                   **nll_summary(lp, run.dim, true_lp), **info,
+                                   "sw2_ratio": metrics["sw2"]["ratio"], "energy_ratio": metrics["energy"]["ratio"]}
     write_json(out / "compare.json", report)
     from . import plots
 
@@ -100,13 +115,16 @@ def _trained_steps(run: TrainedRun) -> int:
 
 def format_report(report: dict) -> str:
     lines = [f"{report['data']}: {report['seconds']:g} s of training each, NLL on {report['n_eval']} held-out points",
-             f"  {'model':16s} {'steps':>7s} {'NLL (nats)':>16s} {'bits/dim':>14s} {'NFE':>5s} {'SW2 / floor':>12s}"]
+             f"  {'model':16s} {'steps':>7s} {'NLL (nats)':>16s} {'bits/dim':>14s} {'NFE':>5s} {'SW2 / floor':>12s}"
+             + ("   NLL - true NLL (paired)" if report["true"] else "")]
     for label, m in report["models"].items():
+        gap = f"   {m['gap_to_true']:.4f} ± {m['gap_to_true_se']:.4f}" if "gap_to_true" in m else ""
         lines.append(f"  {label:16s} {m['steps']:7d} {m['nll']:9.3f} ± {m['nll_se']:.3f} "
-                     f"{m['bits_per_dim']:7.3f} ± {m['bits_per_dim_se']:.3f} {m['nfe'] or 0:5d} {m['sw2_ratio']:11.2f}×")
+                     f"{m['bits_per_dim']:7.3f} ± {m['bits_per_dim_se']:.3f} {m['nfe'] or 0:5d} {m['sw2_ratio']:11.2f}×{gap}")
     if report["true"]:
         lines.append(f"  {'true density':16s} {'':7s} {report['true']['nll']:9.3f} ± {report['true']['nll_se']:.3f}")
     return "\n".join(lines)
 
 
-__all__ = ["compare_models", "format_report", "nll_report", "true_nll", "held_out", "mean_and_se"]
+__all__ = ["compare_models", "format_report", "log_probs", "nll_summary", "true_nll", "true_log_prob", "held_out",
+           "mean_and_se"]

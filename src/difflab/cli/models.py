@@ -35,7 +35,7 @@ def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin
 
     Diffusion runs integrate the probability-flow ODE with the divergence (instantaneous change of
     variables); flow runs are exact. For Gaussian-mixture toy sets the true density's NLL is shown too."""
-    from ..compare import held_out, mean_and_se, true_nll
+    from ..compare import held_out, mean_and_se, nll_summary, true_log_prob, true_nll
     from ..likelihood import bits_per_dim
     from ..run import load_run
 
@@ -54,16 +54,18 @@ def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin
                       sigma_max=sigma_max, seed=seed)
     if not np.all(np.isfinite(lp)):
         raise DifflabError(f"log-likelihood is not finite for {int((~np.isfinite(lp)).sum())} of {len(lp)} points")
-    nll, se = mean_and_se(-lp)
-    bpd, bpd_se = mean_and_se(bits_per_dim(lp, run.dim, bin_width))
-    result = {"run": str(run_dir), "data": data, "n": len(x), "nll": nll, "nll_se": se, "bits_per_dim": bpd,
-              "bits_per_dim_se": bpd_se, "dequantised_bin_width": bin_width, "nfe": stats.get("nfe"),
-              "method": "exact (flow)" if run.config["preset"] is None else method, "true": true_nll(data, x)}
+    true_lp = None if bin_width else true_log_prob(data, x)
+    result = {"run": str(run_dir), "data": data, **nll_summary(lp, run.dim, true_lp), "dequantised_bin_width": bin_width,
+              "nfe": stats.get("nfe"), "method": "exact (flow)" if run.config["preset"] is None else method,
+              "true": None if bin_width else true_nll(data, x)}
+    if bin_width:
+        result["bits_per_dim"], result["bits_per_dim_se"] = mean_and_se(bits_per_dim(lp, run.dim, bin_width))
     click.echo(f"{run.name} on {len(x)} points of {data} ({result['method']}, NFE {result['nfe']}):")
-    click.echo(f"  NLL {nll:.4f} ± {se:.4f} nats   {bpd:.4f} ± {bpd_se:.4f} bits/dim"
-               + (" (dequantised)" if bin_width else ""))
+    click.echo(f"  NLL {result['nll']:.4f} ± {result['nll_se']:.4f} nats   {result['bits_per_dim']:.4f} ± "
+               f"{result['bits_per_dim_se']:.4f} bits/dim" + (" (dequantised)" if bin_width else ""))
     if result["true"]:
-        click.echo(f"  true density: NLL {result['true']['nll']:.4f} ± {result['true']['nll_se']:.4f} nats")
+        click.echo(f"  true density: NLL {result['true']['nll']:.4f} ± {result['true']['nll_se']:.4f} nats; "
+                   f"gap (paired) {result['gap_to_true']:.4f} ± {result['gap_to_true_se']:.4f}")
     if json_out:
         write_json(json_out, result)
 
