@@ -36,3 +36,19 @@ def test_mixture_sampling_matches_weights_and_variance():
     # per-dimension variance of the marginal: spread of the means + s² + σ²
     expected = (mix.means**2).sum(1).mean() / 2 + 0.15**2 + 0.25
     assert torch.allclose(x.var(0), expected.expand(2), rtol=0.03)
+
+
+def test_uniform_denoiser_is_tweedie_and_finite_in_the_tails():
+    from difflab.ideal import Uniform01
+
+    u = Uniform01()
+    x = torch.linspace(-2, 3, 101, dtype=torch.float64)[:, None]
+    for sigma in [0.05, 0.3, 2.0, 20.0]:
+        assert torch.allclose(u(x, sigma), _tweedie(u.log_prob, x, sigma), atol=1e-8)
+    far = torch.tensor([[-50.0], [0.5], [50.0]], dtype=torch.float64)
+    d = u(far, 0.01)
+    assert torch.isfinite(d).all() and torch.allclose(d, torch.tensor([[0.0], [0.5], [1.0]], dtype=torch.float64), atol=1e-3)
+    # p(x̂; σ) integrates to 1
+    grid = torch.linspace(-6, 7, 20001, dtype=torch.float64)[:, None]
+    mass = torch.trapezoid(torch.exp(u.log_prob(grid, 1.0)), grid[:, 0])
+    assert abs(float(mass) - 1) < 1e-6

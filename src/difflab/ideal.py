@@ -102,3 +102,41 @@ class GaussianMixture:
 
     def to(self, dtype: torch.dtype) -> "GaussianMixture":
         return GaussianMixture(self.means.to(dtype), self.stds.to(dtype), self.weights.to(dtype))
+
+
+def _log_interval_mass(a: Tensor, b: Tensor) -> Tensor:
+    """log(Φ(b) - Φ(a)) for a < b, stable in both tails (mirrored so the mass is taken from the left)."""
+    flip = (a + b) > 0  # both far right: Φ(b) - Φ(a) = Φ(-a) - Φ(-b)
+    lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    log_hi, log_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)
+    return log_hi + torch.log1p(-torch.exp(log_lo - log_hi))
+
+
+@dataclass(frozen=True)
+class Uniform01:
+    """x0 ~ U[0, 1] in each coordinate (the lecture's example). p(x̂; σ) = Φ(x̂/σ) - Φ((x̂ - 1)/σ), and
+    E[x0 | x̂] is the mean of N(x̂, σ²) truncated to [0, 1]: x̂ + σ(φ(α) - φ(β))/(Φ(β) - Φ(α)),
+    α = -x̂/σ, β = (1 - x̂)/σ."""
+
+    dim: int = 1
+
+    def denoise(self, x: Tensor, sigma: Tensor | float) -> Tensor:
+        sigma = append_dims(as_sigma(sigma, x), x.ndim)
+        alpha, beta = -x / sigma, (1 - x) / sigma
+        log_z = _log_interval_mass(alpha, beta)
+        log_phi = lambda v: -0.5 * v**2 - 0.5 * math.log(2 * math.pi)  # noqa: E731
+        shift = torch.exp(log_phi(alpha) - log_z) - torch.exp(log_phi(beta) - log_z)
+        return (x + sigma * shift).clamp(0.0, 1.0)  # the mean of a law on [0, 1] lies in it
+
+    __call__ = denoise
+
+    def log_prob(self, x: Tensor, sigma: float = 0.0) -> Tensor:
+        """log p(x̂; σ) summed over coordinates (σ = 0: the uniform density, -inf outside)."""
+        if sigma == 0:
+            inside = ((x >= 0) & (x <= 1)).all(dim=-1)
+            return torch.where(inside, torch.zeros_like(x[..., 0]), torch.full_like(x[..., 0], -math.inf))
+        return _log_interval_mass(-x / sigma, (1 - x) / sigma).sum(-1)
+
+    def sample(self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
+        x0 = torch.rand(n, self.dim, generator=generator, dtype=torch.float64)
+        return x0 + sigma * torch.randn(n, self.dim, generator=generator, dtype=torch.float64)

@@ -108,12 +108,13 @@ class Run(TrainedRun):
     denoiser: Denoiser
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str = "cpu") -> "Run":
-        """Load RUN_DIR/checkpoint.safetensors (the EMA weights) without unpickling anything."""
+    def load(cls, run_dir: str | Path, device: str = "cpu", preset: Preset | None = None) -> "Run":
+        """Load RUN_DIR/checkpoint.safetensors (the EMA weights) without unpickling anything. `preset`
+        replaces the registered preset of that name (for runs trained with a customised recipe)."""
         path, tensors, config = _load(run_dir)
         if config.get("preset") is None:
             raise DifflabError(f"{path}: not a diffusion run (model {config['model'].get('type')!r})")
-        preset = get_preset(config["preset"]).adapt(config["sigma_data"], config["sigma_max"])
+        preset = (preset or get_preset(config["preset"])).adapt(config["sigma_data"], config["sigma_max"])
         denoiser = build_denoiser(preset, config["data"]["dim"], ModelConfig(**config["model"]))
         _ema_weights(denoiser, tensors, path)
         denoiser.to(device).eval().requires_grad_(False)

@@ -125,3 +125,28 @@ def neural_ode(system, scheme, steps, max_gap, trajectories, points, width, lr, 
     cfg = NODETrainConfig(steps=steps, lr=lr, scheme=scheme, max_gap=max_gap, seed=seed)
     run_example(system, out, cfg, trajectories=trajectories, points=points, width=width, log=click.echo)
     click.echo(f"→ {out}/results.json, trajectories.png, loss.png, field.safetensors")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_", is_flag=True, help="List the experiments.")
+@click.option("--out", default="runs/reproduce", show_default=True, type=click.Path(path_type=Path),
+              help="Figures and numbers go to OUT/NAME/.")
+@click.option("--quick", is_flag=True, help="The CI budget: under 2 minutes on 2 CPU cores (full: under 20).")
+@click.option("--seed", default=0, show_default=True)
+@_friendly
+def reproduce(name, list_, out, quick, seed):
+    """Regenerate a figure of the seeds' numerical experiments and a JSON of its numbers (NAME or 'all')."""
+    from ..reproduce import EXPERIMENTS, get_experiment, reproduce as run_experiment
+
+    if list_ or name is None:
+        for e in EXPERIMENTS.values():
+            click.echo(f"{e.name:12s} {e.summary}")
+        if name is None and not list_:
+            raise DifflabError("give an experiment NAME (or 'all'); the list is above")
+        return
+    names = list(EXPERIMENTS) if name == "all" else [get_experiment(name).name]
+    for n in names:
+        click.echo(f"{n} ({'quick' if quick else 'full'}) → {out / n}/")
+        numbers = run_experiment(n, out, quick=quick, seed=seed, log=click.echo)
+        click.echo(f"  done in {numbers['seconds']:.0f} s; numbers in {out / n / 'numbers.json'}")

@@ -1,0 +1,62 @@
+"""Every `difflab reproduce NAME --quick` runs and its numbers are within bounds measured on 2 CPU
+cores (the budgets are in optimiser steps, so the numbers do not depend on the machine's speed)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from difflab.reproduce import EXPERIMENTS, reproduce
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("reproduce")
+
+
+def _files(where):
+    return {p.name for p in where.iterdir()}
+
+
+def test_uniform_1d(out):
+    r = reproduce("uniform-1d", out, quick=True, log=lambda *_: None)
+    assert r["ks"] < 0.05 and r["w1"] < 0.03  # measured 0.035 and 0.018 after 4000 steps
+    assert r["ks"] > r["floor"]["ks"]  # a trained model is not better than exact samples
+    assert {"histograms.png", "numbers.json"} <= _files(out / "uniform-1d")
+
+
+def test_steps_sweep_and_flow_field_share_their_models(out):
+    r = reproduce("steps-sweep", out, quick=True, log=lambda *_: None)
+    for name, w1 in r["w1"].items():
+        assert w1[-1] < 0.06, name  # N = 100: every recipe draws U[0, 1]
+        assert w1[-1] < w1[0], name  # and more steps help
+    assert r["lecture_claim"].startswith(("agrees", "does not agree"))
+    f = reproduce("flow-field", out, quick=True, log=lambda *_: None)
+    # the lecture: "exploding formulations sample from a much more spread-out region"
+    assert f["VE"]["x_extent"] > 10 * f["VP"]["x_extent"] and f["EDM"]["x_extent"] > 10 * f["VP"]["x_extent"]
+    assert f["seconds"] < r["seconds"]  # the second experiment reused the trained models
+    assert (out / "flow-field" / "flow_field.png").exists() and (out / "steps-sweep" / "steps_sweep.png").exists()
+
+
+def test_sde_paths(out):
+    r = reproduce("sde-paths", out, quick=True, log=lambda *_: None)
+    assert abs(r["forward_end_mean"]) < 0.1 and 0.9 < r["forward_end_var"] < 1.1  # x_T ~ N(0, 1)
+    assert r["reverse_ks"] < 0.04  # exact denoiser: only discretisation and sampling error (0.020)
+
+
+def test_torus(out):
+    r = reproduce("torus", out, quick=True, log=lambda *_: None)
+    assert r["mean_distance"] < 0.03 and r["within_0.1"] > 0.97  # measured 0.012 and 99.7%
+    json.loads((out / "torus" / "numbers.json").read_text())
+
+
+def test_toy_gallery(out):
+    r = reproduce("toy-gallery", out, quick=True, log=lambda *_: None)
+    ratios = r["sw2_ratio"]
+    assert len(ratios) == 4 * 7 and all(np.isfinite(v) for v in ratios.values())
+    assert ratios["moons/edm"] < 2.0
+    assert (out / "toy-gallery" / "gallery.png").exists()
+
+
+def test_every_experiment_is_tested():
+    assert set(EXPERIMENTS) == {"uniform-1d", "steps-sweep", "flow-field", "sde-paths", "torus", "toy-gallery"}
