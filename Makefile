@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,8 +19,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/difflab demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium + ChromeDriver (Debian) for the HTML report test; installed where we may (root with
+# apt-get), else that one test is skipped with a note.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "note: could not install chromium; the browser test will be skipped"; \
+	else echo "note: chromium/chromedriver missing and not root; the browser test will be skipped"; fi
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]' && $(BIN)/pip install -q --no-deps k-diffusion

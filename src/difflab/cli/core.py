@@ -187,3 +187,16 @@ def samplers():
         kind = "SDE" if s.stochastic else "ODE"
         opts = f"  options: {', '.join(s.options)}" if s.options else ""
         click.echo(f"{name:15s} {kind}  order {s.order}  NFE/step {s.nfe_per_step:22s} {s.summary}{opts}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--n", default=5000, show_default=True, help="Samples drawn for the page.")
+@click.option("--seed", default=0, show_default=True)
+@_friendly
+def report(run_dir, n, seed):
+    """Write RUN_DIR/report/index.html: configuration, loss curve, samples vs data, metrics (offline page)."""
+    from ..report import build_report
+
+    _positive("--n", n)
+    build_report(run_dir, n=n, seed=seed, log=click.echo)

@@ -1,0 +1,105 @@
+"""`difflab report RUN_DIR`: one HTML page for a training run that opens in any browser, offline.
+
+The page (RUN_DIR/report/index.html) holds the configuration, the loss curve, samples beside the data,
+and the metrics with their noise floors; its images are files next to it, referenced relatively, and
+it loads nothing from the network (no scripts, no fonts, no style sheets from elsewhere).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from . import plots
+from .checkpoint import atomic_write, write_json
+from .run import FlowRun, load_run
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.5em 0; } td, th { padding: 0.25em 0.8em; border: 1px solid #ddd; }
+th { background: #f4f4f4; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; border: 1px solid #eee; } .small { color: #666; font-size: 0.9em; }
+"""
+
+
+def _table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None) -> str:
+    head = f"<tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>" if header else ""
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
+    rows = []
+    for k, v in d.items():
+        if k in ("standardiser", "cov"):
+            continue  # long numeric arrays: in config.json
+        if isinstance(v, dict):
+            rows += _flatten(v, f"{prefix}{k}.")
+        else:
+            rows.append((f"{prefix}{k}", json.dumps(v) if not isinstance(v, str) else v))
+    return rows
+
+
+def _metrics_table(m: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{name}</td><td class='num'>{m[name]['value']:.4g}</td><td class='num'>{m[name]['floor']:.4g}</td>"
+        f"<td class='num'>{m[name]['ratio']:.2f}×</td></tr>" for name in ("sw2", "energy"))
+    out = f"<table><tr><th>metric</th><th>value</th><th>noise floor</th><th>ratio</th></tr>{rows}</table>"
+    if "modes" in m:
+        modes = m["modes"]
+        out += _table([("dropped modes", str(modes["dropped_modes"] or "none")),
+                       ("off-mode fraction", f"{100 * modes['off_mode_fraction']:.2f}%"),
+                       ("TV distance to mode weights", f"{modes['tv_distance']:.3f}")])
+    return out
+
+
+def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -> Path:
+    """Write RUN_DIR/report/{index.html, loss.png, samples.png, metrics.json}; returns the page's path."""
+    run = load_run(run_dir)
+    out = Path(run_dir) / "report"
+    out.mkdir(exist_ok=True)
+    history = json.loads((Path(run_dir) / "loss.json").read_text())["step_loss"]
+    plots.loss_curve(history, out / "loss.png", title=f"{run.name} on {run.config['data']['spec']}")
+    stats: dict = {}
+    x = run.sample(n, seed=seed, stats=stats)
+    metrics = run.evaluate(x)
+    how = "exact samples (flow)" if isinstance(run, FlowRun) else f"Heun, 18 steps, NFE {stats['nfe']}"
+    plots.data_vs_samples(run.reference_sets(n, k=1)[0], x, out / "samples.png", title=f"{run.name}: {how}")
+    write_json(out / "metrics.json", metrics)
+    page = _page(run, history, metrics, how, n)
+    atomic_write(out / "index.html", lambda f: f.write(page.encode()))
+    log(f"report → {out / 'index.html'}")
+    return out / "index.html"
+
+
+def _page(run, history: list, metrics: dict, how: str, n: int) -> str:
+    cfg = run.config
+    title = f"difflab run: {run.name} on {cfg['data']['spec']}"
+    summary = [("run directory", str(run.path)), ("model", run.name), ("data", f"{cfg['data']['spec']} "
+               f"({cfg['data']['n']} × {cfg['data']['dim']})"), ("training steps", str(history[-1][0] if history else 0)),
+               ("final loss", f"{history[-1][1]:.4f}" if history else "–"), ("samples", f"{n}, {how}")]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+{_table(summary)}
+<h2>Samples beside the data</h2>
+<img id="samples" src="samples.png" alt="data and samples">
+<h2>Metrics (against fresh exact data, with the noise floor)</h2>
+{_metrics_table(metrics)}
+<p class="small">The noise floor is the same metric between independent exact sets of the same size; a ratio near 1
+means the samples cannot be told from data at this sample size.</p>
+<h2>Training loss</h2>
+<img id="loss" src="loss.png" alt="training loss">
+<h2>Configuration</h2>
+{_table(_flatten(cfg), ("key", "value"))}
+<p class="small">Written by difflab {html.escape(str(cfg.get('difflab_version', '')))}. Everything on this page is in this
+folder; it needs no network.</p>
+</body></html>
+"""
+
+
+__all__ = ["build_report"]
