@@ -8,7 +8,6 @@ best attainable NLL (the data's entropy estimate).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -97,7 +96,7 @@ def compare_models(data: str, out: str | Path, seconds: float = 60.0, preset: st
         samples[label] = run.sample(n_samples, seed=seed)
         metrics = run.evaluate(samples[label])
         lp, info = log_probs(run, x)
-        report["models"][label] = {"kind": "flow" if label == flow else "diffusion", "steps": _trained_steps(run),
+        report["models"][label] = {"kind": "flow" if label == flow else "diffusion", "steps": run.trained_steps,
                                    **nll_summary(lp, run.dim, true_lp), **info,
                                    "sw2_ratio": metrics["sw2"]["ratio"], "energy_ratio": metrics["energy"]["ratio"]}
     write_json(out / "compare.json", report)
@@ -106,11 +105,6 @@ def compare_models(data: str, out: str | Path, seconds: float = 60.0, preset: st
     plots.samples_grid(next(iter(runs.values())).reference_sets(n_samples, k=1)[0], samples,
                        out / "samples.png", title=f"{data}: {seconds:g} s of training each")
     return report
-
-
-def _trained_steps(run: TrainedRun) -> int:
-    history = json.loads((run.path / "loss.json").read_text())["step_loss"]
-    return int(history[-1][0]) if history else 0
 
 
 def format_report(report: dict) -> str:

@@ -60,7 +60,7 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
     run = load_run(run_dir)
     out = Path(run_dir) / "report"
     out.mkdir(exist_ok=True)
-    history = json.loads((Path(run_dir) / "loss.json").read_text())["step_loss"]
+    history = run.history
     plots.loss_curve(history, out / "loss.png", title=f"{run.name} on {run.config['data']['spec']}")
     stats: dict = {}
     x = run.sample(n, seed=seed, stats=stats)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,16 @@ class TrainedRun:
     @property
     def name(self) -> str:
         return self.config["preset"] or self.config["model"]["type"]
+
+    @property
+    def history(self) -> list:
+        """[[step, mean loss], …] as logged during training (loss.json; empty if absent)."""
+        path = self.path / "loss.json"
+        return json.loads(path.read_text())["step_loss"] if path.exists() else []
+
+    @property
+    def trained_steps(self) -> int:
+        return int(self.history[-1][0]) if self.history else 0
 
     def _check_data(self, x: np.ndarray, what: str) -> np.ndarray:
         x = check_array(np.asarray(x), what)

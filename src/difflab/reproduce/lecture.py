@@ -54,16 +54,10 @@ def uniform_1d(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
                             title="Level-1 DDPM on U[0, 1]: 100 noise steps, 10,000 samples")
     final = x[-1]
     numbers = {"ks": ks_uniform(final), "w1": w1_uniform(final), "floor": _floor(n, seed), "n": n,
-               "steps": len(sigmas) - 1, "train_steps": _steps(run)}
+               "steps": len(sigmas) - 1, "train_steps": run.trained_steps}
     log(f"  uniform-1d: KS {numbers['ks']:.4f} (exact sets: {numbers['floor']['ks']:.4f}), "
         f"W1 {numbers['w1']:.4f} (exact: {numbers['floor']['w1']:.4f})")
     return numbers
-
-
-def _steps(run) -> int:
-    import json
-
-    return int(json.loads((run.path / "loss.json").read_text())["step_loss"][-1][0])
 
 
 def _lecture_runs(out: Path, quick: bool, seed: int, log) -> dict:
