@@ -215,8 +215,12 @@ def run_example(system: str, out: str | Path, cfg: NODETrainConfig = NODETrainCo
     torch.manual_seed(cfg.seed)
     field = VectorField(spec.dim, width=width)
     bar = tqdm(total=cfg.steps, disable=not progress, unit="step", mininterval=1.0)
-    losses = train_field(field, traj.float(), times, cfg, lambda step, loss: (bar.update(1), bar.set_postfix(
-        loss=f"{loss:.2e}", refresh=False)))
+
+    def tick(step: int, loss: float) -> None:
+        bar.set_postfix(loss=f"{loss:.2e}", refresh=False)
+        bar.update(1)
+
+    losses = train_field(field, traj.float(), times, cfg, tick)
     bar.close()
     dt, test = times[1] - times[0], test.float()
     errors, preds = {}, {}

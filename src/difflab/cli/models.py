@@ -37,7 +37,7 @@ def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin
     variables); flow runs are exact. For Gaussian-mixture toy sets the true density's NLL is shown too."""
     from ..compare import held_out, mean_and_se, nll_summary, true_log_prob, true_nll
     from ..likelihood import bits_per_dim
-    from ..run import load_run
+    from ..run import FlowRun, load_run
 
     for name, v in [("--n", n), ("--steps", steps), ("--rtol", rtol), ("--sigma-max", sigma_max), ("--dequantise", bin_width)]:
         _positive(name, v)
@@ -56,7 +56,7 @@ def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin
         raise DifflabError(f"log-likelihood is not finite for {int((~np.isfinite(lp)).sum())} of {len(lp)} points")
     true_lp = None if bin_width else true_log_prob(data, x)
     result = {"run": str(run_dir), "data": data, **nll_summary(lp, run.dim, true_lp), "dequantised_bin_width": bin_width,
-              "nfe": stats.get("nfe"), "method": "exact (flow)" if run.config["preset"] is None else method,
+              "nfe": stats.get("nfe"), "method": "exact (flow)" if isinstance(run, FlowRun) else method,
               "true": None if bin_width else true_nll(data, x)}
     if bin_width:
         result["bits_per_dim"], result["bits_per_dim_se"] = mean_and_se(bits_per_dim(lp, run.dim, bin_width))
