@@ -3,3 +3,7 @@
 
 class DifflabError(Exception):
     """Bad input or an unusable state, explained in one line for the user."""
+
+
+class Interrupted(DifflabError):
+    """Training stopped by SIGINT/SIGTERM after writing a checkpoint; the command exits with 130."""

@@ -6,9 +6,12 @@ A run directory holds `config.json` (what was trained, human-readable), `checkpo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,8 @@ from tqdm import tqdm
 from . import __version__
 from .checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state, write_json
 from .data import Standardiser, max_pairwise_distance
-from .errors import DifflabError
+from .distributed import DistEnv, any_across, barrier, mean_across, setup, teardown
+from .errors import DifflabError, Interrupted
 from .losses import dsm_loss
 from .flows import Flow, nice, realnvp
 from .nn import MLP
@@ -82,6 +86,8 @@ class TrainState:
     generator: torch.Generator
     history: list = field(default_factory=list)  # [step, mean loss over the last log interval]
     elapsed: float = 0.0
+    objective: torch.nn.Module | None = None  # what the step differentiates: Objective(model), DDP-wrapped
+    env: DistEnv = field(default_factory=DistEnv)
 
 
 def build_denoiser(preset: Preset, dim: int, model: ModelConfig) -> Denoiser:
@@ -98,13 +104,27 @@ def build_model(preset: Preset, dim: int, model: ModelConfig) -> Denoiser | Flow
     return build_denoiser(preset, dim, model)
 
 
-def batch_loss(model: Denoiser | Flow, x0: Tensor, preset: Preset, gen: torch.Generator) -> Tensor:
-    """Per-sample loss: DSM for a denoiser (sampled σ and noise), NLL in nats per dimension for a flow."""
-    if isinstance(model, Flow):
-        return -model.log_prob(x0) / x0.shape[1]
-    sigma = preset.noise.sample(len(x0), preset.process, gen, x0.device)
-    noise = torch.randn(x0.shape, generator=gen, device=x0.device)
-    return dsm_loss(model, x0, sigma, noise, preset.weighting)
+class Objective(torch.nn.Module):
+    """The per-sample training loss as a module, so DDP can wrap it: DSM for a denoiser at the drawn
+    (σ, noise), NLL in nats per dimension for a flow."""
+
+    def __init__(self, model: Denoiser | Flow, preset: Preset):
+        super().__init__()
+        self.model, self.preset = model, preset
+
+    def forward(self, x0: Tensor, sigma: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
+        if isinstance(self.model, Flow):
+            return -self.model.log_prob(x0) / x0.shape[1]
+        return dsm_loss(self.model, x0, sigma, noise, self.preset.weighting)
+
+
+def draw_batch(data: Tensor, preset: Preset, n: int, gen: torch.Generator, flow: bool) -> tuple:
+    """A global batch: indices (with replacement), then σ and noise for a denoiser, from one generator."""
+    x0 = data[torch.randint(0, data.shape[0], (n,), generator=gen, device=data.device)]
+    if flow:
+        return x0, None, None
+    sigma = preset.noise.sample(n, preset.process, gen, data.device)
+    return x0, sigma, torch.randn(x0.shape, generator=gen, device=data.device)
 
 
 def lr_factor(step: int, warmup: int) -> float:
@@ -124,10 +144,12 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
 
 
 def train_step(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig) -> Tensor:
-    """One AdamW step on a random batch; returns the batch loss as a 0-d tensor (not synced)."""
-    g, dev = state.generator, data.device
-    idx = torch.randint(0, data.shape[0], (cfg.batch_size,), generator=g, device=dev)
-    loss = batch_loss(state.model, data[idx], preset, g).mean()
+    """One AdamW step on a random global batch, of which this rank trains its slice (DDP averages the
+    gradients); returns this rank's batch loss as a 0-d tensor (not synced)."""
+    batch = draw_batch(data, preset, cfg.batch_size, state.generator, isinstance(state.model, Flow))
+    part = state.env.slice(cfg.batch_size)
+    objective = state.objective or Objective(state.model, preset)
+    loss = objective(*(b[part] if b is not None else None for b in batch)).mean()
     for group in state.optimizer.param_groups:
         group["lr"] = cfg.lr * lr_factor(state.step, cfg.warmup_steps)
     state.optimizer.zero_grad(set_to_none=True)
@@ -191,28 +213,63 @@ def make_state(preset: Preset, dim: int, model_cfg: ModelConfig, cfg: TrainConfi
 
 def run_loop(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig, run_dir: Path,
              run_config: dict, progress: bool = True) -> TrainState:
-    """Train until cfg.steps (total) or cfg.seconds (this call) is reached; checkpoint on the way."""
+    """Train until cfg.steps (total) or cfg.seconds (this call) is reached, checkpointing every
+    cfg.checkpoint_every steps and on SIGINT/SIGTERM (at the next log boundary; then raise Interrupted),
+    so a stopped-and-resumed run equals an uninterrupted one. Ranks decide together."""
     start, start_elapsed, losses = time.perf_counter(), state.elapsed, []
-    last_log = start
-    bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, unit="step", dynamic_ncols=True,
-               mininterval=1.0)
-    while not _done(state, cfg, time.perf_counter() - start):
-        losses.append(train_step(state, data, preset, cfg))
-        if state.step % cfg.log_every == 0 or _done(state, cfg, time.perf_counter() - start):
-            mean = _check_losses(losses, state.step, run_dir)
-            state.history.append([state.step, mean])
-            state.elapsed = start_elapsed + time.perf_counter() - start
-            now = time.perf_counter()
-            rate, last_log = cfg.batch_size * len(losses) / max(now - last_log, 1e-9), now
-            bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}", refresh=False)
-            bar.update(len(losses))
-            losses = []
-            if state.step % cfg.checkpoint_every < cfg.log_every:
-                save_state(run_dir, state, run_config)
+    last_log, main = start, state.env.is_main
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not (progress and main), unit="step",
+               dynamic_ncols=True, mininterval=1.0)
+    with _stop_on_signals() as stop:
+        while True:
+            # a signal stops at the next log boundary (≤ log_every steps), where the history is complete
+            halt = bool(stop) and state.step % cfg.log_every == 0
+            done = any_across(state.env, _done(state, cfg, time.perf_counter() - start) or halt)
+            if done:
+                break
+            losses.append(train_step(state, data, preset, cfg))
+            if state.step % cfg.log_every == 0:
+                mean = _check_losses([mean_across(state.env, torch.stack(losses).mean())], state.step, run_dir)
+                state.history.append([state.step, mean])
+                state.elapsed = start_elapsed + time.perf_counter() - start
+                now = time.perf_counter()
+                rate, last_log = cfg.batch_size * len(losses) / max(now - last_log, 1e-9), now
+                bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}", refresh=False)
+                bar.update(len(losses))
+                losses = []
+                if state.step % cfg.checkpoint_every < cfg.log_every and main:
+                    save_state(run_dir, state, run_config)
     bar.close()
+    if losses:  # the steps since the last log line
+        state.history.append([state.step, _check_losses([mean_across(state.env, torch.stack(losses).mean())],
+                                                        state.step, run_dir)])
     state.elapsed = start_elapsed + time.perf_counter() - start
-    save_state(run_dir, state, run_config)
+    if main:
+        save_state(run_dir, state, run_config)
+    barrier(state.env)
+    if stop:
+        raise Interrupted(f"interrupted by {stop[0]} at step {state.step}; checkpoint written to "
+                          f"{run_dir / CHECKPOINT}; continue with --resume")
     return state
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """A list that receives the name of SIGINT/SIGTERM when one arrives, instead of dying mid-step."""
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, _frame):
+        received.append(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _done(state: TrainState, cfg: TrainConfig, seconds: float) -> bool:
@@ -253,6 +310,20 @@ def train(
     if resume and not (run_dir / CHECKPOINT).exists():
         raise DifflabError(f"{run_dir}: nothing to resume (no {CHECKPOINT})")
     preset = get_preset(preset) if isinstance(preset, str) else preset
+    env = setup(cfg.device, cfg.batch_size)
+    try:
+        return _train(data, preset, run_dir, dataclasses.replace(cfg, device=env.device), model, data_spec,
+                      standardise, resume, progress and env.is_main, log if env.is_main else _quiet, env)
+    finally:
+        teardown(env)
+
+
+def _quiet(*_args) -> None:
+    pass
+
+
+def _train(data: np.ndarray, preset: Preset, run_dir: Path, cfg: TrainConfig, model: ModelConfig, data_spec: str,
+           standardise: bool, resume: bool, progress: bool, log, env: DistEnv) -> Path:
     z, std, sigma_data, sigma_max = prepare_data(data, standardise)
     saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
     if saved is not None:  # keep the run's own standardisation and σ's so the model sees the same data
@@ -265,22 +336,46 @@ def train(
         "sigma_data": sigma_data, "sigma_max": sigma_max,
         "data": {"spec": data_spec, "n": int(len(z)), "dim": int(z.shape[1]), "standardiser": std.to_dict(),
                  "cov": data_covariance(z)},
-        "model": dataclasses.asdict(model), "train": dataclasses.asdict(cfg),
+        "model": dataclasses.asdict(model), "train": {**dataclasses.asdict(cfg), "processes": env.world_size},
     }
+    data_t = torch.as_tensor(z, dtype=torch.float32, device=cfg.device)
     state = make_state(preset, z.shape[1], model, cfg)
     if saved is not None:
         _check_resume(saved[1]["config"], run_config)
         load_state(state, *saved)
         log(f"resuming {run_dir} from step {state.step}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", run_config)
+    else:
+        _initialise(state, data_t[: cfg.batch_size])
+    state.env, state.objective = env, _objective(state.model, preset, env)
+    if env.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", run_config)
     what = (f"{model.type} flow, maximum likelihood" if model.is_flow else
             f"preset {preset.name}: σ_data = {sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g}")
-    log(f"{what} (data: {data_spec}, {len(z)}×{z.shape[1]}, standardised={standardise})")
-    data_t = torch.as_tensor(z, dtype=torch.float32, device=cfg.device)
+    log(f"{what} (data: {data_spec}, {len(z)}×{z.shape[1]}, standardised={standardise}"
+        + (f", {env.world_size} processes" if env.active else "") + ")")
     run_loop(state, data_t, preset, cfg, run_dir, run_config, progress)
     log(f"trained {state.step} steps in {state.elapsed:.1f} s; final loss {state.history[-1][1]:.4f}")
     return run_dir
+
+
+def _initialise(state: TrainState, first: Tensor) -> None:
+    """Data-dependent initialisation (ActNorm) on the first rows of the data, the same on every rank,
+    before DDP wraps the model (DDP broadcasts parameters once, at wrapping)."""
+    if isinstance(state.model, Flow):
+        with torch.no_grad():
+            state.model(first)
+        ema_update(state.ema, state.model, 0, 0.0)  # the EMA starts from the initialised model
+
+
+def _objective(model: torch.nn.Module, preset: Preset, env: DistEnv) -> torch.nn.Module:
+    objective = Objective(model, preset)
+    if not env.active:
+        return objective
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [int(env.device.split(":")[1])] if env.device.startswith("cuda:") else None
+    return DistributedDataParallel(objective, device_ids=ids)
 
 
 def _check_resume(saved: dict, new: dict) -> None:

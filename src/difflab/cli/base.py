@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import torch
 
-from ..errors import DifflabError
+from ..errors import DifflabError, Interrupted
 
 
 def _friendly(fn):
@@ -19,6 +19,9 @@ def _friendly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except Interrupted as e:
+            click.echo(str(e), err=True)
+            sys.exit(130)
         except DifflabError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -60,6 +61,8 @@ def train(data, preset, model_type, out, steps, seconds, seed, device, batch_siz
     model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers)
     run_dir = train_run(arr, preset, out, cfg, model, data_spec=data,
                         standardise=not no_standardise, resume=resume, force=force, log=click.echo)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun only rank 0 writes
     history = json.loads((run_dir / "loss.json").read_text())["step_loss"]
     plots.loss_curve(history, run_dir / "loss.png", title=f"{preset if model_type == 'mlp' else model_type} on {data}")
     click.echo(f"run written to {run_dir}/ (checkpoint.safetensors, config.json, loss.png)")
