@@ -73,6 +73,17 @@ class TrainConfig:
     device: str = "cpu"
     checkpoint_every: int = 1000
     log_every: int = 25
+    precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, GPU)
+    compile: bool = False  # torch.compile the loss (network and preconditioning)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise DifflabError(f"unknown precision {self.precision!r}; expected one of: {', '.join(PRECISIONS)}")
+        if self.precision == "fp16" and not self.device.startswith("cuda"):
+            raise DifflabError("--precision fp16 needs a CUDA device (loss scaling); on CPU use bf16")
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -88,6 +99,13 @@ class TrainState:
     elapsed: float = 0.0
     objective: torch.nn.Module | None = None  # what the step differentiates: Objective(model), DDP-wrapped
     env: DistEnv = field(default_factory=DistEnv)
+    scaler: torch.amp.GradScaler | None = None  # fp16 only
+
+    def __post_init__(self) -> None:
+        # walked once: Module.parameters() per step cost ~4% of a CPU step with a small MLP
+        self.params = list(self.model.parameters())
+        self.ema_tensors = (list(self.ema.parameters()), list(self.ema.buffers()))
+        self.model_buffers = list(self.model.buffers())
 
 
 def build_denoiser(preset: Preset, dim: int, model: ModelConfig) -> Denoiser:
@@ -132,14 +150,14 @@ def lr_factor(step: int, warmup: int) -> float:
     return min(1.0, (step + 1) / max(warmup, 1))
 
 
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
+def ema_update(state: TrainState, decay: float) -> None:
     """θ_ema ← β θ_ema + (1-β) θ with β = min(decay, (1+step)/(10+step)) so early EMA follows fast;
     buffers (masks, ActNorm's initialised flag) are copied."""
-    beta = min(decay, (1 + step) / (10 + step))
-    with torch.no_grad():
-        for p_ema, p in zip(ema.parameters(), model.parameters()):
-            p_ema.lerp_(p, 1 - beta)
-        for b_ema, b in zip(ema.buffers(), model.buffers()):
+    beta = min(decay, (1 + state.step) / (10 + state.step))
+    ema_params, ema_buffers = state.ema_tensors
+    with torch.no_grad():  # one fused call for all tensors: a Python loop cost 7% of a CPU step
+        torch._foreach_lerp_(ema_params, state.params, 1 - beta)
+        for b_ema, b in zip(ema_buffers, state.model_buffers):
             b_ema.copy_(b)
 
 
@@ -148,17 +166,33 @@ def train_step(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig
     gradients); returns this rank's batch loss as a 0-d tensor (not synced)."""
     batch = draw_batch(data, preset, cfg.batch_size, state.generator, isinstance(state.model, Flow))
     part = state.env.slice(cfg.batch_size)
-    objective = state.objective or Objective(state.model, preset)
-    loss = objective(*(b[part] if b is not None else None for b in batch)).mean()
+    objective = state.objective if state.objective is not None else Objective(state.model, preset)
+    with _autocast(cfg):
+        loss = objective(*(b[part] if b is not None else None for b in batch)).float().mean()
     for group in state.optimizer.param_groups:
         group["lr"] = cfg.lr * lr_factor(state.step, cfg.warmup_steps)
     state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
-    state.optimizer.step()
-    ema_update(state.ema, state.model, state.step, cfg.ema_decay)
+    if state.scaler is None:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(state.params, cfg.grad_clip, foreach=True)
+        state.optimizer.step()
+    else:  # fp16: scale the loss so small gradients survive, unscale before clipping
+        state.scaler.scale(loss).backward()
+        state.scaler.unscale_(state.optimizer)
+        torch.nn.utils.clip_grad_norm_(state.params, cfg.grad_clip, foreach=True)
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+    ema_update(state, cfg.ema_decay)
     state.step += 1
     return loss.detach()
+
+
+def _autocast(cfg: TrainConfig):
+    """Mixed precision for the forward pass (weights and optimizer stay fp32), or nothing for fp32."""
+    dtype = PRECISIONS[cfg.precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=cfg.device.split(":")[0], dtype=dtype)
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
@@ -169,7 +203,7 @@ def save_state(run_dir: Path, state: TrainState, run_config: dict) -> None:
     opt = flatten_state("opt", state.optimizer.state_dict(), tensors)
     tensors["rng"] = state.generator.get_state()
     meta = {"config": run_config, "step": state.step, "elapsed": state.elapsed, "optimizer": opt,
-            "history": state.history}
+            "history": state.history, "scaler": state.scaler.state_dict() if state.scaler else None}
     save_checkpoint(run_dir / CHECKPOINT, tensors, meta)
     write_json(run_dir / "loss.json", {"step_loss": state.history})
 
@@ -181,6 +215,8 @@ def load_state(state: TrainState, tensors: dict[str, Tensor], meta: dict) -> Non
     state.optimizer.load_state_dict(unflatten_state(meta["optimizer"], tensors))
     state.generator.set_state(tensors["rng"])
     state.step, state.elapsed, state.history = meta["step"], meta["elapsed"], meta["history"]
+    if state.scaler is not None and meta.get("scaler"):
+        state.scaler.load_state_dict(meta["scaler"])
 
 
 # -- the loop ----------------------------------------------------------------------------------------
@@ -206,9 +242,11 @@ def make_state(preset: Preset, dim: int, model_cfg: ModelConfig, cfg: TrainConfi
     torch.manual_seed(cfg.seed)  # network initialisation
     model = build_model(preset, dim, model_cfg).to(cfg.device)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # foreach: one fused update for all tensors (the per-tensor loop is most of a small model's step on CPU)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
-    return TrainState(0, model, ema, opt, gen)
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+    return TrainState(0, model, ema, opt, gen, scaler=scaler)
 
 
 def run_loop(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig, run_dir: Path,
@@ -346,7 +384,7 @@ def _train(data: np.ndarray, preset: Preset, run_dir: Path, cfg: TrainConfig, mo
         log(f"resuming {run_dir} from step {state.step}")
     else:
         _initialise(state, data_t[: cfg.batch_size])
-    state.env, state.objective = env, _objective(state.model, preset, env)
+    state.env, state.objective = env, _objective(state.model, preset, env, cfg.compile)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", run_config)
@@ -365,11 +403,13 @@ def _initialise(state: TrainState, first: Tensor) -> None:
     if isinstance(state.model, Flow):
         with torch.no_grad():
             state.model(first)
-        ema_update(state.ema, state.model, 0, 0.0)  # the EMA starts from the initialised model
+        ema_update(state, 0.0)  # the EMA starts from the initialised model
 
 
-def _objective(model: torch.nn.Module, preset: Preset, env: DistEnv) -> torch.nn.Module:
+def _objective(model: torch.nn.Module, preset: Preset, env: DistEnv, compile: bool = False) -> torch.nn.Module:
     objective = Objective(model, preset)
+    if compile:
+        objective = torch.compile(objective)
     if not env.active:
         return objective
     from torch.nn.parallel import DistributedDataParallel

@@ -45,3 +45,22 @@ def bench_samplers(out, n, only_overhead):
 
     run(str(out), n=n, log=click.echo, quality_rows=not only_overhead)
     click.echo(f"results → {out}")
+
+
+@bench.command("throughput")
+@click.option("--out", default="benchmarks/results/throughput.json", show_default=True, type=click.Path(path_type=Path))
+@click.option("--steps", default=500, show_default=True)
+@click.option("--batch-size", default=512, show_default=True)
+@click.option("--repeats", default=3, show_default=True)
+@_friendly
+def bench_throughput(out, steps, batch_size, repeats):
+    """Training samples/s of difflab's loop against a bare hand-written PyTorch loop (same model, batch)."""
+    from ..bench import machine
+    from ..bench_throughput import throughput
+    from ..checkpoint import write_json
+
+    result = {"machine": machine(), **throughput(steps, batch_size, repeats)}
+    write_json(out, result)
+    r = result["samples_per_s"]
+    click.echo(f"bare loop {r['bare']:,.0f} samples/s (with foreach AdamW {r['bare, foreach AdamW']:,.0f}), "
+               f"difflab {r['difflab']:,.0f}: ratio {result['ratio']:.3f} ({result['ratio_to_foreach']:.3f}) → {out}")

@@ -35,11 +35,14 @@ from .base import _check_output, _device, _friendly, _parse_options, _positive, 
 @click.option("--key", default=None, help="Array name inside a .npz file with several arrays.")
 @click.option("--no-standardise", is_flag=True, help="Train on the raw data (σ_data from its std).")
 @click.option("--checkpoint-every", default=1000, show_default=True, help="Steps between checkpoints.")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="Mixed precision of the forward pass: bf16 (CPU or GPU), fp16 (GPU, with loss scaling).")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the network and loss (slow start, faster steps).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
 @_friendly
 def train(data, preset, model_type, out, steps, seconds, seed, device, batch_size, lr, width, depth, layers, n_toy,
-          key, no_standardise, checkpoint_every, resume, force):
+          key, no_standardise, checkpoint_every, precision, compile_, resume, force):
     """Train a diffusion model (or, with --model realnvp|nice, a normalizing flow); writes config.json,
     checkpoint.safetensors, loss.json, loss.png."""
     from .. import plots
@@ -57,7 +60,8 @@ def train(data, preset, model_type, out, steps, seconds, seed, device, batch_siz
     get_preset(preset)
     arr = load_data(data, n=n_toy, seed=seed, key=key)
     cfg = TrainConfig(steps=steps, seconds=seconds, batch_size=batch_size, lr=lr, seed=seed,
-                      device=_device(device), checkpoint_every=checkpoint_every)
+                      device=_device(device), checkpoint_every=checkpoint_every, precision=precision,
+                      compile=compile_)
     model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers)
     run_dir = train_run(arr, preset, out, cfg, model, data_spec=data,
                         standardise=not no_standardise, resume=resume, force=force, log=click.echo)
