@@ -366,6 +366,9 @@ def _train(data: np.ndarray, preset: Preset, run_dir: Path, cfg: TrainConfig, mo
     saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
     if saved is not None:  # keep the run's own standardisation and σ's so the model sees the same data
         cfg_saved = saved[1]["config"]
+        if data.shape[1] != cfg_saved["data"]["dim"]:
+            raise DifflabError(f"cannot resume: the data has {data.shape[1]} columns, the run in {run_dir} was "
+                               f"trained on {cfg_saved['data']['dim']} (data dimension differs)")
         std = Standardiser.from_dict(cfg_saved["data"]["standardiser"])
         z, sigma_data, sigma_max = std.forward(data), cfg_saved["sigma_data"], cfg_saved["sigma_max"]
     preset = preset.adapt(sigma_data, sigma_max)

@@ -46,6 +46,12 @@ def _positive(name: str, value: float | None) -> None:
         raise DifflabError(f"{name} must be positive, got {value}")
 
 
+def _at_most(name: str, value: float | None, limit: float, why: str) -> None:
+    """Absurd values are refused up front rather than discovered hours (or gigabytes) later."""
+    if value is not None and value > limit:
+        raise DifflabError(f"{name} {value} is more than {limit:,}: {why}")
+
+
 def _check_output(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise DifflabError(f"{path} exists; use --force to overwrite it")

@@ -13,7 +13,7 @@ from ..data import TOY_SETS, load_array, load_data, save_array
 from ..errors import DifflabError
 from ..presets import PRESETS, get_preset
 from ..sampling import SAMPLERS, get_sampler
-from .base import _check_output, _device, _friendly, _parse_options, _positive, cli, format_metrics
+from .base import _at_most, _check_output, _device, _friendly, _parse_options, _positive, cli, format_metrics
 
 
 @cli.command()
@@ -99,6 +99,8 @@ def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, sch
 
     for name, v in [("--n", n), ("--steps", steps), ("--sigma-min", sigma_min), ("--sigma-max", sigma_max), ("--rho", rho)]:
         _positive(name, v)
+    _at_most("--steps", steps, 100_000, "no sampler gains anything from more (the σ grid is already continuous)")
+    _at_most("--n", n, 100_000_000, "sample in several runs with different --seed")
     get_sampler(sampler or "heun")
     options = _parse_options(opts)
     if out.suffix.lower() not in (".npy", ".csv"):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..checkpoint import write_json
 from ..errors import DifflabError
-from .base import _check_output, _device, _friendly, _positive, cli
+from .base import _at_most, _check_output, _device, _friendly, _positive, cli
 
 
 @cli.command()
@@ -41,6 +41,8 @@ def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin
 
     for name, v in [("--n", n), ("--steps", steps), ("--rtol", rtol), ("--sigma-max", sigma_max), ("--dequantise", bin_width)]:
         _positive(name, v)
+    _at_most("--steps", steps, 100_000, "use --method dopri5 for tight tolerances")
+    _at_most("--n", n, 10_000_000, "the standard error is already tiny; evaluate a subset")
     if hutchinson < 0:
         raise DifflabError(f"--hutchinson must be 0 (exact) or a positive number of probes, got {hutchinson}")
     run = load_run(run_dir, _device(device))
