@@ -70,7 +70,7 @@ def test_denoiser_is_finite_from_1e_4_to_1e4(form, dtype):
     assert torch.isfinite(out).all(), (form, dtype)
 
 
-@pytest.mark.parametrize("name", [n for n in SAMPLERS if n != "langevin"])
+@pytest.mark.parametrize("name", SAMPLERS)
 def test_samplers_are_finite_from_1e4_down_to_1e_4(name):
     """The widest grid anyone would use, in float32, with a denoiser whose output is exact."""
     g = Gaussian(torch.zeros(2), torch.eye(2))
@@ -79,3 +79,11 @@ def test_samplers_are_finite_from_1e4_down_to_1e_4(name):
     out = sample(g, x, sigmas, name, seed=0)
     assert torch.isfinite(out).all()
     assert 0.5 < float(out.var()) < 2.0  # N(0, I) data: the variance comes back
+
+
+def test_langevin_refuses_an_unstable_step_instead_of_diverging():
+    from difflab.errors import DifflabError
+
+    g = Gaussian(torch.zeros(2), torch.eye(2))
+    with pytest.raises(DifflabError, match="ε/σ_L²"):
+        sample(g, torch.randn(8, 2), karras_sigmas(8, 1e-4, 10.0), "langevin", seed=0, epsilon=2e-5)  # NCSN's ε

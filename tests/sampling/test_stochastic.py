@@ -21,7 +21,7 @@ SIGMA_MAX = 40.0
     ("euler-maruyama", 400, {}),
     ("euler-maruyama", 400, {"process": VP()}),
     ("edm-stochastic", 60, {"s_churn": 40.0, "s_tmin": 0.05, "s_tmax": 50.0, "s_noise": 1.0}),
-    ("langevin", 60, {"steps_per_level": 10, "epsilon": 2e-4}),
+    ("langevin", 60, {"steps_per_level": 10, "epsilon": 1e-4}),
     ("pc", 100, {"predictor": "ddpm", "corrector_steps": 1, "snr": 0.16}),
 ])
 def test_moments(method, steps, opts):

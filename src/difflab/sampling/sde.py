@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..errors import DifflabError
 from ..parameterisation import DenoiserFn
 from ..processes import EDM, Process
 from ..utils import append_dims
@@ -94,11 +95,19 @@ def langevin_step(denoiser: DenoiserFn, x: Tensor, sigma: Tensor, step: Tensor, 
 
 
 def annealed_langevin(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, steps_per_level: int = 5,
-                      epsilon: float = 2e-5, **_) -> Tensor:
+                      epsilon: float | None = None, **_) -> Tensor:
     """Annealed Langevin dynamics (NCSN, Song & Ermon 2019, Alg. 1): at each σ_i, M Langevin steps of size
-    ε_i = ε·σ_i²/σ_L² (σ_L the smallest nonzero level); then the denoiser at σ_L (NCSNv2's final step)."""
+    ε_i = ε·σ_i²/σ_L² (σ_L the smallest nonzero level); then the denoiser at σ_L (NCSNv2's final step).
+    ε defaults to 0.2·σ_L², NCSN's ratio (ε = 2e-5 at σ_L = 0.01), so the default fits any grid."""
     sigmas = sigmas.to(dtype=x.dtype, device=x.device)
     levels = positive_part(sigmas)
+    sigma_l = float(levels[-1])
+    epsilon = 0.2 * sigma_l**2 if epsilon is None else epsilon
+    # every level takes the same relative step r = ε_i/σ_i² = ε/σ_L²; a Gaussian's Langevin update
+    # x - D ← (1 - r)(x - D) + noise diverges for r ≥ 2: refuse rather than return NaNs
+    if epsilon / sigma_l**2 >= 2:
+        raise DifflabError(f"langevin epsilon {epsilon:g} is too large for the smallest σ {sigma_l:g}: "
+                           f"ε/σ_L² = {epsilon / sigma_l**2:.3g} must be below 2 (NCSN uses 0.2, the default)")
     for i, sigma in enumerate(levels):
         step = epsilon * sigma**2 / levels[-1] ** 2
         for m in range(steps_per_level):
