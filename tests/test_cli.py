@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from difflab.cli import cli
+from helpers import train_tiny
 
 
 def invoke(*args):
@@ -18,8 +19,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    r = invoke("train", "--data", "8-gaussians", "--out", out, "--steps", 150, "--width", 32, "--depth", 1)
-    assert r.exit_code == 0, r.output
+    train_tiny(out, "8-gaussians", steps=150, width=32)
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from difflab.cli import cli
+from helpers import train_tiny
 
 CKPT = "checkpoint.safetensors"
 
@@ -31,8 +32,7 @@ def snapshot(root):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile") / "run"
-    r = run("train", "--data", "moons", "--out", out, "--steps", 30, "--width", 16, "--depth", 1)
-    assert r.exit_code == 0, r.output
+    train_tiny(out)
     return out
 
 
