@@ -60,7 +60,8 @@ def _check_output(path: Path, force: bool) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="difflab")
 def cli() -> None:
-    """difflab: train, sample and evaluate diffusion models of every recipe in one design space.
+    """difflab: train, sample and evaluate diffusion models of every recipe in one design space,
+    and their relatives (normalizing flows, neural ODEs), with likelihoods.
 
     \b
     Quick start:
@@ -68,6 +69,10 @@ def cli() -> None:
       difflab train --data moons --preset edm --out runs/moons --seconds 60
       difflab sample --run runs/moons --n 5000 --out runs/moons/samples.npy
       difflab evaluate --run runs/moons --samples runs/moons/samples.npy
+      difflab likelihood --run runs/moons --data moons
+      difflab report runs/moons
+      difflab reproduce --list
+    Several processes or GPUs: torchrun --nproc_per_node=N -m difflab train ... (docs/distributed.md)
     """
 
 
