@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]' && $(BIN)/pip install -q --no-deps k-diffusion
 	$(BIN)/difflab bench samplers
 	$(BIN)/difflab bench quality
+	$(BIN)/difflab bench throughput
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
