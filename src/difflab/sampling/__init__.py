@@ -72,7 +72,7 @@ def get_sampler(name: str) -> Sampler:
         raise DifflabError(f"unknown sampler {name!r}; expected one of: {', '.join(SAMPLERS)}") from None
 
 
-class _Counting:
+class CountingDenoiser:
     """Wraps a denoiser and counts its evaluations (one batch call = one NFE)."""
 
     def __init__(self, denoiser: DenoiserFn):
@@ -104,7 +104,7 @@ def _check_options(name: str, spec: Sampler, options: dict) -> None:
 def _run(denoiser, x, sigmas, method, process, noise, seed, stats, options) -> Tensor:
     spec = get_sampler(method)
     _check_options(method, spec, options)
-    counting = _Counting(denoiser)
+    counting = CountingDenoiser(denoiser)
     noise = noise or default_noise(x, seed)
     out = spec.fn(counting, x, sigmas, process=process, noise=noise, stats=stats, **options)
     if stats is not None:
@@ -126,5 +126,5 @@ def solve(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, method: str = "heun",
     return _run(denoiser, x, check_sigmas(sigmas, end_at_zero=False), method, process, noise, seed, stats, options)
 
 
-__all__ = ["SAMPLERS", "SCHEDULES", "Sampler", "get_sampler", "karras_sigmas", "make_sigmas", "check_sigmas",
+__all__ = ["SAMPLERS", "SCHEDULES", "Sampler", "CountingDenoiser", "get_sampler", "karras_sigmas", "make_sigmas", "check_sigmas",
            "sample", "solve", "default_noise"]
