@@ -7,3 +7,11 @@ class DifflabError(Exception):
 
 class Interrupted(DifflabError):
     """Training stopped by SIGINT/SIGTERM after writing a checkpoint; the command exits with 130."""
+
+
+def lookup(table: dict, name: str, what: str, expected: str = "one of"):
+    """table[name], or the one-line error every registry gives: the unknown name and the known ones."""
+    try:
+        return table[name]
+    except KeyError:
+        raise DifflabError(f"unknown {what} {name!r}; expected {expected}: {', '.join(table)}") from None

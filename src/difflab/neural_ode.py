@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .errors import DifflabError
+from .errors import DifflabError, lookup
 from .integrate import EULER, HEUN, MIDPOINT, RK4, AdaptiveStats, Tableau, solve_adaptive, solve_fixed
 
 SCHEMES: dict[str, Tableau] = {"euler": EULER, "midpoint": MIDPOINT, "heun": HEUN, "rk4": RK4}
@@ -65,10 +65,7 @@ SYSTEMS: dict[str, System] = {
 
 
 def get_system(name: str) -> System:
-    try:
-        return SYSTEMS[name]
-    except KeyError:
-        raise DifflabError(f"unknown system {name!r}; expected one of: {', '.join(SYSTEMS)}") from None
+    return lookup(SYSTEMS, name, "system")
 
 
 def simulate(field: Callable[[Tensor, float], Tensor], h0: Tensor, times: list[float], substeps: int = 20) -> Tensor:

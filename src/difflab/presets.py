@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .errors import DifflabError
+from .errors import lookup
 from .losses import DiscreteT, LogNormal, NoiseDistribution, UniformT
 from .parameterisation import (
     EDMPrecond,
@@ -87,7 +87,4 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(name: str) -> Preset:
     """The preset called `name`, or a one-line error listing the known ones."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise DifflabError(f"unknown preset {name!r}; expected one of: {', '.join(PRESETS)}") from None
+    return lookup(PRESETS, name, "preset")

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import DifflabError
+from ..errors import lookup
 from .files import check_array, load_array, save_array
 from .toy import TOY_SETS, ToySet
 
@@ -19,10 +19,7 @@ def is_toy(spec: str) -> bool:
 
 
 def get_toy(name: str) -> ToySet:
-    try:
-        return TOY_SETS[name]
-    except KeyError:
-        raise DifflabError(f"unknown data set {name!r}; expected a file or one of: {', '.join(TOY_SETS)}") from None
+    return lookup(TOY_SETS, name, "data set", "a file or one of")
 
 
 def load_data(spec: str, n: int = 50_000, seed: int = 0, key: str | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..checkpoint import write_json
-from ..errors import DifflabError
+from ..errors import lookup
 from . import gallery, lecture
 
 
@@ -34,10 +34,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
 
 
 def get_experiment(name: str) -> Experiment:
-    try:
-        return EXPERIMENTS[name]
-    except KeyError:
-        raise DifflabError(f"unknown experiment {name!r}; expected one of: {', '.join(EXPERIMENTS)}") from None
+    return lookup(EXPERIMENTS, name, "experiment")
 
 
 def reproduce(name: str, out: str | Path = "runs/reproduce", quick: bool = False, seed: int = 0, log=print) -> dict:

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..errors import DifflabError
+from ..errors import DifflabError, lookup
 from ..parameterisation import DenoiserFn
 from ..processes import Process
 from . import multistep, ode, sde
@@ -66,10 +66,7 @@ SAMPLERS: dict[str, Sampler] = {
 
 
 def get_sampler(name: str) -> Sampler:
-    try:
-        return SAMPLERS[name]
-    except KeyError:
-        raise DifflabError(f"unknown sampler {name!r}; expected one of: {', '.join(SAMPLERS)}") from None
+    return lookup(SAMPLERS, name, "sampler")
 
 
 class CountingDenoiser:
