@@ -48,11 +48,13 @@ def log_probs(run: TrainedRun, x: np.ndarray, **options) -> tuple[np.ndarray, di
     return lp, {"nfe": stats.get("nfe"), "seconds": time.perf_counter() - start}
 
 
-def nll_summary(lp: np.ndarray, dim: int, true_lp: np.ndarray | None = None) -> dict:
-    """Mean NLL (nats per point) and bits/dim with standard errors; with the true log-density of the
-    same points, the paired gap NLL_model - NLL_true (≥ 0 in expectation: it is a KL divergence)."""
+def nll_summary(lp: np.ndarray, dim: int, true_lp: np.ndarray | None = None,
+                bin_width: float | None = None) -> dict:
+    """Mean NLL (nats per point) and bits/dim (dequantised, for data in bins of bin_width) with standard
+    errors; with the true log-density of the same points, the paired gap NLL_model - NLL_true (≥ 0 in
+    expectation: it is a KL divergence)."""
     nll, se = mean_and_se(-lp)
-    bpd, bpd_se = mean_and_se(bits_per_dim(lp, dim))
+    bpd, bpd_se = mean_and_se(bits_per_dim(lp, dim, bin_width))
     out = {"nll": nll, "nll_se": se, "bits_per_dim": bpd, "bits_per_dim_se": bpd_se, "n": len(lp)}
     if true_lp is not None:
         out["gap_to_true"], out["gap_to_true_se"] = mean_and_se(true_lp - lp)

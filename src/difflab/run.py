@@ -65,7 +65,8 @@ class TrainedRun:
 
     @property
     def trained_steps(self) -> int:
-        return int(self.history[-1][0]) if self.history else 0
+        history = self.history  # read loss.json once
+        return int(history[-1][0]) if history else 0
 
     def _check_data(self, x: np.ndarray, what: str) -> np.ndarray:
         x = check_array(np.asarray(x), what)

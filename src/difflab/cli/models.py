@@ -35,8 +35,7 @@ def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin
 
     Diffusion runs integrate the probability-flow ODE with the divergence (instantaneous change of
     variables); flow runs are exact. For Gaussian-mixture toy sets the true density's NLL is shown too."""
-    from ..compare import held_out, mean_and_se, nll_summary, true_log_prob, true_nll
-    from ..likelihood import bits_per_dim
+    from ..compare import held_out, log_probs, nll_summary, true_log_prob, true_nll
     from ..run import FlowRun, load_run
 
     for name, v in [("--n", n), ("--steps", steps), ("--rtol", rtol), ("--sigma-max", sigma_max), ("--dequantise", bin_width)]:
@@ -51,17 +50,13 @@ def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin
         raise DifflabError(f"{data}: {x.shape[1]} columns, the model was trained on {run.dim}")
     if bin_width:
         x = x + np.random.default_rng(seed).uniform(0, bin_width, size=x.shape)
-    stats: dict = {}
-    lp = run.log_prob(x, stats=stats, method=method, steps=steps, rtol=rtol, atol=rtol, hutchinson=hutchinson,
-                      sigma_max=sigma_max, seed=seed)
-    if not np.all(np.isfinite(lp)):
-        raise DifflabError(f"log-likelihood is not finite for {int((~np.isfinite(lp)).sum())} of {len(lp)} points")
+    lp, info = log_probs(run, x, method=method, steps=steps, rtol=rtol, atol=rtol, hutchinson=hutchinson,
+                         sigma_max=sigma_max, seed=seed)
     true_lp = None if bin_width else true_log_prob(data, x)
-    result = {"run": str(run_dir), "data": data, **nll_summary(lp, run.dim, true_lp), "dequantised_bin_width": bin_width,
-              "nfe": stats.get("nfe"), "method": "exact (flow)" if isinstance(run, FlowRun) else method,
+    result = {"run": str(run_dir), "data": data, **nll_summary(lp, run.dim, true_lp, bin_width),
+              "dequantised_bin_width": bin_width, "nfe": info["nfe"],
+              "method": "exact (flow)" if isinstance(run, FlowRun) else method,
               "true": None if bin_width else true_nll(data, x)}
-    if bin_width:
-        result["bits_per_dim"], result["bits_per_dim_se"] = mean_and_se(bits_per_dim(lp, run.dim, bin_width))
     click.echo(f"{run.name} on {len(x)} points of {data} ({result['method']}, NFE {result['nfe']}):")
     click.echo(f"  NLL {result['nll']:.4f} ± {result['nll_se']:.4f} nats   {result['bits_per_dim']:.4f} ± "
                f"{result['bits_per_dim_se']:.4f} bits/dim" + (" (dequantised)" if bin_width else ""))
