@@ -31,7 +31,7 @@ def test_short_training_reduces_the_loss(name, tmp_path):
     state = make_state(preset, 2, ModelConfig(width=64, depth=2), cfg)
     heldout = torch.as_tensor(prepare_data(load_data("moons", n=4096, seed=99), True)[0], dtype=torch.float32)
     before = _heldout_loss(state.model, preset, heldout)
-    run_loop(state, torch.as_tensor(z, dtype=torch.float32), preset, cfg, tmp_path, {}, progress=False)
+    run_loop(state, torch.as_tensor(z, dtype=torch.float32), cfg, tmp_path, {}, progress=False)
     after = _heldout_loss(state.model, preset, heldout)
     assert np.isfinite(after) and after < 0.95 * before, (before, after)
 

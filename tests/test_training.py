@@ -71,7 +71,7 @@ def test_seconds_budget_and_loaded_run(tmp_path):
     train(load_data("moons", n=1000), "edm", tmp_path / "r", cfg, SMALL, data_spec="moons",
           progress=False, log=lambda *_: None)
     run = load_run(tmp_path / "r")
-    assert run.dim == 2 and run.config["preset"] == "edm"
+    assert run.dim == 2 and run.config.preset == "edm"
     small = run.sample(300, steps=4, seed=5, batch_size=7)
     big = run.sample(300, steps=4, seed=5)
     assert torch.allclose(torch.as_tensor(small), torch.as_tensor(big), atol=1e-5)  # independent of batching

@@ -17,7 +17,8 @@ import torch
 
 from .data import load_data
 from .presets import get_preset
-from .training import ModelConfig, TrainConfig, build_denoiser, make_state, prepare_data, run_loop
+from .models import ModelConfig, build_model
+from .training import TrainConfig, make_state, prepare_data, run_loop
 
 
 def bare_loop(data: torch.Tensor, steps: int, batch: int, seed: int = 0, foreach: bool | None = None) -> float:
@@ -25,7 +26,7 @@ def bare_loop(data: torch.Tensor, steps: int, batch: int, seed: int = 0, foreach
     final loss."""
     torch.manual_seed(seed)
     preset = get_preset("edm").adapt(1.0, 3.0)
-    model = build_denoiser(preset, data.shape[1], ModelConfig())
+    model = build_model(preset, data.shape[1], ModelConfig())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=foreach)
     pc = preset.precond
     for _ in range(steps):
@@ -44,7 +45,7 @@ def difflab_loop(data: torch.Tensor, steps: int, batch: int, workdir: Path, seed
     preset = get_preset("edm").adapt(1.0, 3.0)
     cfg = TrainConfig(steps=steps, batch_size=batch, seed=seed)
     state = make_state(preset, data.shape[1], ModelConfig(), cfg)
-    run_loop(state, data, preset, cfg, workdir, {"bench": True}, progress=False)
+    run_loop(state, data, cfg, workdir, {"bench": True}, progress=False)
     return state.history[-1][1]
 
 

@@ -36,6 +36,15 @@ class Gaussian:
 
     __call__ = denoise
 
+    def conditional(self, observed: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The exact law of the missing coordinates given x[o] = y: N(μ_m|o, Σ_m|o) with
+        μ_m|o = μ_m + Σ_mo Σ_oo⁻¹ (y - μ_o) and Σ_m|o = Σ_mm - Σ_mo Σ_oo⁻¹ Σ_om (Schur complement).
+        `observed` is a boolean [D] mask, y [B, |o|]; returns means [B, |m|] and the covariance."""
+        o, m = observed, ~observed
+        gain = torch.linalg.solve(self.cov[o][:, o], self.cov[o][:, m]).T  # Σ_mo Σ_oo⁻¹
+        mean = self.mean[m] + (y - self.mean[o]) @ gain.T
+        return mean, self.cov[m][:, m] - gain @ self.cov[o][:, m]
+
     def pf_ode_solution(self, x: Tensor, sigma_from: float, sigma_to: float) -> Tensor:
         """Exact PF-ODE flow dx̂/dσ = (x̂ - D)/σ: each eigen-coordinate scales by sqrt((λ+σ_to²)/(λ+σ_from²))."""
         lam, u = self._eig()
@@ -79,10 +88,17 @@ class GaussianMixture:
         sq = torch.cdist(x, self.means.to(x.dtype)) ** 2
         return torch.log(self.weights) - 0.5 * sq / var - 0.5 * d * torch.log(2 * math.pi * var)
 
-    def denoise(self, x: Tensor, sigma: Tensor | float) -> Tensor:
+    def denoise(self, x: Tensor, sigma: Tensor | float, cond: Tensor | None = None) -> Tensor:
+        """E[x0 | x̂] (cond None), or with cond = k ≥ 0 the class-conditional E[x0 | x̂, k] of
+        component k alone: the class-conditional ideal denoiser (cond -1: unconditional)."""
         sigma = append_dims(as_sigma(sigma, x), 2)  # [B, 1]
         var = self.stds.to(x.dtype) ** 2 + sigma**2  # [B, K]
-        r = torch.softmax(self._component_log_prob(x, var), dim=1)  # [B, K]
+        logits = self._component_log_prob(x, var)
+        if cond is not None:  # p(k | x̂, c) is one-hot at the class c
+            cond = torch.as_tensor(cond, device=x.device).long().expand(x.shape[0])[:, None]
+            other = torch.arange(len(self.weights), device=x.device) != cond
+            logits = logits.masked_fill(other & (cond >= 0), -math.inf)
+        r = torch.softmax(logits, dim=1)  # [B, K]
         shrink = self.stds.to(x.dtype) ** 2 / var  # [B, K]
         means = self.means.to(x.dtype)
         # Σ_k r_k (μ_k + shrink_k (x - μ_k)) = Σ_k r_k(1-shrink_k) μ_k + (Σ_k r_k shrink_k) x
@@ -95,10 +111,35 @@ class GaussianMixture:
         return torch.logsumexp(self._component_log_prob(x, var), dim=1)
 
     def sample(self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
+        return self.sample_labelled(n, sigma, generator)[0]
+
+    def sample_labelled(self, n: int, sigma: float = 0.0,
+                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """n draws and the component k each came from (its true class label)."""
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)
         std = torch.sqrt(self.stds[k] ** 2 + sigma**2)
-        return self.means[k] + std[:, None] * z
+        return self.means[k] + std[:, None] * z, k
+
+    def posterior_weights(self, observed: Tensor, y: Tensor) -> Tensor:
+        """p(k | x[o] = y) ∝ w_k N(y; μ_k[o], s_k² I): the exact conditional's component weights [B, K]."""
+        means = self.means[:, observed].to(y.dtype)
+        var = (self.stds.to(y.dtype) ** 2).expand(y.shape[0], -1)
+        sq = torch.cdist(y, means) ** 2
+        logits = torch.log(self.weights) - 0.5 * sq / var - 0.5 * int(observed.sum()) * torch.log(var)
+        return torch.softmax(logits, dim=1)
+
+    def sample_conditional(self, observed: Tensor, y: Tensor,
+                           generator: torch.Generator | None = None) -> Tensor:
+        """Exact draws of x given x[o] = y (one per row of y): k ~ p(k | y), then the missing
+        coordinates from N(μ_k[m], s_k² I) (isotropic components: independent of y given k)."""
+        k = torch.multinomial(self.posterior_weights(observed, y), 1, generator=generator)[:, 0]
+        m = ~observed
+        x = torch.empty(y.shape[0], self.dim, dtype=y.dtype)
+        x[:, observed] = y
+        z = torch.randn(y.shape[0], int(m.sum()), generator=generator, dtype=y.dtype)
+        x[:, m] = self.means[k][:, m].to(y.dtype) + self.stds[k, None].to(y.dtype) * z
+        return x
 
     def to(self, dtype: torch.dtype) -> "GaussianMixture":
         return GaussianMixture(self.means.to(dtype), self.stds.to(dtype), self.weights.to(dtype))

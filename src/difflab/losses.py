@@ -78,12 +78,14 @@ def weight(name: str, precond: Preconditioning, sigma: Tensor) -> Tensor:
 
 
 def dsm_loss(
-    denoiser: Denoiser, x0: Tensor, sigma: Tensor, noise: Tensor, weighting: str = "target"
+    denoiser: Denoiser, x0: Tensor, sigma: Tensor, noise: Tensor, weighting: str = "target",
+    cond: Tensor | None = None,
 ) -> Tensor:
-    """Per-sample DSM loss λ(σ)·c_out²·mean||F - target||² at x̂ = x0 + σ n (EDM Eq. 8)."""
+    """Per-sample DSM loss λ(σ)·c_out²·mean||F(·, c) - target||² at x̂ = x0 + σ n (EDM Eq. 8); with a
+    condition c its minimiser is E[x0 | x̂, c] (cond -1: the unconditional E[x0 | x̂])."""
     precond = denoiser.precond
     x = x0 + append_dims(sigma, x0.ndim) * noise
     target = network_target(precond, x0, x, sigma)
-    err = (denoiser.raw(x, sigma) - target) ** 2
+    err = (denoiser.raw(x, sigma, cond) - target) ** 2
     w = weight(weighting, precond, sigma) * precond.c_out(sigma) ** 2
     return w * err.flatten(1).mean(dim=1)

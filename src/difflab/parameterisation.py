@@ -20,9 +20,22 @@ from .utils import append_dims, as_sigma
 
 
 class DenoiserFn(Protocol):
-    """The one protocol every sampler, likelihood and metric talks to: D(x̂, σ) -> E[x0 | x̂]."""
+    """The one protocol every sampler, likelihood and metric talks to: D(x̂, σ) -> E[x0 | x̂].
+
+    Samplers call it with two arguments; a conditional denoiser also takes `cond` (see
+    ConditionalDenoiserFn) and is bound to a condition by a wrapper (sampling.cfg, sampling.inpaint).
+    """
 
     def __call__(self, x: Tensor, sigma: Tensor | float) -> Tensor: ...
+
+
+class ConditionalDenoiserFn(Protocol):
+    """D(x̂, σ, cond) -> E[x0 | x̂, c]; cond=None (or -1 for a sample) is the unconditional D(x̂, σ).
+
+    `cond` is a LongTensor [B] of class indices (0 … K-1), or -1 where a sample has no condition.
+    """
+
+    def __call__(self, x: Tensor, sigma: Tensor | float, cond: Tensor | None = None) -> Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -146,23 +159,31 @@ FORM_NAMES = {cls: name for name, cls in FORMS.items()}
 
 
 class Denoiser(nn.Module):
-    """D(x̂; σ) = c_skip x̂ + c_out F(c_in x̂, c_noise) for a raw network F(x, c_noise) (EDM Eq. 7)."""
+    """D(x̂; σ, c) = c_skip x̂ + c_out F(c_in x̂, c_noise, c) for a raw network F (EDM Eq. 7); the
+    condition c passes through to the network untouched (None: unconditional)."""
 
     def __init__(self, net: nn.Module, precond: Preconditioning):
         super().__init__()
         self.net = net
         self.precond = precond
 
-    def raw(self, x: Tensor, sigma: Tensor) -> Tensor:
-        """F(c_in x̂, c_noise): the network output before the skip connection."""
-        c_in = append_dims(self.precond.c_in(sigma), x.ndim)
-        return self.net(c_in * x, self.precond.c_noise(sigma))
+    @property
+    def num_classes(self) -> int:
+        """Classes the network is conditioned on (0: unconditional network)."""
+        return int(getattr(self.net, "num_classes", 0))
 
-    def forward(self, x: Tensor, sigma: Tensor | float) -> Tensor:
+    def raw(self, x: Tensor, sigma: Tensor, cond: Tensor | None = None) -> Tensor:
+        """F(c_in x̂, c_noise, c): the network output before the skip connection."""
+        c_in = append_dims(self.precond.c_in(sigma), x.ndim)
+        if cond is None:  # networks without a condition keep their two-argument signature
+            return self.net(c_in * x, self.precond.c_noise(sigma))
+        return self.net(c_in * x, self.precond.c_noise(sigma), cond)
+
+    def forward(self, x: Tensor, sigma: Tensor | float, cond: Tensor | None = None) -> Tensor:
         sigma = as_sigma(sigma, x)
         c_skip = append_dims(self.precond.c_skip(sigma), x.ndim)
         c_out = append_dims(self.precond.c_out(sigma), x.ndim)
-        return c_skip * x + c_out * self.raw(x, sigma)
+        return c_skip * x + c_out * self.raw(x, sigma, cond)
 
 
 def network_target(precond: Preconditioning, x0: Tensor, x: Tensor, sigma: Tensor) -> Tensor:

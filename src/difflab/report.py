@@ -61,7 +61,7 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
     out = Path(run_dir) / "report"
     out.mkdir(exist_ok=True)
     history = run.history
-    plots.loss_curve(history, out / "loss.png", title=f"{run.name} on {run.config['data']['spec']}")
+    plots.loss_curve(history, out / "loss.png", title=f"{run.name} on {run.config.data.spec}")
     stats: dict = {}
     x = run.sample(n, seed=seed, stats=stats)
     metrics = run.evaluate(x)
@@ -76,9 +76,9 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
 
 def _page(run, history: list, metrics: dict, how: str, n: int) -> str:
     cfg = run.config
-    title = f"difflab run: {run.name} on {cfg['data']['spec']}"
-    summary = [("run directory", str(run.path)), ("model", run.name), ("data", f"{cfg['data']['spec']} "
-               f"({cfg['data']['n']} × {cfg['data']['dim']})"), ("training steps", str(history[-1][0] if history else 0)),
+    title = f"difflab run: {run.name} on {cfg.data.spec}"
+    summary = [("run directory", str(run.path)), ("model", run.name), ("data", f"{cfg.data.spec} "
+               f"({cfg.data.n} × {cfg.data.dim})"), ("training steps", str(history[-1][0] if history else 0)),
                ("final loss", f"{history[-1][1]:.4f}" if history else "–"), ("samples", f"{n}, {how}")]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -95,8 +95,8 @@ means the samples cannot be told from data at this sample size.</p>
 <h2>Training loss</h2>
 <img id="loss" src="loss.png" alt="training loss">
 <h2>Configuration</h2>
-{_table(_flatten(cfg), ("key", "value"))}
-<p class="small">Written by difflab {html.escape(str(cfg.get('difflab_version', '')))}. Everything on this page is in this
+{_table(_flatten(cfg.to_dict()), ("key", "value"))}
+<p class="small">Written by difflab {html.escape(cfg.difflab_version)}. Everything on this page is in this
 folder; it needs no network.</p>
 </body></html>
 """

@@ -18,12 +18,16 @@ from .metrics import compare
 from .parameterisation import Denoiser
 from .presets import Preset, get_preset
 from .likelihood import log_prob
+from .models import build_model
 from .random import randn_per_sample
+from .runconfig import RunConfig
 from .sampling import get_sampler, make_sigmas, sample
-from .training import CHECKPOINT, ModelConfig, build_denoiser, build_model
+from .sampling.guidance import Conditioned, cfg
+from .sampling.inpaint import inpaint
+from .training import CHECKPOINT
 
 
-def _load(run_dir: str | Path) -> tuple[Path, dict[str, torch.Tensor], dict]:
+def _load(run_dir: str | Path) -> tuple[Path, dict[str, torch.Tensor], RunConfig]:
     path = Path(run_dir)
     if not path.is_dir():
         raise DifflabError(f"{path}: no such run directory")
@@ -31,7 +35,7 @@ def _load(run_dir: str | Path) -> tuple[Path, dict[str, torch.Tensor], dict]:
     config = meta.get("config")
     if not isinstance(config, dict) or "model" not in config or "data" not in config:
         raise DifflabError(f"{path / CHECKPOINT}: checkpoint metadata has no run configuration")
-    return path, tensors, config
+    return path, tensors, RunConfig.from_dict(config, str(path / CHECKPOINT))
 
 
 def _ema_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -46,16 +50,21 @@ class TrainedRun:
     """What every trained run has: its directory, configuration and data standardisation."""
 
     path: Path
-    config: dict
+    config: RunConfig
     standardiser: Standardiser
 
     @property
     def dim(self) -> int:
-        return int(self.config["data"]["dim"])
+        return self.config.data.dim
 
     @property
     def name(self) -> str:
-        return self.config["preset"] or self.config["model"]["type"]
+        return self.config.name
+
+    @property
+    def classes(self) -> list[str] | None:
+        """Class names of a run trained with labels (label i is classes[i]), else None."""
+        return self.config.data.classes
 
     @property
     def history(self) -> list:
@@ -77,7 +86,7 @@ class TrainedRun:
     def reference_sets(self, n: int, spec: str | None = None, k: int = 6) -> list[np.ndarray]:
         """k independent exact sets for the noise floor: fresh draws of a toy set, or disjoint
         random chunks of a data file (fewer and smaller when the file is small)."""
-        spec = spec or self.config["data"]["spec"]
+        spec = spec or self.config.data.spec
         if is_toy(spec):
             toy = get_toy(spec)
             if toy.dim != self.dim:
@@ -96,7 +105,7 @@ class TrainedRun:
     def evaluate(self, samples: np.ndarray, reference: str | None = None) -> dict:
         """Metrics of samples (original units) against the reference, with the noise floor."""
         samples = self._check_data(samples, "samples")
-        spec = reference or self.config["data"]["spec"]
+        spec = reference or self.config.data.spec
         refs = self.reference_sets(len(samples), spec)
         mixture = get_toy(spec).mixture if is_toy(spec) else None
         result = compare(samples, refs, mixture)
@@ -124,13 +133,13 @@ class Run(TrainedRun):
         """Load RUN_DIR/checkpoint.safetensors (the EMA weights) without unpickling anything. `preset`
         replaces the registered preset of that name (for runs trained with a customised recipe)."""
         path, tensors, config = _load(run_dir)
-        if config.get("preset") is None:
-            raise DifflabError(f"{path}: not a diffusion run (model {config['model'].get('type')!r})")
-        preset = (preset or get_preset(config["preset"])).adapt(config["sigma_data"], config["sigma_max"])
-        denoiser = build_denoiser(preset, config["data"]["dim"], ModelConfig(**config["model"]))
+        if config.preset is None:
+            raise DifflabError(f"{path}: not a diffusion run (model {config.model.type!r})")
+        preset = (preset or get_preset(config.preset)).adapt(config.sigma_data, config.sigma_max)
+        denoiser = build_model(preset, config.data.shape, config.model)
         _ema_weights(denoiser, tensors, path)
         denoiser.to(device).eval().requires_grad_(False)
-        return cls(path, config, Standardiser.from_dict(config["data"]["standardiser"]), preset, denoiser)
+        return cls(path, config, Standardiser.from_dict(config.data.standardiser), preset, denoiser)
 
     def sigmas(self, steps: int = 18, schedule: str = "karras", sigma_min: float | None = None,
                sigma_max: float | None = None, rho: float = 7.0) -> torch.Tensor:
@@ -141,14 +150,20 @@ class Run(TrainedRun):
     def sample(self, n: int, sampler: str = "heun", steps: int = 18, seed: int = 0,
                sigma_min: float | None = None, sigma_max: float | None = None, rho: float = 7.0,
                schedule: str = "karras", batch_size: int = 10_000, stats: dict | None = None,
-               own_time: bool = False, **options) -> np.ndarray:
+               own_time: bool = False, cond: int | str | None = None, guidance: float = 1.0,
+               unconditional: bool = False, **options) -> np.ndarray:
         """n samples in the data's original units. Sample i depends only on (seed, i), not on batching:
         its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its chunk.
         ODE solvers and Euler–Maruyama integrate in EDM's time σ = t, s = 1 (EDM Sec. 3: the best ODE
-        for sampling), or with own_time=True in the preset's process (σ(t), s(t))."""
+        for sampling), or with own_time=True in the preset's process (σ(t), s(t)).
+
+        A run trained with labels needs a decision: `cond` (a class name or index) with guidance
+        scale w (D_w = D(∅) + w·(D(c) - D(∅)); w = 0 unconditional, 1 conditional, > 1 guided;
+        2 NFE per evaluation unless w = 1), or unconditional=True."""
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
         get_sampler(sampler)
+        denoiser = self.conditioned(cond, guidance, unconditional)
         sigmas = self.sigmas(steps, schedule, sigma_min, sigma_max, rho)
         scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
         device = next(self.denoiser.parameters()).device
@@ -160,11 +175,67 @@ class Run(TrainedRun):
             def noise(key: int, start=start, count=count) -> torch.Tensor:
                 return randn_per_sample(seed, start, count, (self.dim,), stream=key + 1).to(device)
 
-            out.append(sample(self.denoiser, x, sigmas, method=sampler, noise=noise, stats=info,
+            out.append(sample(denoiser, x, sigmas, method=sampler, noise=noise, stats=info,
                               process=self.preset.process if own_time else None, **options).cpu())
         if stats is not None:
             stats.update(info, sigma_min=float(sigmas[-2]), sigma_max=float(sigmas[0]), steps=len(sigmas) - 1)
         return self.standardiser.inverse(torch.cat(out).double().numpy())
+
+    def conditioned(self, cond: int | str | None, guidance: float = 1.0, unconditional: bool = False):
+        """The two-argument denoiser to sample: D(·, c), guided D_w, or the unconditional D(·, ∅).
+        A labelled run refuses to guess: conditioning silently ignored is a classic peer bug."""
+        classes = self.config.data.classes
+        if not classes:
+            if cond is not None or guidance != 1.0:
+                what = "a class" if cond is not None else f"guidance {guidance:g}"
+                raise DifflabError(f"{self.path} was trained without labels: {what} cannot apply (train with "
+                                   f"--labels to condition a model)")
+            return self.denoiser
+        if unconditional:
+            if cond is not None:
+                raise DifflabError("give either a class or unconditional, not both")
+            return self.denoiser
+        if cond is None:
+            raise DifflabError(f"{self.path} was trained with labels ({len(classes)} classes: "
+                               f"{_short(classes)}); give a class (--class K) or --unconditional")
+        k = self.config.data.class_index(cond)
+        return Conditioned(self.denoiser, k) if guidance == 1.0 else cfg(self.denoiser, k, guidance)
+
+    def inpaint(self, known: np.ndarray, mask: np.ndarray | None = None, method: str = "smc",
+                steps: int | None = None, seed: int = 0, batch_size: int = 2000, stats: dict | None = None,
+                cond: int | str | None = None, guidance: float = 1.0, unconditional: bool = False,
+                **options) -> np.ndarray:
+        """Fill the missing entries of `known` (data units; NaN where missing, or `mask` False) with
+        difflab.sampling.inpaint; observed entries come back exactly. Steps default to 18 (replace,
+        Heun) or 50 (repaint, smc). Row i depends only on (seed, i)."""
+        known = np.asarray(known, dtype=np.float64)
+        if known.ndim != 2 or known.shape[1] != self.dim:
+            raise DifflabError(f"rows to complete must be N×{self.dim}, got shape {known.shape}")
+        mask = np.isfinite(known) if mask is None else np.asarray(mask, dtype=bool)
+        if mask.shape != known.shape:
+            raise DifflabError(f"mask has shape {mask.shape}; expected {known.shape} like the rows")
+        if np.isinf(known[mask]).any():
+            raise DifflabError("observed values must be finite (NaN or an empty cell marks a missing one)")
+        denoiser = self.conditioned(cond, guidance, unconditional)
+        sigmas = self.sigmas(steps or (18 if method == "replace" else 50))
+        z = torch.from_numpy(np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan))
+        k = options.get("particles", 16) if method == "smc" else 1
+        device = next(self.denoiser.parameters()).device
+        out, info = [], {}
+        for start in range(0, len(z), batch_size):
+            count = min(batch_size, len(z) - start)
+
+            def noise(key: int, start=start, count=count) -> torch.Tensor:
+                return randn_per_sample(seed, start * k, count * k, (self.dim,), stream=key + 2).to(device)
+
+            chunk = slice(start, start + count)
+            out.append(inpaint(denoiser, z[chunk].float().to(device), torch.from_numpy(mask[chunk]).to(device),
+                               sigmas, method, noise=noise, stats=info,
+                               sigma_data=self.preset.precond.sigma_data, **options).cpu())
+        if stats is not None:
+            stats.update(info, steps=len(sigmas) - 1)
+        filled = self.standardiser.inverse(torch.cat(out).double().numpy()) if out else known
+        return np.where(mask, known, filled)
 
     def log_prob_standardised(self, z: torch.Tensor, method: str = "dopri5", steps: int = 64, rtol: float = 1e-5,
                               atol: float = 1e-5, hutchinson: int = 0, sigma_max: float = 80.0, seed: int = 0,
@@ -172,7 +243,7 @@ class Run(TrainedRun):
         """log p(ẑ) through the PF-ODE (difflab.likelihood.log_prob) from σ_min = 0.002 to sigma_max,
         with the prior N(0, Σ + σ_max² I) from the training data's covariance Σ when it was stored."""
         device = next(self.denoiser.parameters()).device
-        cov = self.config["data"].get("cov")
+        cov = self.config.data.cov
         cov = torch.tensor(cov, dtype=torch.float32, device=device) if cov is not None else None
         gen = torch.Generator(device=device).manual_seed(seed)
         out, nfe = [], 0
@@ -197,13 +268,12 @@ class FlowRun(TrainedRun):
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu") -> "FlowRun":
         path, tensors, config = _load(run_dir)
-        model_cfg = ModelConfig(**config["model"])
-        if not model_cfg.is_flow:
-            raise DifflabError(f"{path}: not a flow run (model {model_cfg.type!r})")
-        flow = build_model(None, config["data"]["dim"], model_cfg)
+        if not config.model.is_flow:
+            raise DifflabError(f"{path}: not a flow run (model {config.model.type!r})")
+        flow = build_model(None, config.data.shape, config.model)
         _ema_weights(flow, tensors, path)
         flow.to(device).eval().requires_grad_(False)
-        return cls(path, config, Standardiser.from_dict(config["data"]["standardiser"]), flow)
+        return cls(path, config, Standardiser.from_dict(config.data.standardiser), flow)
 
     def sample(self, n: int, seed: int = 0, batch_size: int = 10_000, stats: dict | None = None,
                **options) -> np.ndarray:
@@ -232,9 +302,13 @@ class FlowRun(TrainedRun):
         return out.double().numpy()
 
 
+def _short(names: list[str], k: int = 10) -> str:
+    return ", ".join(names[:k]) + (", …" if len(names) > k else "")
+
+
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run | FlowRun:
     """The run in RUN_DIR: a diffusion Run or a FlowRun, by its configuration."""
     _, _, config = _load(run_dir)
-    if ModelConfig(**config["model"]).is_flow:
+    if config.model.is_flow:
         return FlowRun.load(run_dir, device)
     return Run.load(run_dir, device)

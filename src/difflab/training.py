@@ -26,37 +26,12 @@ from .checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatt
 from .data import Standardiser, max_pairwise_distance
 from .distributed import DistEnv, any_across, barrier, mean_across, setup, teardown
 from .errors import DifflabError, Interrupted
-from .losses import dsm_loss
-from .flows import Flow, nice, realnvp
-from .nn import MLP
-from .parameterisation import Denoiser
+from .models import ModelConfig, build_model
+from .objectives import OBJECTIVES
 from .presets import Preset, get_preset
+from .runconfig import DataInfo, RunConfig
 
 CHECKPOINT = "checkpoint.safetensors"
-
-
-MODEL_TYPES = ("mlp", "realnvp", "nice")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """type: 'mlp' (a diffusion denoiser: residual MLP with `depth` blocks) or a flow, 'realnvp' |
-    'nice' (`layers` coupling layers, each conditioner an MLP of `depth` hidden layers of `width`)."""
-
-    type: str = "mlp"
-    width: int = 128
-    depth: int = 4
-    emb_dim: int = 64
-    layers: int = 8
-    actnorm: bool = True
-
-    def __post_init__(self) -> None:
-        if self.type not in MODEL_TYPES:
-            raise DifflabError(f"unknown model {self.type!r}; expected one of: {', '.join(MODEL_TYPES)}")
-
-    @property
-    def is_flow(self) -> bool:
-        return self.type != "mlp"
 
 
 @dataclass(frozen=True)
@@ -75,8 +50,14 @@ class TrainConfig:
     log_every: int = 25
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, GPU)
     compile: bool = False  # torch.compile the loss (network and preconditioning)
+    p_uncond: float = 0.1  # labelled data: probability of training a sample with the null class
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.p_uncond <= 1.0:
+            raise DifflabError(f"p_uncond must lie in [0, 1], got {self.p_uncond}")
+        self._check_precision()
+
+    def _check_precision(self) -> None:
         if self.precision not in PRECISIONS:
             raise DifflabError(f"unknown precision {self.precision!r}; expected one of: {', '.join(PRECISIONS)}")
         if self.precision == "fp16" and not self.device.startswith("cuda"):
@@ -91,13 +72,14 @@ class TrainState:
     """Everything a resumed run needs to continue as if never stopped."""
 
     step: int
-    model: Denoiser | Flow
-    ema: Denoiser | Flow
+    model: torch.nn.Module
+    ema: torch.nn.Module
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
+    objective: torch.nn.Module  # the per-sample loss of the model (objectives.py); draws the batches
     history: list = field(default_factory=list)  # [step, mean loss over the last log interval]
     elapsed: float = 0.0
-    objective: torch.nn.Module | None = None  # what the step differentiates: Objective(model), DDP-wrapped
+    loss_fn: torch.nn.Module | None = None  # what the step differentiates: the objective, compiled/DDP-wrapped
     env: DistEnv = field(default_factory=DistEnv)
     scaler: torch.amp.GradScaler | None = None  # fp16 only
 
@@ -106,43 +88,6 @@ class TrainState:
         self.params = list(self.model.parameters())
         self.ema_tensors = (list(self.ema.parameters()), list(self.ema.buffers()))
         self.model_buffers = list(self.model.buffers())
-
-
-def build_denoiser(preset: Preset, dim: int, model: ModelConfig) -> Denoiser:
-    net = MLP(dim, width=model.width, depth=model.depth, emb_dim=model.emb_dim)
-    return Denoiser(net, preset.precond)
-
-
-def build_model(preset: Preset, dim: int, model: ModelConfig) -> Denoiser | Flow:
-    """The network a run trains: a preconditioned denoiser, or a flow for maximum likelihood."""
-    if model.type == "realnvp":
-        return realnvp(dim, layers=model.layers, width=model.width, depth=model.depth, actnorm=model.actnorm)
-    if model.type == "nice":
-        return nice(dim, layers=model.layers, width=model.width, depth=model.depth)
-    return build_denoiser(preset, dim, model)
-
-
-class Objective(torch.nn.Module):
-    """The per-sample training loss as a module, so DDP can wrap it: DSM for a denoiser at the drawn
-    (σ, noise), NLL in nats per dimension for a flow."""
-
-    def __init__(self, model: Denoiser | Flow, preset: Preset):
-        super().__init__()
-        self.model, self.preset = model, preset
-
-    def forward(self, x0: Tensor, sigma: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
-        if isinstance(self.model, Flow):
-            return -self.model.log_prob(x0) / x0.shape[1]
-        return dsm_loss(self.model, x0, sigma, noise, self.preset.weighting)
-
-
-def draw_batch(data: Tensor, preset: Preset, n: int, gen: torch.Generator, flow: bool) -> tuple:
-    """A global batch: indices (with replacement), then σ and noise for a denoiser, from one generator."""
-    x0 = data[torch.randint(0, data.shape[0], (n,), generator=gen, device=data.device)]
-    if flow:
-        return x0, None, None
-    sigma = preset.noise.sample(n, preset.process, gen, data.device)
-    return x0, sigma, torch.randn(x0.shape, generator=gen, device=data.device)
 
 
 def lr_factor(step: int, warmup: int) -> float:
@@ -161,14 +106,14 @@ def ema_update(state: TrainState, decay: float) -> None:
             b_ema.copy_(b)
 
 
-def train_step(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig) -> Tensor:
+def train_step(state: TrainState, data: Tensor, cfg: TrainConfig, labels: Tensor | None = None) -> Tensor:
     """One AdamW step on a random global batch, of which this rank trains its slice (DDP averages the
     gradients); returns this rank's batch loss as a 0-d tensor (not synced)."""
-    batch = draw_batch(data, preset, cfg.batch_size, state.generator, isinstance(state.model, Flow))
+    batch = state.objective.draw(data, labels, cfg.batch_size, state.generator)
     part = state.env.slice(cfg.batch_size)
-    objective = state.objective if state.objective is not None else Objective(state.model, preset)
+    loss_fn = state.loss_fn if state.loss_fn is not None else state.objective
     with _autocast(cfg):
-        loss = objective(*(b[part] if b is not None else None for b in batch)).float().mean()
+        loss = loss_fn(*(b[part] for b in batch)).float().mean()
     for group in state.optimizer.param_groups:
         group["lr"] = cfg.lr * lr_factor(state.step, cfg.warmup_steps)
     state.optimizer.zero_grad(set_to_none=True)
@@ -196,13 +141,14 @@ def _autocast(cfg: TrainConfig):
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
-def save_state(run_dir: Path, state: TrainState, run_config: dict) -> None:
+def save_state(run_dir: Path, state: TrainState, run_config: RunConfig | dict) -> None:
     tensors: dict[str, Tensor] = {}
     tensors.update({f"model.{k}": v for k, v in state.model.state_dict().items()})
     tensors.update({f"ema.{k}": v for k, v in state.ema.state_dict().items()})
     opt = flatten_state("opt", state.optimizer.state_dict(), tensors)
     tensors["rng"] = state.generator.get_state()
-    meta = {"config": run_config, "step": state.step, "elapsed": state.elapsed, "optimizer": opt,
+    config = run_config if isinstance(run_config, dict) else run_config.to_dict()  # dict: benchmarks, tests
+    meta = {"config": config, "step": state.step, "elapsed": state.elapsed, "optimizer": opt,
             "history": state.history, "scaler": state.scaler.state_dict() if state.scaler else None}
     save_checkpoint(run_dir / CHECKPOINT, tensors, meta)
     write_json(run_dir / "loss.json", {"step_loss": state.history})
@@ -238,19 +184,20 @@ def data_covariance(z: np.ndarray, max_dim: int = 64) -> list | None:
     return np.atleast_2d(np.cov(z.T)).tolist() if z.shape[1] <= max_dim else None
 
 
-def make_state(preset: Preset, dim: int, model_cfg: ModelConfig, cfg: TrainConfig) -> TrainState:
+def make_state(preset: Preset, shape: tuple[int, ...] | int, model_cfg: ModelConfig, cfg: TrainConfig) -> TrainState:
     torch.manual_seed(cfg.seed)  # network initialisation
-    model = build_model(preset, dim, model_cfg).to(cfg.device)
+    model = build_model(preset, shape, model_cfg).to(cfg.device)
     ema = copy.deepcopy(model).requires_grad_(False)
     # foreach: one fused update for all tensors (the per-tensor loop is most of a small model's step on CPU)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
     scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
-    return TrainState(0, model, ema, opt, gen, scaler=scaler)
+    objective = OBJECTIVES[model_cfg.kind](model, preset, cfg.p_uncond)
+    return TrainState(0, model, ema, opt, gen, objective, scaler=scaler)
 
 
-def run_loop(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig, run_dir: Path,
-             run_config: dict, progress: bool = True) -> TrainState:
+def run_loop(state: TrainState, data: Tensor, cfg: TrainConfig, run_dir: Path, run_config: RunConfig | dict,
+             progress: bool = True, labels: Tensor | None = None) -> TrainState:
     """Train until cfg.steps (total) or cfg.seconds (this call) is reached, checkpointing every
     cfg.checkpoint_every steps and on SIGINT/SIGTERM (at the next log boundary; then raise Interrupted),
     so a stopped-and-resumed run equals an uninterrupted one. Ranks decide together."""
@@ -265,7 +212,7 @@ def run_loop(state: TrainState, data: Tensor, preset: Preset, cfg: TrainConfig, 
             done = any_across(state.env, _done(state, cfg, time.perf_counter() - start) or halt)
             if done:
                 break
-            losses.append(train_step(state, data, preset, cfg))
+            losses.append(train_step(state, data, cfg, labels))
             if state.step % cfg.log_every == 0:
                 mean = _check_losses([mean_across(state.env, torch.stack(losses).mean())], state.step, run_dir)
                 state.history.append([state.step, mean])
@@ -338,8 +285,14 @@ def train(
     force: bool = False,
     progress: bool = True,
     log=print,
+    labels: np.ndarray | None = None,
+    classes: list[str] | None = None,
+    labels_from: str | None = None,
 ) -> Path:
-    """Train a preset on an N×D array; returns the run directory. See `difflab train --help`."""
+    """Train a preset on an N×D array; returns the run directory. See `difflab train --help`.
+
+    labels: class indices [N] in 0…K-1 (names in `classes`, default '0'…'K-1'): the model learns
+    p(x | c) and, with probability cfg.p_uncond per sample, the unconditional p(x) (for guidance)."""
     if cfg.steps is None and cfg.seconds is None:
         raise DifflabError("give a training budget: steps or seconds")
     run_dir = Path(out)
@@ -348,12 +301,33 @@ def train(
     if resume and not (run_dir / CHECKPOINT).exists():
         raise DifflabError(f"{run_dir}: nothing to resume (no {CHECKPOINT})")
     preset = get_preset(preset) if isinstance(preset, str) else preset
+    if labels is not None:
+        labels, classes = check_labels(labels, len(data), classes)
+        model = dataclasses.replace(model, num_classes=len(classes))
     env = setup(cfg.device, cfg.batch_size)
     try:
         return _train(data, preset, run_dir, dataclasses.replace(cfg, device=env.device), model, data_spec,
-                      standardise, resume, progress and env.is_main, log if env.is_main else _quiet, env)
+                      standardise, resume, progress and env.is_main, log if env.is_main else _quiet, env,
+                      labels, classes, labels_from)
     finally:
         teardown(env)
+
+
+def check_labels(labels: np.ndarray, n: int, classes: list[str] | None) -> tuple[np.ndarray, list[str]]:
+    """Labels as int64 class indices, one per data row, and the class names; one-line errors."""
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise DifflabError(f"labels: expected one per data row ({n}), got shape {labels.shape}")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise DifflabError(f"labels: {int((~np.isfinite(labels)).sum())} missing (NaN) label(s), first at row "
+                           f"{int(np.argmax(~np.isfinite(labels)))}")
+    if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and (labels != np.round(labels)).any()):
+        raise DifflabError("labels: expected class indices 0…K-1 (integers)")
+    labels = labels.astype(np.int64)
+    k = len(classes) if classes else int(labels.max()) + 1
+    if labels.min() < 0 or labels.max() >= k:
+        raise DifflabError(f"labels: class indices must lie in 0…{k - 1}, found {labels.min()}…{labels.max()}")
+    return labels, list(classes) if classes else [str(i) for i in range(k)]
 
 
 def _quiet(*_args) -> None:
@@ -361,56 +335,54 @@ def _quiet(*_args) -> None:
 
 
 def _train(data: np.ndarray, preset: Preset, run_dir: Path, cfg: TrainConfig, model: ModelConfig, data_spec: str,
-           standardise: bool, resume: bool, progress: bool, log, env: DistEnv) -> Path:
+           standardise: bool, resume: bool, progress: bool, log, env: DistEnv, labels: np.ndarray | None,
+           classes: list[str] | None, labels_from: str | None) -> Path:
     z, std, sigma_data, sigma_max = prepare_data(data, standardise)
     saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
     if saved is not None:  # keep the run's own standardisation and σ's so the model sees the same data
-        cfg_saved = saved[1]["config"]
-        if data.shape[1] != cfg_saved["data"]["dim"]:
+        old = RunConfig.from_dict(saved[1].get("config", {}), str(run_dir / CHECKPOINT))
+        if data.shape[1:] != old.data.shape:
             raise DifflabError(f"cannot resume: the data has {data.shape[1]} columns, the run in {run_dir} was "
-                               f"trained on {cfg_saved['data']['dim']} (data dimension differs)")
-        std = Standardiser.from_dict(cfg_saved["data"]["standardiser"])
-        z, sigma_data, sigma_max = std.forward(data), cfg_saved["sigma_data"], cfg_saved["sigma_max"]
+                               f"trained on {old.data.dim} (data dimension differs)")
+        std = Standardiser.from_dict(old.data.standardiser)
+        z, sigma_data, sigma_max = std.forward(data), old.sigma_data, old.sigma_max
     preset = preset.adapt(sigma_data, sigma_max)
-    run_config = {
-        "difflab_version": __version__, "preset": None if model.is_flow else preset.name,
-        "sigma_data": sigma_data, "sigma_max": sigma_max,
-        "data": {"spec": data_spec, "n": int(len(z)), "dim": int(z.shape[1]), "standardiser": std.to_dict(),
-                 "cov": data_covariance(z)},
-        "model": dataclasses.asdict(model), "train": {**dataclasses.asdict(cfg), "processes": env.world_size},
-    }
+    info = DataInfo(spec=data_spec, n=int(len(z)), shape=tuple(z.shape[1:]), standardiser=std.to_dict(),
+                    cov=data_covariance(z), classes=classes, labels=labels_from)
+    run_config = RunConfig(preset=None if model.is_flow else preset.name, sigma_data=sigma_data,
+                           sigma_max=sigma_max, data=info, model=model, difflab_version=__version__,
+                           train={**dataclasses.asdict(cfg), "processes": env.world_size})
     data_t = torch.as_tensor(z, dtype=torch.float32, device=cfg.device)
-    state = make_state(preset, z.shape[1], model, cfg)
+    labels_t = None if labels is None else torch.as_tensor(labels, device=cfg.device)
+    state = make_state(preset, info.shape, model, cfg)
     if saved is not None:
-        _check_resume(saved[1]["config"], run_config)
+        _check_resume(old, run_config)
         load_state(state, *saved)
         log(f"resuming {run_dir} from step {state.step}")
     else:
-        _initialise(state, data_t[: cfg.batch_size])
-    state.env, state.objective = env, _objective(state.model, preset, env, cfg.compile)
+        state.objective.initialise(data_t[: cfg.batch_size])
+        ema_update(state, 0.0)  # the EMA starts from the (data-initialised) model
+    state.env, state.loss_fn = env, _wrap(state.objective, env, cfg.compile)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", run_config)
-    what = (f"{model.type} flow, maximum likelihood" if model.is_flow else
-            f"preset {preset.name}: σ_data = {sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g}")
-    log(f"{what} (data: {data_spec}, {len(z)}×{z.shape[1]}, standardised={standardise}"
-        + (f", {env.world_size} processes" if env.active else "") + ")")
-    run_loop(state, data_t, preset, cfg, run_dir, run_config, progress)
+        write_json(run_dir / "config.json", run_config.to_dict())
+    log(_describe(run_config, preset, env, standardise))
+    run_loop(state, data_t, cfg, run_dir, run_config, progress, labels_t)
     log(f"trained {state.step} steps in {state.elapsed:.1f} s; final loss {state.history[-1][1]:.4f}")
     return run_dir
 
 
-def _initialise(state: TrainState, first: Tensor) -> None:
-    """Data-dependent initialisation (ActNorm) on the first rows of the data, the same on every rank,
-    before DDP wraps the model (DDP broadcasts parameters once, at wrapping)."""
-    if isinstance(state.model, Flow):
-        with torch.no_grad():
-            state.model(first)
-        ema_update(state, 0.0)  # the EMA starts from the initialised model
+def _describe(rc: RunConfig, preset: Preset, env: DistEnv, standardise: bool) -> str:
+    what = (f"{rc.model.type} flow, maximum likelihood" if rc.model.is_flow else
+            f"preset {preset.name}: σ_data = {rc.sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g}")
+    labelled = (f", {rc.data.num_classes} classes from {rc.data.labels}, p_uncond {rc.train['p_uncond']}"
+                if rc.data.classes else "")
+    return (f"{what} (data: {rc.data.spec}, {rc.data.n}×{rc.data.dim}, standardised={standardise}{labelled}"
+            + (f", {env.world_size} processes" if env.active else "") + ")")
 
 
-def _objective(model: torch.nn.Module, preset: Preset, env: DistEnv, compile: bool = False) -> torch.nn.Module:
-    objective = Objective(model, preset)
+def _wrap(objective: torch.nn.Module, env: DistEnv, compile: bool = False) -> torch.nn.Module:
+    """The objective as the step calls it: compiled if asked, DDP-wrapped under torchrun."""
     if compile:
         objective = torch.compile(objective)
     if not env.active:
@@ -421,8 +393,11 @@ def _objective(model: torch.nn.Module, preset: Preset, env: DistEnv, compile: bo
     return DistributedDataParallel(objective, device_ids=ids)
 
 
-def _check_resume(saved: dict, new: dict) -> None:
-    if saved["preset"] != new["preset"]:
-        raise DifflabError(f"cannot resume: the run was trained with preset {saved['preset']!r}, not {new['preset']!r}")
-    if saved["data"]["dim"] != new["data"]["dim"] or ModelConfig(**saved["model"]) != ModelConfig(**new["model"]):
+def _check_resume(saved: RunConfig, new: RunConfig) -> None:
+    if saved.preset != new.preset:
+        raise DifflabError(f"cannot resume: the run was trained with preset {saved.preset!r}, not {new.preset!r}")
+    if saved.data.shape != new.data.shape or saved.model != new.model:
         raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
+    if saved.data.classes != new.data.classes:
+        raise DifflabError(f"cannot resume: the run was trained with classes {saved.data.classes}, "
+                           f"the data now has {new.data.classes}")

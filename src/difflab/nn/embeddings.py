@@ -25,3 +25,20 @@ class FourierEmbedding(nn.Module):
     def forward(self, c: Tensor) -> Tensor:
         arg = 2 * math.pi * c.to(self.freqs.dtype)[:, None] * self.freqs[None, :]
         return torch.cat([torch.cos(arg), torch.sin(arg)], dim=1)
+
+
+class ClassEmbedding(nn.Module):
+    """A learned vector per class plus one for 'no class' (index K), the null condition that
+    classifier-free guidance trains by dropping labels (Ho & Salimans 2022). cond -1 or None → null."""
+
+    def __init__(self, num_classes: int, dim: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.table = nn.Embedding(num_classes + 1, dim)
+        nn.init.zeros_(self.table.weight)  # start as the unconditional model
+
+    def forward(self, cond: Tensor | None, batch: int) -> Tensor:
+        if cond is None:
+            cond = torch.full((batch,), -1, dtype=torch.long, device=self.table.weight.device)
+        cond = torch.as_tensor(cond, device=self.table.weight.device).long().expand(batch)
+        return self.table(torch.where(cond < 0, self.num_classes, cond))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .embeddings import FourierEmbedding
+from .embeddings import ClassEmbedding, FourierEmbedding
 
 
 class ResidualBlock(nn.Module):
@@ -30,11 +30,13 @@ class MLP(nn.Module):
     behaviour at the noise extremes.
     """
 
-    def __init__(self, dim: int, width: int = 128, depth: int = 4, emb_dim: int = 64):
+    def __init__(self, dim: int, width: int = 128, depth: int = 4, emb_dim: int = 64, num_classes: int = 0):
         super().__init__()
         self.config = {"dim": dim, "width": width, "depth": depth, "emb_dim": emb_dim}
+        self.num_classes = num_classes
         self.embed = FourierEmbedding(emb_dim)
         self.emb_mlp = nn.Sequential(nn.Linear(emb_dim, width), nn.SiLU(), nn.Linear(width, width))
+        self.class_emb = ClassEmbedding(num_classes, width) if num_classes else None
         self.inp = nn.Linear(dim, width)
         self.blocks = nn.ModuleList(ResidualBlock(width) for _ in range(depth))
         self.out_norm = nn.LayerNorm(width)
@@ -42,8 +44,10 @@ class MLP(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
+    def forward(self, x: Tensor, c_noise: Tensor, cond: Tensor | None = None) -> Tensor:
         e = self.emb_mlp(self.embed(c_noise))
+        if self.class_emb is not None:  # the class joins the noise embedding of every block
+            e = e + self.class_emb(cond, x.shape[0])
         h = self.inp(x.flatten(1))
         for block in self.blocks:
             h = block(h, e)

@@ -70,13 +70,15 @@ def get_sampler(name: str) -> Sampler:
 
 
 class CountingDenoiser:
-    """Wraps a denoiser and counts its evaluations (one batch call = one NFE)."""
+    """Wraps a denoiser and counts its evaluations (one batch call of the network = one NFE; a
+    wrapper that calls the network k times per call, like guidance, says so by `nfe_per_call`)."""
 
     def __init__(self, denoiser: DenoiserFn):
         self.denoiser, self.nfe = denoiser, 0
+        self.per_call = getattr(denoiser, "nfe_per_call", 1)
 
     def __call__(self, x: Tensor, sigma: Tensor | float) -> Tensor:
-        self.nfe += 1
+        self.nfe += self.per_call
         return self.denoiser(x, sigma)
 
 

@@ -1,0 +1,89 @@
+"""One model registry: each model type says how it is built from its configuration and what kind it is.
+
+Kinds: 'denoiser' (a network F wrapped by a preset's preconditioning into D(x̂; σ, c), trained by
+denoising score matching) and 'flow' (a normalizing flow, trained by maximum likelihood). The
+training loop asks the kind for its objective (objectives.py) and never branches on the type.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from .errors import DifflabError, lookup
+from .flows import nice, realnvp
+from .nn import MLP
+from .parameterisation import Denoiser
+from .presets import Preset
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """type: a name of MODELS. mlp: residual MLP of `depth` blocks of `width`; realnvp | nice:
+    `layers` coupling layers, each conditioner an MLP of `depth` hidden layers of `width`.
+    num_classes > 0 conditions a denoiser on class labels (plus the null class of guidance)."""
+
+    type: str = "mlp"
+    width: int = 128
+    depth: int = 4
+    emb_dim: int = 64
+    layers: int = 8
+    actnorm: bool = True
+    num_classes: int = 0
+
+    def __post_init__(self) -> None:
+        spec = lookup(MODELS, self.type, "model")
+        if self.num_classes and spec.kind != "denoiser":
+            raise DifflabError(f"class labels condition a diffusion model; a {self.type} flow takes none")
+
+    @property
+    def kind(self) -> str:
+        return MODELS[self.type].kind
+
+    @property
+    def is_flow(self) -> bool:
+        return self.kind == "flow"
+
+
+Builder = Callable[[Preset | None, tuple[int, ...], ModelConfig], nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str  # 'denoiser' | 'flow'
+    build: Builder
+    summary: str
+
+
+def _mlp(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> Denoiser:
+    net = MLP(math.prod(shape), width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim, num_classes=cfg.num_classes)
+    return Denoiser(net, preset.precond)
+
+
+def _vector_dim(shape: tuple[int, ...], what: str) -> int:
+    if len(shape) != 1:
+        raise DifflabError(f"a {what} flow models vectors; the data's samples have shape {shape}")
+    return shape[0]
+
+
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec("denoiser", _mlp, "diffusion model: residual MLP denoiser of any preset"),
+    "realnvp": ModelSpec("flow", lambda _p, shape, c: realnvp(_vector_dim(shape, "realnvp"), layers=c.layers,
+                                                              width=c.width, depth=c.depth, actnorm=c.actnorm),
+                         "normalizing flow: affine couplings + ActNorm (Dinh et al. 2017)"),
+    "nice": ModelSpec("flow", lambda _p, shape, c: nice(_vector_dim(shape, "nice"), layers=c.layers,
+                                                        width=c.width, depth=c.depth),
+                      "normalizing flow: additive couplings + scaling (Dinh et al. 2015)"),
+}
+
+
+def build_model(preset: Preset | None, shape: tuple[int, ...] | int, cfg: ModelConfig) -> nn.Module:
+    """The network a run trains, for samples of `shape` (an int D means vectors of D)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return MODELS[cfg.type].build(preset, shape, cfg)
+
+
+__all__ = ["MODELS", "ModelConfig", "ModelSpec", "build_model"]

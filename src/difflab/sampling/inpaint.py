@@ -1,0 +1,220 @@
+"""Inpainting / imputation with any trained (unconditional) denoiser: fill x[~mask] given x[mask] = y.
+
+Three training-free methods, all on the one denoiser protocol and the σ grid of the samplers:
+
+- `replace` (Song et al. 2021, App. I.2): the observed coordinates are kept on the forward-noised
+  observation y + σ·n all the way down; the rest follows any sampler. We realise it as a denoiser
+  wrapper, D'(x̂; σ)[mask] = y: every PF-ODE solver then carries x̂[mask] = y + σ·n exactly (and
+  an ancestral step draws it from q(x̂_σ' | x̂_σ, y)), so no sampler changes. Fast, but biased: the
+  missing coordinates only see the observed ones through the noisy x̂, never through y itself.
+- `repaint` (Lugmayr et al. 2022): ancestral steps with replacement, each repeated `jumps` times by
+  noising back up one level, x̂_σ = x̂_σ' + sqrt(σ² - σ'²)·z, so the two parts can harmonise.
+- `smc` (twisted diffusion sampler, Wu et al. 2023): `particles` chains per row, ancestral
+  kernels with twisted proposals and importance weights, resampled when the effective sample size
+  falls below half; asymptotically exact (as particles → ∞) for the model's own conditional.
+
+Convention: `mask` is True (or 1) where `known` is observed; the result equals `known` there exactly,
+and entries of `known` outside the mask are ignored (they may be NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..errors import DifflabError
+from ..parameterisation import DenoiserFn
+from ..processes import Process
+from .schedules import check_sigmas
+
+Noise = Callable[[int], Tensor]
+METHODS = ("replace", "repaint", "smc")
+
+
+class Replaced:
+    """D'(x̂; σ) = D(x̂; σ) with the observed coordinates of the prediction set to y."""
+
+    def __init__(self, denoiser: DenoiserFn, y: Tensor, mask: Tensor):
+        self.denoiser, self.y, self.mask = denoiser, y, mask
+        self.nfe_per_call = getattr(denoiser, "nfe_per_call", 1)
+
+    def __call__(self, x: Tensor, sigma: Tensor | float) -> Tensor:
+        return torch.where(self.mask, self.y, self.denoiser(x, sigma))
+
+
+def check_mask(known: Tensor, mask: Tensor) -> Tensor:
+    """mask as a boolean tensor shaped like `known` (a mask of one sample's shape applies to all)."""
+    mask = torch.as_tensor(mask, device=known.device)
+    if mask.shape == known.shape[1:]:
+        mask = mask.expand_as(known)
+    if mask.shape != known.shape:
+        raise DifflabError(f"mask has shape {tuple(mask.shape)}; expected {tuple(known.shape)} (like the "
+                           f"known values) or {tuple(known.shape[1:])} (one sample's shape)")
+    if mask.dtype != torch.bool:
+        if not ((mask == 0) | (mask == 1)).all():
+            raise DifflabError("mask must hold booleans or 0/1 (1 where the value is observed)")
+        mask = mask.bool()
+    y = torch.where(mask, known, torch.zeros_like(known))
+    if not torch.isfinite(y).all():
+        raise DifflabError("known values must be finite where the mask marks them observed")
+    return mask
+
+
+def initial_noise(y: Tensor, mask: Tensor, z: Tensor, sigma_max: float, sigma_data: float) -> Tensor:
+    """x̂ at σ_0: the observed part noised, y + σ_0·z; the rest from the prior, sqrt(σ_0² + σ_d²)·z."""
+    return torch.where(mask, y + sigma_max * z, math.sqrt(sigma_max**2 + sigma_data**2) * z)
+
+
+def inpaint(denoiser: DenoiserFn, known: Tensor, mask: Tensor, sigmas: Tensor, method: str = "replace", *,
+            sampler: str | None = None, sigma_data: float = 1.0, seed: int | None = None,
+            noise: Noise | None = None, process: Process | None = None, stats: dict | None = None,
+            jumps: int = 10, particles: int = 16, kernel: str = "heun", **options) -> Tensor:
+    """Complete `known` where `mask` is False; returns a tensor equal to `known` where it is True.
+
+    method: replace (with `sampler`, default heun, and its options), repaint (`jumps` U per level),
+    smc (`particles` per row, `kernel` heun or euler for the ancestral mean). `noise(key)` supplies N(0, I) like `known` (smc: like `known` with
+    every row repeated `particles` times); by default a generator seeded with `seed`.
+    `stats`, if given, receives {'nfe': …} (smc also 'resampled', the number of resampling steps).
+    """
+    from . import default_noise, sample
+
+    if method not in METHODS:
+        raise DifflabError(f"unknown inpainting method {method!r}; expected one of: {', '.join(METHODS)}")
+    if sampler is not None and method != "replace":
+        raise DifflabError(f"--sampler applies to the replace method; {method} has its own ancestral steps")
+    sigmas = check_sigmas(sigmas, end_at_zero=True)
+    mask = check_mask(known, mask)
+    y = torch.where(mask, known, torch.zeros_like(known))
+    stats = {} if stats is None else stats
+    if method == "smc":
+        if particles < 1:
+            raise DifflabError(f"particles must be at least 1, got {particles}")
+        rows = y.repeat_interleave(particles, dim=0)
+        noise = noise or default_noise(rows, seed)
+        if kernel not in ("heun", "euler"):
+            raise DifflabError(f"smc kernel must be heun or euler, got {kernel!r}")
+        if options:
+            raise DifflabError(f"smc takes particles and kernel, not {', '.join(sorted(options))}")
+        out = smc(denoiser, y, mask, sigmas, noise, particles, sigma_data, stats, kernel == "heun")
+    else:
+        noise = noise or default_noise(y, seed)
+        x = initial_noise(y, mask, noise(-1), float(sigmas[0]), sigma_data)
+        replaced = Replaced(denoiser, y, mask)
+        if method == "replace":
+            out = sample(replaced, x, sigmas, sampler or "heun", process=process, noise=noise, stats=stats,
+                         **options)
+        else:
+            if options:
+                raise DifflabError(f"repaint takes jumps, not {', '.join(sorted(options))}")
+            out = repaint(replaced, x, sigmas, noise, jumps, stats)
+    return torch.where(mask, known, out)
+
+
+@torch.no_grad()
+def repaint(denoiser: Replaced, x: Tensor, sigmas: Tensor, noise: Noise, jumps: int, stats: dict) -> Tensor:
+    """RePaint (Lugmayr et al. 2022, Alg. 1, jump length 1): at each level, U times: an ancestral step
+    σ_i → σ_{i+1} with the known part replaced, then (but the last time) noise back up to σ_i."""
+    from .sde import ddim
+
+    if jumps < 1:
+        raise DifflabError(f"jumps must be at least 1, got {jumps}")
+    grid, nfe = sigmas.tolist(), 0
+    for i in range(len(grid) - 1):
+        repeats = jumps if grid[i + 1] > 0 else 1  # the final step to σ = 0 is deterministic
+        for u in range(repeats):
+            key = 2 * (i * jumps + u)
+            x_next = ddim(denoiser, x, sigmas[i:i + 2], noise=lambda _k, key=key: noise(key), eta=1.0)
+            nfe += denoiser.nfe_per_call
+            if u < repeats - 1:  # forward kernel q(x̂_σi | x̂_σi+1) of the VE chain x̂ = x0 + σ n
+                x_next = x_next + math.sqrt(grid[i] ** 2 - grid[i + 1] ** 2) * noise(key + 1)
+            x = x_next
+    stats["nfe"] = nfe
+    return x
+
+
+def _twist(denoiser: DenoiserFn, x: Tensor, sigma: float, y: Tensor, mask: Tensor) -> tuple:
+    """D(x̂), log g(x̂) = -||y - D(x̂)[mask]||²/(2σ²) and ∇ log g(x̂): TDS's twisting function
+    p̃(y | x̂_σ) = N(y; D(x̂; σ)[mask], σ²) (Wu et al. 2023, Eq. 8 with σ̄² = σ² in x̂ units)."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        d = denoiser(x, sigma)
+        log_g = -torch.where(mask, y - d, 0.0).square().flatten(1).sum(1) / (2 * sigma**2)
+        (grad,) = torch.autograd.grad(log_g.sum(), x)
+    return d.detach(), log_g.detach(), grad
+
+
+def _systematic(weights: Tensor, u: Tensor) -> Tensor:
+    """Systematic resampling per row: weights [B, K] (normalised), u [B] ~ U[0, 1) → indices [B, K]."""
+    k = weights.shape[1]
+    points = (torch.arange(k, device=weights.device, dtype=weights.dtype) + u[:, None]) / k
+    cdf = weights.cumsum(1)
+    cdf[:, -1] = 1.0  # guard round-off at the top
+    return torch.searchsorted(cdf, points).clamp_max(k - 1)
+
+
+@torch.no_grad()
+def ancestral_mean(denoiser: DenoiserFn, x: Tensor, d: Tensor, sigma: float, sigma_next: float,
+                   heun: bool) -> Tensor:
+    """Mean of the ancestral kernel σ → σ': the PF-ODE from σ to σ_down = σ'²/σ, by Euler (DDPM/DDIM
+    η = 1: D + (σ_down/σ)(x̂ - D)) or by Heun (one more NFE; second order, so the chain keeps the
+    data's variance: on a correlated Gaussian, 50 levels lose 0.5% instead of 13%)."""
+    sigma_down = sigma_next**2 / sigma
+    euler = torch.lerp(d, x, sigma_down / sigma)
+    if not heun:
+        return euler
+    slope = (x - d) / sigma + (euler - denoiser(euler, sigma_down)) / sigma_down
+    return x + 0.5 * (sigma_down - sigma) * slope
+
+
+def smc(denoiser: DenoiserFn, y: Tensor, mask: Tensor, sigmas: Tensor, noise: Noise, particles: int,
+        sigma_data: float, stats: dict, heun: bool = True) -> Tensor:
+    """Twisted diffusion sampler (Wu et al. 2023, Alg. 1) on an ancestral chain in x̂:
+    p(x̂' | x̂) = N(m(x̂), v) with m = the ODE step to σ'²/σ (ancestral_mean), v = σ'²(σ² - σ'²)/σ².
+    Proposal: the same Gaussian with its mean moved by v·∇log g(x̂); weight
+    w' = w·p(x̂'|x̂) g(x̂') / (q(x̂'|x̂) g(x̂)). The target at the last level σ_{N-1} is p(x̂) g(x̂), the
+    result D(x̂; σ_{N-1}) with y put in; as σ_{N-1} → 0 and the particles → ∞ it is the model's
+    exact conditional."""
+    b, k = y.shape[0], particles
+    ys, ms = y.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
+    grid = sigmas.tolist()
+    x = initial_noise(ys, ms, noise(-1), grid[0], sigma_data)
+    d, log_g, grad = _twist(denoiser, x, grid[0], ys, ms)
+    log_w, nfe, resampled = log_g.view(b, k).clone(), 1, 0
+    last = len(grid) - 2  # index of the smallest positive σ
+    for i in range(last):
+        # resample rows whose effective sample size fell below K/2 (all tensors move together)
+        w = torch.softmax(log_w, 1)
+        low = 1.0 / w.square().sum(1) < k / 2
+        if low.any():
+            u = torch.special.ndtr(noise(2 * i).flatten(1)[::k, 0])
+            idx = _systematic(w, u)
+            idx = torch.where(low[:, None], idx, torch.arange(k, device=idx.device))
+            flat = (idx + k * torch.arange(b, device=idx.device)[:, None]).flatten()
+            x, d, log_g, grad = x[flat], d[flat], log_g[flat], grad[flat]
+            log_w = torch.where(low[:, None], torch.zeros_like(log_w), log_w)
+            resampled += 1
+        s, s_next = grid[i], grid[i + 1]
+        v = s_next**2 * (s**2 - s_next**2) / s**2
+        mean = ancestral_mean(denoiser, x, d, s, s_next, heun)
+        nfe += int(heun)
+        proposal = mean + v * grad
+        x_new = proposal + math.sqrt(v) * noise(2 * i + 1)
+        d_new, log_g_new, grad_new = _twist(denoiser, x_new, s_next, ys, ms)
+        nfe += 1
+        # log p(x'|x) - log q(x'|x): two Gaussians of equal variance v
+        log_ratio = ((x_new - proposal).square() - (x_new - mean).square()).flatten(1).sum(1) / (2 * v)
+        log_w = log_w + (log_ratio + log_g_new - log_g).view(b, k)
+        x, d, log_g, grad = x_new, d_new, log_g_new, grad_new
+    # one particle per row, drawn by its final weight
+    u = torch.special.ndtr(noise(2 * last + 2).flatten(1)[::k, 0])
+    cdf = torch.softmax(log_w, 1).cumsum(1)
+    pick = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:]).clamp_max(k - 1)[:, 0]
+    stats.update(nfe=nfe, resampled=resampled, ess=float((1 / torch.softmax(log_w, 1).square().sum(1)).mean()))
+    out = d.view(b, k, *y.shape[1:])[torch.arange(b, device=y.device), pick]
+    return torch.where(mask, y, out)
+
+
+__all__ = ["inpaint", "repaint", "smc", "Replaced", "METHODS", "check_mask"]
