@@ -13,6 +13,8 @@ import torch
 from .checkpoint import load_checkpoint
 from .flows import Flow
 from .data import Standardiser, check_array, get_toy, is_toy, load_data
+from .data.labels import load_labelled
+from .ideal import GaussianMixture
 from .errors import DifflabError
 from .metrics import compare
 from .parameterisation import Denoiser
@@ -83,16 +85,25 @@ class TrainedRun:
             raise DifflabError(f"{what} have {x.shape[1]} columns, the model was trained on {self.dim}")
         return x
 
-    def reference_sets(self, n: int, spec: str | None = None, k: int = 6) -> list[np.ndarray]:
+    def reference_sets(self, n: int, spec: str | None = None, k: int = 6, cls: int | None = None) -> list[np.ndarray]:
         """k independent exact sets for the noise floor: fresh draws of a toy set, or disjoint
-        random chunks of a data file (fewer and smaller when the file is small)."""
+        random chunks of a data file (fewer and smaller when the file is small); with `cls`, of
+        that class only (a toy mixture's component, or the file's rows with that label)."""
         spec = spec or self.config.data.spec
         if is_toy(spec):
             toy = get_toy(spec)
             if toy.dim != self.dim:
                 raise DifflabError(f"reference {spec} has dimension {toy.dim}, the model {self.dim}")
+            if cls is not None:
+                component = _component(toy.mixture, cls)
+                return [component.sample(n, generator=torch.Generator().manual_seed(10_000 + i)).numpy()
+                        for i in range(k)]
             return [toy.sample(n, seed=10_000 + i).numpy() for i in range(k)]
-        data = load_data(spec)
+        if self.config.data.labels:  # the label column is not data
+            data, labels, _ = load_labelled(spec, self.config.data.labels)
+            data = data if cls is None else data[labels == cls]
+        else:
+            data = load_data(spec)
         if data.shape[1] != self.dim:
             raise DifflabError(f"{spec}: reference has {data.shape[1]} columns, the model was trained on {self.dim}")
         if len(data) < 4:
@@ -102,12 +113,15 @@ class TrainedRun:
         size = min(n, len(data) // k)
         return [data[i * size:(i + 1) * size] for i in range(k)]
 
-    def evaluate(self, samples: np.ndarray, reference: str | None = None) -> dict:
-        """Metrics of samples (original units) against the reference, with the noise floor."""
+    def evaluate(self, samples: np.ndarray, reference: str | None = None, cls: int | None = None) -> dict:
+        """Metrics of samples (original units) against the reference, with the noise floor; with
+        `cls` (a class index) against that class's data only."""
         samples = self._check_data(samples, "samples")
         spec = reference or self.config.data.spec
-        refs = self.reference_sets(len(samples), spec)
+        refs = self.reference_sets(len(samples), spec, cls=cls)
         mixture = get_toy(spec).mixture if is_toy(spec) else None
+        if mixture is not None and cls is not None:
+            mixture = _component(mixture, cls)
         result = compare(samples, refs, mixture)
         result["reference"] = spec
         return result
@@ -300,6 +314,13 @@ class FlowRun(TrainedRun):
         if stats is not None:
             stats["nfe"] = 1
         return out.double().numpy()
+
+
+def _component(mixture: GaussianMixture | None, k: int) -> GaussianMixture:
+    """Component k of a toy mixture alone: the exact law of class k."""
+    if mixture is None or not 0 <= k < len(mixture.weights):
+        raise DifflabError(f"class {k}: no such component of the toy set")
+    return GaussianMixture(mixture.means[k:k + 1], mixture.stds[k:k + 1], torch.ones(1, dtype=mixture.weights.dtype))
 
 
 def _short(names: list[str], k: int = 10) -> str:

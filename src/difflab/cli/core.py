@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..checkpoint import write_json
 from ..data import TOY_SETS, load_array, load_data, save_array
+from ..data.labels import load_labelled
 from ..errors import DifflabError
 from ..presets import PRESETS, get_preset
 from ..sampling import SAMPLERS, get_sampler
@@ -33,6 +35,11 @@ from .base import _at_most, _check_output, _device, _friendly, _parse_options, _
 @click.option("--layers", default=8, show_default=True, help="Coupling layers of a flow.")
 @click.option("--n-toy", default=50_000, show_default=True, help="Training points drawn from a toy set.")
 @click.option("--key", default=None, help="Array name inside a .npz file with several arrays.")
+@click.option("--labels", default=None, metavar="COLUMN_OR_KEY",
+              help="Class labels: a .csv column (name or index; removed from the data), an .npz array, or "
+                   "'component' for a toy mixture. The model learns p(x | class) and, with --p-uncond, p(x).")
+@click.option("--p-uncond", default=0.1, show_default=True, type=click.FloatRange(0, 1),
+              help="With --labels: probability of training a sample without its class (for guidance).")
 @click.option("--no-standardise", is_flag=True, help="Train on the raw data (σ_data from its std).")
 @click.option("--checkpoint-every", default=1000, show_default=True, help="Steps between checkpoints.")
 @click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
@@ -42,7 +49,7 @@ from .base import _at_most, _check_output, _device, _friendly, _parse_options, _
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
 @_friendly
 def train(data, preset, model_type, out, steps, seconds, seed, device, batch_size, lr, width, depth, layers, n_toy,
-          key, no_standardise, checkpoint_every, precision, compile_, resume, force):
+          key, labels, p_uncond, no_standardise, checkpoint_every, precision, compile_, resume, force):
     """Train a diffusion model (or, with --model realnvp|nice, a normalizing flow); writes config.json,
     checkpoint.safetensors, loss.json, loss.png."""
     from .. import plots
@@ -58,13 +65,16 @@ def train(data, preset, model_type, out, steps, seconds, seed, device, batch_siz
         raise DifflabError(f"--preset is a diffusion recipe; a {model_type} flow is trained by maximum likelihood")
     preset = preset or "edm"
     get_preset(preset)
-    arr = load_data(data, n=n_toy, seed=seed, key=key)
+    model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers)
+    if labels is None:
+        arr, y, classes = load_data(data, n=n_toy, seed=seed, key=key), None, None
+    else:
+        arr, y, classes = load_labelled(data, labels, n=n_toy, seed=seed, key=key)
     cfg = TrainConfig(steps=steps, seconds=seconds, batch_size=batch_size, lr=lr, seed=seed,
                       device=_device(device), checkpoint_every=checkpoint_every, precision=precision,
-                      compile=compile_)
-    model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers)
-    run_dir = train_run(arr, preset, out, cfg, model, data_spec=data,
-                        standardise=not no_standardise, resume=resume, force=force, log=click.echo)
+                      compile=compile_, p_uncond=p_uncond)
+    run_dir = train_run(arr, preset, out, cfg, model, data_spec=data, standardise=not no_standardise,
+                        resume=resume, force=force, log=click.echo, labels=y, classes=classes, labels_from=labels)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 writes
     history = json.loads((run_dir / "loss.json").read_text())["step_loss"]
@@ -88,13 +98,21 @@ def train(data, preset, model_type, out, steps, seconds, seed, device, batch_siz
               help="Sampler option, repeatable: eta=1, s_churn=40, rtol=1e-4, snr=0.16, predictor=ddpm …")
 @click.option("--own-time", is_flag=True,
               help="Integrate ODE/SDE in the preset's own (σ(t), s(t)) instead of EDM's σ = t, s = 1.")
+@click.option("--class", "cls", default=None, metavar="K",
+              help="Model trained with --labels: the class to draw (its name or index).")
+@click.option("--guidance", default=1.0, show_default=True, type=float, metavar="W",
+              help="Classifier-free guidance D(∅) + W·(D(K) - D(∅)): 0 unconditional, 1 conditional, "
+                   ">1 guided (2 NFE per evaluation unless W = 1).")
+@click.option("--unconditional", is_flag=True, help="Model trained with --labels: draw from p(x), ignoring classes.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option("--plot/--no-plot", default=True, show_default=True, help="Also write OUT.png: data vs samples.")
 @_friendly
-def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, schedule, opts, own_time, device, force, plot):
+def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, schedule, opts, own_time, cls, guidance,
+           unconditional, device, force, plot):
     """Sample from a trained run with any sampler (see `difflab samplers`), in the data's original units.
-    A flow run samples exactly (x = f⁻¹(z)) and takes none of the sampler options."""
+    A flow run samples exactly (x = f⁻¹(z)) and takes none of the sampler options. A run trained with
+    --labels needs --class K (optionally --guidance W) or --unconditional."""
     from ..run import FlowRun, load_run
 
     for name, v in [("--n", n), ("--steps", steps), ("--sigma-min", sigma_min), ("--sigma-max", sigma_max), ("--rho", rho)]:
@@ -111,21 +129,77 @@ def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, sch
     given = {"sampler": sampler, "steps": steps, "sigma_min": sigma_min, "sigma_max": sigma_max, "rho": rho,
              "schedule": schedule, "own_time": own_time or None, **options}
     if isinstance(run, FlowRun):
-        x = run.sample(n, seed=seed, stats=stats, **given)
+        x = run.sample(n, seed=seed, stats=stats, **given, **{"class": cls, "unconditional": unconditional or None,
+                                                              "guidance": None if guidance == 1 else guidance})
         what = f"exact flow samples, {run.name}"
     else:
         defaults = {"sampler": "heun", "steps": 18, "rho": 7.0, "schedule": "karras", "own_time": False}
         kwargs = {k: (defaults.get(k) if v is None else v) for k, v in given.items()}
-        x = run.sample(n, seed=seed, stats=stats, **kwargs)
+        x = run.sample(n, seed=seed, stats=stats, cond=cls, guidance=guidance, unconditional=unconditional,
+                       **kwargs)
         what = (f"{kwargs['sampler']}, {stats['steps']} steps, NFE {stats['nfe']}, "
-                f"σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0")
+                f"σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0"
+                + (f", class {cls}, guidance {guidance:g}" if cls is not None else "")
+                + (", unconditional" if unconditional else ""))
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({what})")
     if plot:
         from .. import plots
 
-        ref = run.reference_sets(min(n, 5000), k=2)[0]
+        k = None if cls is None else run.config.data.class_index(cls)
+        ref = run.reference_sets(min(n, 5000), k=2, cls=k)[0]
         plots.data_vs_samples(ref, x[:5000], out.with_suffix(".png"), title=f"{run.name}: {what.split(',')[0]}")
+
+
+@cli.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="Rows to complete (.csv/.npy/.npz, the model's columns): empty cells or NaN mark what to fill.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Completed rows, .csv or .npy.")
+@click.option("--method", default="smc", show_default=True, type=click.Choice(["replace", "repaint", "smc"]),
+              help="smc: twisted sequential Monte Carlo, asymptotically exact (--particles); repaint: "
+                   "resampling (--jumps); replace: fast, biased (keeps the observed part noised, any --sampler).")
+@click.option("--steps", type=click.IntRange(1, 100_000), default=None,
+              help="σ levels  [default: 18 for replace, 50 for repaint and smc]")
+@click.option("--particles", type=click.IntRange(1, 4096), default=16, show_default=True,
+              help="smc: particles per row (cost and exactness grow with it).")
+@click.option("--jumps", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="repaint: resampling jumps U per level.")
+@click.option("--sampler", default=None, help="replace: the sampler (see `difflab samplers`)  [default: heun]")
+@click.option("--key", default=None, help="Array name inside an .npz file.")
+@click.option("--class", "cls", default=None, metavar="K", help="Model trained with --labels: the rows' class.")
+@click.option("--guidance", default=1.0, show_default=True, type=float, metavar="W", help="Guidance scale with --class.")
+@click.option("--unconditional", is_flag=True, help="Model trained with --labels: complete from p(x).")
+@click.option("--seed", default=0, show_default=True, help="Row i depends only on (seed, i).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@_friendly
+def inpaint(run_dir, data_path, out, method, steps, particles, jumps, sampler, key, cls, guidance, unconditional,
+            seed, device, force):
+    """Complete partly observed rows with a trained diffusion model (imputation / inpainting): the
+    observed values come back exactly; a row with nothing missing is passed through; a row with
+    everything missing is sampled unconditionally."""
+    from ..run import Run, load_run
+
+    if sampler is not None and method != "replace":
+        raise DifflabError(f"--sampler applies to --method replace, not {method}")
+    if out.suffix.lower() not in (".npy", ".csv"):
+        raise DifflabError(f"{out}: output must end in .npy or .csv")
+    _check_output(out, force)
+    known = load_array(data_path, key=key, missing=True)
+    run = load_run(run_dir, _device(device))
+    if not isinstance(run, Run):
+        raise DifflabError(f"{run_dir} is a {run.name} flow; inpainting needs a diffusion model")
+    options = {"smc": {"particles": particles}, "repaint": {"jumps": jumps}, "replace": {"sampler": sampler}}[method]
+    stats: dict = {}
+    filled = run.inpaint(known, method=method, steps=steps, seed=seed, stats=stats, cond=cls, guidance=guidance,
+                         unconditional=unconditional, **{k: v for k, v in options.items() if v is not None})
+    save_array(out, filled)
+    observed = np.isfinite(known)
+    full, empty = int(observed.all(1).sum()), int((~observed).all(1).sum())
+    click.echo(f"{len(known)} rows → {out} ({method}, {stats['steps']} levels, NFE {stats['nfe']}): "
+               f"{len(known) - full - empty} completed, {full} passed through (nothing missing), "
+               f"{empty} sampled unconditionally (everything missing); {int((~observed).sum())} values filled")
 
 
 @cli.command()
@@ -133,13 +207,15 @@ def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, sch
 @click.option("--samples", required=True, type=click.Path(path_type=Path), help="Samples .npy/.csv (data units).")
 @click.option("--reference", default=None, help="Toy set name or data file (default: the run's data).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="Metrics JSON (default: SAMPLES.metrics.json).")
+@click.option("--class", "cls", default=None, metavar="K", help="Compare with class K's data only (labelled runs).")
 @_friendly
-def evaluate(run_dir, samples, reference, json_out):
+def evaluate(run_dir, samples, reference, json_out, cls):
     """SW2, energy distance (and mode coverage for mixtures) with their noise floors."""
     from ..run import load_run
 
     run = load_run(run_dir)
-    result = run.evaluate(load_array(samples), reference)
+    k = None if cls is None else run.config.data.class_index(cls)
+    result = run.evaluate(load_array(samples), reference, cls=k)
     json_out = json_out or samples.with_suffix(".metrics.json")
     write_json(json_out, result)
     click.echo(format_metrics(result))

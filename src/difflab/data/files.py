@@ -16,8 +16,9 @@ from ..errors import DifflabError
 SUFFIXES = (".npy", ".npz", ".csv")
 
 
-def load_array(path: str | Path, key: str | None = None) -> np.ndarray:
-    """Read an N×D float64 array (a 1-D array is read as N×1) and check that it is usable."""
+def load_array(path: str | Path, key: str | None = None, missing: bool = False) -> np.ndarray:
+    """Read an N×D float64 array (a 1-D array is read as N×1) and check that it is usable.
+    missing=True: NaN (and an empty CSV cell) marks a missing value to impute, not an error."""
     path = Path(path)
     if not path.exists():
         raise DifflabError(f"{path}: no such file")
@@ -28,12 +29,14 @@ def load_array(path: str | Path, key: str | None = None) -> np.ndarray:
         raise DifflabError(f"{path}: unsupported file type {suffix or '(none)'}; expected .npy, .npz or .csv")
     if path.stat().st_size == 0:
         raise DifflabError(f"{path}: file is empty")
-    reader = {".npy": _read_npy, ".npz": lambda p: _read_npz(p, key), ".csv": _read_csv}[suffix]
-    return check_array(reader(path), str(path))
+    reader = {".npy": _read_npy, ".npz": lambda p: _read_npz(p, key),
+              ".csv": lambda p: csv_numbers(p, *csv_table(p), missing=missing)}[suffix]
+    return check_array(reader(path), str(path), missing)
 
 
-def check_array(arr: np.ndarray, where: str) -> np.ndarray:
-    """N×D, numeric, non-empty and finite, else a one-line error naming `where` and the first bad entry."""
+def check_array(arr: np.ndarray, where: str, missing: bool = False) -> np.ndarray:
+    """N×D, numeric, non-empty and finite (missing=True: NaN allowed, as 'missing'), else a one-line
+    error naming `where` and the first bad entry."""
     if arr.dtype.kind not in "biuf":
         raise DifflabError(f"{where}: expected numbers, found data of type {arr.dtype}")
     if arr.ndim == 1:
@@ -43,12 +46,11 @@ def check_array(arr: np.ndarray, where: str) -> np.ndarray:
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise DifflabError(f"{where}: no data (shape {arr.shape})")
     arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr)
+    bad = np.isinf(arr) if missing else ~np.isfinite(arr)
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        raise DifflabError(
-            f"{where}: {int(bad.sum())} non-finite value(s) (NaN/Inf), first at row {row}, column {col}"
-        )
+        what = "infinite value(s) (NaN or an empty cell marks a missing one)" if missing else "non-finite value(s) (NaN/Inf)"
+        raise DifflabError(f"{where}: {int(bad.sum())} {what}, first at row {row}, column {col}")
     return arr
 
 
@@ -76,29 +78,46 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
         raise DifflabError(f"{path}: unreadable .npz file ({e})") from None
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """Comma-separated numbers, one sample per line; an optional header line of names is skipped."""
-    rows: list[list[float]] = []
-    width = None
+def csv_table(path: Path) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
+    """The header (a first line that is not all numbers) and the non-blank rows with their line
+    numbers, as strings; every row must have the header's (or the first row's) number of fields."""
+    header, rows, width = None, [], None
     with open(path, newline="") as f:
         for lineno, fields in enumerate(csv.reader(f), start=1):
-            if not fields or all(not c.strip() for c in fields):
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # a blank line ("," is a row of empty cells: all missing)
+            if lineno == 1 and not _all_numbers(fields):
+                header, width = [c.strip() for c in fields], len(fields)
                 continue
-            try:
-                values = [float(c) for c in fields]
-            except ValueError:
-                if lineno == 1:  # a header line
-                    width = len(fields)
-                    continue
-                raise DifflabError(f"{path}:{lineno}: not a number in {fields!r}") from None
-            if width is None:
-                width = len(values)
-            if len(values) != width:
-                raise DifflabError(f"{path}:{lineno}: {len(values)} columns, expected {width}")
-            rows.append(values)
+            width = len(fields) if width is None else width
+            if len(fields) != width:
+                raise DifflabError(f"{path}:{lineno}: {len(fields)} columns, expected {width}")
+            rows.append((lineno, fields))
     if not rows:
         raise DifflabError(f"{path}: no data rows")
-    return np.asarray(rows, dtype=np.float64)
+    return header, rows
+
+
+def csv_numbers(path: Path, header: list[str] | None, rows: list[tuple[int, list[str]]],
+                missing: bool = False) -> np.ndarray:
+    """The rows of csv_table as an N×D float64 array (comma-separated numbers, one sample per line,
+    an optional header line skipped); a non-number is an error naming its line. missing=True: an
+    empty cell is NaN."""
+    out = np.empty((len(rows), len(rows[0][1])), dtype=np.float64)
+    for i, (lineno, fields) in enumerate(rows):
+        try:
+            out[i] = [float(c) if c.strip() or not missing else np.nan for c in fields]
+        except ValueError:
+            raise DifflabError(f"{path}:{lineno}: not a number in {fields!r}") from None
+    return out
+
+
+def _all_numbers(fields: list[str]) -> bool:
+    try:
+        [float(c) for c in fields]
+    except ValueError:
+        return False
+    return True
 
 
 def save_array(path: str | Path, arr: np.ndarray) -> None:
