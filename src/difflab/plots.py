@@ -83,3 +83,36 @@ def trajectories(truth: np.ndarray, predictions: dict[str, np.ndarray], path: st
         ax.set_title(name), ax.set_xlabel("h₁"), ax.set_ylabel("h₂"), ax.legend(loc="best", fontsize=8)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def class_samples(samples: dict[str, np.ndarray], path: str | Path, title: str = "",
+                  data: np.ndarray | None = None) -> None:
+    """Per-class samples in one scatter (first two dims; 1-D: stacked histograms), one colour per class,
+    over the data in grey."""
+    fig, ax = plt.subplots(figsize=(6, 5.4))
+    dim = next(iter(samples.values())).shape[1]
+    if dim == 1:
+        ax.hist([a[:, 0] for a in samples.values()], bins=80, stacked=True, label=list(samples))
+    else:
+        if data is not None:
+            ax.scatter(data[:, 0], data[:, 1], s=1, color="0.8", label="data")
+        for i, (name, arr) in enumerate(samples.items()):
+            ax.scatter(arr[:, 0], arr[:, 1], s=1.5, alpha=0.6, color=f"C{i % 10}", label=f"class {name}")
+        ax.set_aspect("equal")
+    ax.legend(markerscale=6, fontsize=7, loc="best")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def inpainting(observed: np.ndarray, completions: dict[str, np.ndarray], path: str | Path, title: str = "",
+               exact: np.ndarray | None = None, column: int = 1) -> None:
+    """Completed coordinate `column` against the first observed one, per method, beside draws of the
+    exact conditional where it is known (same observed values)."""
+    panels = ([("exact conditional", exact)] if exact is not None else []) + list(completions.items())
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False, sharey=True)
+    for i, (ax, (name, arr)) in enumerate(zip(axes[0], panels)):
+        ax.scatter(observed, arr[:, column], s=1.5, alpha=0.5, color=f"C{i}")
+        ax.set_title(name, fontsize=9), ax.set_xlabel("observed x₀")
+    axes[0][0].set_ylabel(f"filled x{chr(0x2080 + column)}")
+    fig.suptitle(title)
+    _save(fig, path)

@@ -63,10 +63,16 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
     history = run.history
     plots.loss_curve(history, out / "loss.png", title=f"{run.name} on {run.config.data.spec}")
     stats: dict = {}
-    x = run.sample(n, seed=seed, stats=stats)
+    labelled = {"unconditional": True} if run.classes else {}  # the page shows p(x), then each class
+    x = run.sample(n, seed=seed, stats=stats, **labelled)
     metrics = run.evaluate(x)
     how = "exact samples (flow)" if isinstance(run, FlowRun) else f"Heun, 18 steps, NFE {stats['nfe']}"
+    how += ", unconditional" if labelled else ""
     plots.data_vs_samples(run.reference_sets(n, k=1)[0], x, out / "samples.png", title=f"{run.name}: {how}")
+    if run.classes:
+        per_class = {c: run.sample(max(n // len(run.classes), 50), seed=seed, cond=c) for c in run.classes[:10]}
+        plots.class_samples(per_class, out / "classes.png", title=f"{run.name}: per class (guidance 1)",
+                            data=run.reference_sets(n, k=1)[0])
     write_json(out / "metrics.json", metrics)
     page = _page(run, history, metrics, how, n)
     atomic_write(out / "index.html", lambda f: f.write(page.encode()))
@@ -88,6 +94,7 @@ def _page(run, history: list, metrics: dict, how: str, n: int) -> str:
 {_table(summary)}
 <h2>Samples beside the data</h2>
 <img id="samples" src="samples.png" alt="data and samples">
+{'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes else ''}
 <h2>Metrics (against fresh exact data, with the noise floor)</h2>
 {_metrics_table(metrics)}
 <p class="small">The noise floor is the same metric between independent exact sets of the same size; a ratio near 1

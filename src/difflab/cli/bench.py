@@ -64,3 +64,47 @@ def bench_throughput(out, steps, batch_size, repeats):
     r = result["samples_per_s"]
     click.echo(f"bare loop {r['bare']:,.0f} samples/s (with foreach AdamW {r['bare, foreach AdamW']:,.0f}), "
                f"difflab {r['difflab']:,.0f}: ratio {result['ratio']:.3f} ({result['ratio_to_foreach']:.3f}) → {out}")
+
+
+@bench.command("inpainting")
+@click.option("--out", default="benchmarks/results/inpainting.json", show_default=True, type=click.Path(path_type=Path))
+@click.option("--n", default=2000, show_default=True, help="Rows per case (and per exact reference set).")
+@click.option("--seed", default=0, show_default=True)
+@_friendly
+def bench_inpainting(out, n, seed):
+    """Inpainting methods (replace, repaint, smc) vs NFE with ideal denoisers, against the exact
+    conditional: Gaussian mean/variance bias; mixtures' component-weight TV and SW2 ÷ floor."""
+    from ..bench import machine
+    from ..bench_conditional import inpainting
+    from ..checkpoint import write_json
+
+    write_json(out, {"machine": machine(), **inpainting(n, seed, log=click.echo)})
+    click.echo(f"results → {out}")
+
+
+@bench.command("guidance")
+@click.option("--run", "run_dir", default=None, type=click.Path(path_type=Path),
+              help="A run trained on a toy mixture with --labels component (default: train one, --seconds).")
+@click.option("--data", default="8-gaussians", show_default=True)
+@click.option("--seconds", default=60.0, show_default=True, help="Training time when no --run is given.")
+@click.option("--out", default="benchmarks/results/guidance.json", show_default=True, type=click.Path(path_type=Path))
+@click.option("--n", default=2000, show_default=True, help="Samples per class and scale.")
+@_friendly
+def bench_guidance(run_dir, data, seconds, out, n):
+    """Classifier-free guidance w ∈ {0, 1, 2, 3}: class accuracy and per-class SW2 ÷ floor."""
+    import tempfile
+
+    from ..bench import machine
+    from ..bench_conditional import guidance
+    from ..checkpoint import write_json
+    from ..data.labels import load_labelled
+    from ..training import TrainConfig, train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if run_dir is None:
+            x, y, classes = load_labelled(data, "component")
+            run_dir = train(x, "edm", Path(tmp) / "run", TrainConfig(seconds=seconds), data_spec=data, labels=y,
+                            classes=classes, labels_from="component", log=click.echo)
+        rows = guidance(str(run_dir), n=n, log=click.echo)
+    write_json(out, {"machine": machine(), "data": data, "train_seconds": seconds, "rows": rows})
+    click.echo(f"results → {out}")
