@@ -178,6 +178,7 @@ class Run(TrainedRun):
             raise DifflabError(f"number of samples must be positive, got {n}")
         get_sampler(sampler)
         denoiser = self.conditioned(cond, guidance, unconditional)
+        centre = self._prior_centre(cond, guidance, unconditional)
         sigmas = self.sigmas(steps, schedule, sigma_min, sigma_max, rho)
         scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
         device = next(self.denoiser.parameters()).device
@@ -185,6 +186,8 @@ class Run(TrainedRun):
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             x = scale * randn_per_sample(seed, start, count, (self.dim,)).to(device)
+            if centre is not None:
+                x = x + centre.to(device)
 
             def noise(key: int, start=start, count=count) -> torch.Tensor:
                 return randn_per_sample(seed, start, count, (self.dim,), stream=key + 1).to(device)
@@ -214,6 +217,15 @@ class Run(TrainedRun):
                                f"{_short(classes)}); give a class (--class K) or --unconditional")
         k = self.config.data.class_index(cond)
         return Conditioned(self.denoiser, k) if guidance == 1.0 else cfg(self.denoiser, k, guidance)
+
+    def _prior_centre(self, cond, guidance: float, unconditional: bool) -> torch.Tensor | None:
+        """Where the initial noise is centred: the class's data mean m_c for w ≥ 1, min(w, 1)·m_c
+        between the unconditional prior (w = 0: at the standardised data's mean, 0) and it; None: 0.
+        (Extrapolating to w·m_c overshoots: the guided ODE moves the mean outward by itself.)"""
+        means = self.config.data.class_means
+        if cond is None or unconditional or not means or guidance == 0:
+            return None  # w = 0 must stay the unconditional sampler bit for bit
+        return min(guidance, 1.0) * torch.tensor(means[self.config.data.class_index(cond)], dtype=torch.float32)
 
     def inpaint(self, known: np.ndarray, mask: np.ndarray | None = None, method: str = "smc",
                 steps: int | None = None, seed: int = 0, batch_size: int = 2000, stats: dict | None = None,

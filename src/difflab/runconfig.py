@@ -23,6 +23,7 @@ class DataInfo:
     cov: list | None = None
     classes: list[str] | None = None
     labels: str | None = None  # where the labels came from: a column, a key, 'components'
+    class_means: list | None = None  # per class, the (standardised) data's mean: the prior's centre
 
     @property
     def dim(self) -> int:

@@ -125,5 +125,8 @@ def solve(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, method: str = "heun",
     return _run(denoiser, x, check_sigmas(sigmas, end_at_zero=False), method, process, noise, seed, stats, options)
 
 
+from .guidance import cfg  # noqa: E402  (wrappers over the protocol: guidance and inpainting)
+from .inpaint import inpaint  # noqa: E402
+
 __all__ = ["SAMPLERS", "SCHEDULES", "Sampler", "CountingDenoiser", "get_sampler", "karras_sigmas", "make_sigmas", "check_sigmas",
-           "sample", "solve", "default_noise"]
+           "sample", "solve", "default_noise", "cfg", "inpaint"]
