@@ -57,7 +57,8 @@ def _components(x: torch.Tensor, mix: GaussianMixture) -> np.ndarray:
     return (counts.double() / len(x)).numpy()
 
 
-def mixture_row(name: str, label: str, method: str, levels: int, options: dict, n: int, seed: int) -> dict:
+def mixture_row(name: str, label: str, method: str, levels: int, options: dict, n: int, seed: int,
+                figures: dict | None = None) -> dict:
     mix, observed = CASES[name][0](), CASES[name][1]
     rows = mix.sample(n, generator=torch.Generator().manual_seed(seed))
     known = rows.clone()
@@ -78,6 +79,8 @@ def mixture_row(name: str, label: str, method: str, levels: int, options: dict, 
     got = _components(filled, mix)
     tv = float(np.mean([0.5 * np.abs(got - w).sum() for w in weights]))
     tv_floor = float(np.mean([0.5 * np.abs(a - b).sum() for a, b in itertools.combinations(weights, 2)]))
+    if figures is not None:
+        figures.update({"observed": y[:, 0].numpy(), "exact": exact[0], f"{label}, NFE {stats['nfe']}": filled.numpy()})
     return {"data": name, "method": label, "levels": levels, "nfe": stats["nfe"],
             "chains_per_row": options.get("particles", 1), "tv_weights": tv, "tv_floor": tv_floor,
             "sw2": sw2, "sw2_floor": floor, "sw2_ratio": sw2 / floor, "seconds": seconds, "n": n}
@@ -103,19 +106,27 @@ def gaussian_rows(n: int, seed: int) -> list[dict]:
     return out
 
 
-def inpainting(n: int = 2000, seed: int = 0, log=print) -> dict:
+def inpainting(n: int = 2000, seed: int = 0, log=print, figure: str | None = None) -> dict:
     gaussian = gaussian_rows(n, seed)
     for r in gaussian:
         log(f"gaussian  {r['method']:13s} {r['levels']:3d} levels NFE {r['nfe']:4d}  mean {r['mean']:+.3f} "
             f"(exact {r['mean_exact']:+.3f} ± {r['mean_se']:.3f})  var {r['var']:.3f} (exact {r['var_exact']:.3f})")
-    mixtures = []
+    mixtures, panels = [], {}
     for name in CASES:
         for label, method, levels, options in METHODS:
-            r = mixture_row(name, label, method, levels, options, n, seed)
+            keep = name == "8-gaussians" and levels == (18 if method == "replace" else 20 if method == "repaint"
+                                                         else 25) and options.get("jumps", 10) == 10
+            r = mixture_row(name, label, method, levels, options, n, seed, panels if keep else None)
             mixtures.append(r)
             log(f"{name:13s} {label:13s} {levels:3d} levels NFE {r['nfe']:4d} ×{r['chains_per_row']:2d}  "
                 f"TV {r['tv_weights']:.3f} (floor {r['tv_floor']:.3f})  SW2 {r['sw2_ratio']:.2f}× floor  "
                 f"{r['seconds']:.1f} s")
+    if figure:
+        from . import plots
+
+        observed, exact = panels.pop("observed"), panels.pop("exact")
+        plots.inpainting(observed, panels, figure, "8-gaussians, x₁ hidden: completions vs the exact conditional",
+                         exact=exact)
     return {"gaussian": gaussian, "mixtures": mixtures}
 
 

@@ -11,9 +11,11 @@ import html
 import json
 from pathlib import Path
 
+import numpy as np
+
 from . import plots
 from .checkpoint import atomic_write, write_json
-from .run import FlowRun, load_run
+from .run import FlowRun, Run, load_run
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -56,7 +58,8 @@ def _metrics_table(m: dict) -> str:
 
 
 def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -> Path:
-    """Write RUN_DIR/report/{index.html, loss.png, samples.png, metrics.json}; returns the page's path."""
+    """Write RUN_DIR/report/{index.html, loss.png, samples.png, metrics.json} (and classes.png for a
+    labelled run, inpainting.png for a diffusion run on ≥ 2-D data); returns the page's path."""
     run = load_run(run_dir)
     out = Path(run_dir) / "report"
     out.mkdir(exist_ok=True)
@@ -73,14 +76,36 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
         per_class = {c: run.sample(max(n // len(run.classes), 50), seed=seed, cond=c) for c in run.classes[:10]}
         plots.class_samples(per_class, out / "classes.png", title=f"{run.name}: per class (guidance 1)",
                             data=run.reference_sets(n, k=1)[0])
+    inpainted = isinstance(run, Run) and run.dim >= 2
+    if inpainted:
+        _inpainting_figure(run, out / "inpainting.png", seed)
     write_json(out / "metrics.json", metrics)
-    page = _page(run, history, metrics, how, n)
+    page = _page(run, history, metrics, how, n, inpainted)
     atomic_write(out / "index.html", lambda f: f.write(page.encode()))
     log(f"report → {out / 'index.html'}")
     return out / "index.html"
 
 
-def _page(run, history: list, metrics: dict, how: str, n: int) -> str:
+_INPAINT = """<h2>Inpainting: the last coordinate hidden</h2>
+<img id="inpainting" src="inpainting.png" alt="inpainting">
+<p class="small">Left: the real rows (their hidden value is a draw of the exact conditional). smc is
+asymptotically exact; replace is fast and biased (difflab inpaint --method).</p>"""
+
+
+def _inpainting_figure(run: Run, path: Path, seed: int, n: int = 400) -> None:
+    """Hide the last coordinate of n real rows and complete them (smc and replace); a real row's
+    hidden value is itself a draw from the exact conditional given the rest, so it is the truth."""
+    rows = run.reference_sets(n, k=1)[0][:n]
+    known = rows.copy()
+    known[:, -1] = np.nan
+    labelled = {"unconditional": True} if run.classes else {}
+    filled = {f"{m} ({how})": run.inpaint(known, method=m, seed=seed, **labelled, **opts)
+              for m, how, opts in [("smc", "K = 32", {"particles": 32}), ("replace", "Heun", {})]}
+    plots.inpainting(rows[:, 0], filled, path, f"{run.name}: last coordinate hidden, filled", exact=rows,
+                     column=run.dim - 1)
+
+
+def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) -> str:
     cfg = run.config
     title = f"difflab run: {run.name} on {cfg.data.spec}"
     summary = [("run directory", str(run.path)), ("model", run.name), ("data", f"{cfg.data.spec} "
@@ -95,6 +120,7 @@ def _page(run, history: list, metrics: dict, how: str, n: int) -> str:
 <h2>Samples beside the data</h2>
 <img id="samples" src="samples.png" alt="data and samples">
 {'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes else ''}
+{_INPAINT if inpainted else ''}
 <h2>Metrics (against fresh exact data, with the noise floor)</h2>
 {_metrics_table(metrics)}
 <p class="small">The noise floor is the same metric between independent exact sets of the same size; a ratio near 1

@@ -245,7 +245,7 @@ class Run(TrainedRun):
         denoiser = self.conditioned(cond, guidance, unconditional)
         sigmas = self.sigmas(steps or (18 if method == "replace" else 50))
         z = torch.from_numpy(np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan))
-        k = options.get("particles", 16) if method == "smc" else 1
+        k = options.get("particles", 32) if method == "smc" else 1
         device = next(self.denoiser.parameters()).device
         out, info = [], {}
         for start in range(0, len(z), batch_size):

@@ -68,3 +68,19 @@ def test_network_condition_defaults_to_the_null_class():
     assert not torch.allclose(den(x, sigma, torch.zeros(5, dtype=torch.long)), den(x, sigma))
     assert not torch.allclose(den(x, sigma, torch.zeros(5, dtype=torch.long)),
                               den(x, sigma, torch.ones(5, dtype=torch.long)))
+
+
+def test_likelihood_through_the_guided_denoiser_is_the_class_density():
+    """cfg(D, k, 1) is a two-argument denoiser like any other: the PF-ODE likelihood through it is
+    the exact density of component k, log N(x; μ_k, 0.15² I); through w = 0, the mixture's."""
+    from difflab.likelihood import log_prob
+
+    k = 2
+    comp = MIX.means[k]
+    x = comp + 0.15 * torch.randn(32, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    exact = -((x - comp) ** 2).sum(1) / (2 * 0.15**2) - torch.log(torch.tensor(2 * torch.pi * 0.15**2))
+    lp = log_prob(cfg(MIX, k, 1.0), x, rtol=1e-6, atol=1e-6, sigma_max=200.0,
+                  data_mean=comp, data_cov=torch.eye(2, dtype=torch.float64) * 0.15**2)
+    assert float((lp - exact).abs().max()) < 2e-3
+    lp0 = log_prob(cfg(MIX, k, 0.0), x, rtol=1e-6, atol=1e-6, sigma_max=200.0)
+    assert float((lp0 - MIX.log_prob(x)).abs().max()) < 2e-3

@@ -78,7 +78,9 @@ def bench_inpainting(out, n, seed):
     from ..bench_conditional import inpainting
     from ..checkpoint import write_json
 
-    write_json(out, {"machine": machine(), **inpainting(n, seed, log=click.echo)})
+    figure = out.with_suffix(".png")
+    write_json(out, {"machine": machine(), **inpainting(n, seed, log=click.echo, figure=str(figure))})
+    click.echo(f"figure → {figure}")
     click.echo(f"results → {out}")
 
 

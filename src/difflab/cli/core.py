@@ -161,7 +161,7 @@ def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, sch
                    "resampling (--jumps); replace: fast, biased (keeps the observed part noised, any --sampler).")
 @click.option("--steps", type=click.IntRange(1, 100_000), default=None,
               help="σ levels  [default: 18 for replace, 50 for repaint and smc]")
-@click.option("--particles", type=click.IntRange(1, 4096), default=16, show_default=True,
+@click.option("--particles", type=click.IntRange(1, 4096), default=32, show_default=True,
               help="smc: particles per row (cost and exactness grow with it).")
 @click.option("--jumps", type=click.IntRange(1, 1000), default=10, show_default=True,
               help="repaint: resampling jumps U per level.")

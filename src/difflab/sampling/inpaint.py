@@ -71,7 +71,7 @@ def initial_noise(y: Tensor, mask: Tensor, z: Tensor, sigma_max: float, sigma_da
 def inpaint(denoiser: DenoiserFn, known: Tensor, mask: Tensor, sigmas: Tensor, method: str = "replace", *,
             sampler: str | None = None, sigma_data: float = 1.0, seed: int | None = None,
             noise: Noise | None = None, process: Process | None = None, stats: dict | None = None,
-            jumps: int = 10, particles: int = 16, kernel: str = "heun", **options) -> Tensor:
+            jumps: int = 10, particles: int = 32, kernel: str = "heun", **options) -> Tensor:
     """Complete `known` where `mask` is False; returns a tensor equal to `known` where it is True.
 
     method: replace (with `sampler`, default heun, and its options), repaint (`jumps` U per level),
