@@ -13,8 +13,9 @@ import torch
 from difflab.checkpoint import load_checkpoint
 from difflab.run import load_run
 
-ARGS = ["train", "--data", "moons", "--steps", "150", "--width", "32", "--depth", "1", "--batch-size", "128",
-        "--checkpoint-every", "50", "--n-toy", "4000"]
+# labelled: every rank slices the same global batch of (x0, σ, noise, class with dropout)
+ARGS = ["train", "--data", "8-gaussians", "--steps", "150", "--width", "32", "--depth", "1", "--batch-size", "128",
+        "--checkpoint-every", "50", "--n-toy", "4000", "--labels", "component"]
 TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
 
 
@@ -52,7 +53,7 @@ def test_two_processes_follow_the_single_process_run(runs):
 def test_the_ddp_checkpoint_loads_and_resumes_in_one_process(runs):
     root, _ = runs
     run = load_run(root / "ddp")
-    x = run.sample(200, steps=6)
+    x = run.sample(200, steps=6, cond=1)
     assert np.isfinite(x).all() and x.shape == (200, 2)
     more = _run([sys.executable, "-m", "difflab", *ARGS[:4], "200", *ARGS[5:], "--out", str(root / "ddp"), "--resume"])
     assert more.returncode == 0, more.stderr

@@ -27,8 +27,9 @@ class _Refs(HTMLParser):
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     run = tmp_path_factory.mktemp("report") / "run"
+    # labelled, so the page has every figure: samples, loss, per class, inpainting
     r = CliRunner().invoke(cli, ["train", "--data", "8-gaussians", "--out", str(run), "--steps", "100", "--width", "32",
-                                 "--depth", "1"])
+                                 "--depth", "1", "--labels", "component"])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["report", str(run), "--n", "1000"])
     assert r.exit_code == 0, r.output
@@ -69,7 +70,7 @@ def test_page_renders_in_headless_chromium_with_every_image_loaded(page):
         assert "difflab run" in driver.title
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
-        assert {src for src, _, _ in images} == {"samples.png", "loss.png"}
+        assert {src for src, _, _ in images} == {"samples.png", "loss.png", "classes.png", "inpainting.png"}
         assert all(done and width > 100 for _, done, width in images), images
         rows = driver.execute_script("return document.querySelectorAll('table tr').length")
         assert rows > 10

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,16 +22,25 @@ def _train(out, steps, **kw):
                  progress=False, log=lambda *_: None, **kw)
 
 
-def test_resume_is_bit_identical(tmp_path):
-    _train(tmp_path / "straight", 100)
-    _train(tmp_path / "split", 50)
-    _train(tmp_path / "split", 100, resume=True)
+@pytest.mark.parametrize("labelled", [False, True], ids=["plain", "labelled"])
+def test_resume_is_bit_identical(tmp_path, labelled):
+    # labelled: the label draws and the p_uncond dropout come from the same saved generator
+    kw = {"labels": np.arange(1000) % 3} if labelled else {}
+    _train(tmp_path / "straight", 100, **kw)
+    _train(tmp_path / "split", 50, **kw)
+    _train(tmp_path / "split", 100, resume=True, **kw)
     a, meta_a = load_checkpoint(tmp_path / "straight" / CHECKPOINT)
     b, meta_b = load_checkpoint(tmp_path / "split" / CHECKPOINT)
     assert meta_a["step"] == meta_b["step"] == 100
     assert meta_a["history"] == meta_b["history"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_with_other_classes_is_refused(tmp_path):
+    _train(tmp_path / "r", 10, labels=np.arange(1000) % 3)
+    with pytest.raises(DifflabError, match="classes"):
+        _train(tmp_path / "r", 20, resume=True, labels=np.arange(1000) % 4)
 
 
 def test_existing_run_needs_resume_or_force(tmp_path):

@@ -407,8 +407,8 @@ def _wrap(objective: torch.nn.Module, env: DistEnv, compile: bool = False) -> to
 def _check_resume(saved: RunConfig, new: RunConfig) -> None:
     if saved.preset != new.preset:
         raise DifflabError(f"cannot resume: the run was trained with preset {saved.preset!r}, not {new.preset!r}")
-    if saved.data.shape != new.data.shape or saved.model != new.model:
-        raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
-    if saved.data.classes != new.data.classes:
+    if saved.data.classes != new.data.classes:  # before the model check: num_classes follows from it
         raise DifflabError(f"cannot resume: the run was trained with classes {saved.data.classes}, "
                            f"the data now has {new.data.classes}")
+    if saved.data.shape != new.data.shape or saved.model != new.model:
+        raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
