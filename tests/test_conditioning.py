@@ -1,4 +1,5 @@
-"""Conditioning end to end: labels from toy sets, CSV columns and .npz arrays; the decision a labelled
+"""Conditioning end to end: labels from toy sets, CSV columns and .npz arrays; the decision a
+labelled
 run asks for; guidance and inpainting through the command line and Run; bad input in one line."""
 
 import numpy as np
@@ -40,7 +41,9 @@ def test_toy_labels_are_the_true_components():
     x, y, classes = load_labelled("8-gaussians", "component", n=4000, seed=3)
     means = 2 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], 1)
     assert classes == [str(i) for i in range(8)]
-    assert (np.linalg.norm(x - means[y], axis=1) < 0.15 * 5).all()  # every point within 5 std of its mode
+    assert (
+        np.linalg.norm(x - means[y], axis=1) < 0.15 * 5
+    ).all()  # every point within 5 std of its mode
 
 
 def test_csv_label_column_by_name_and_index(tmp_path):
@@ -64,13 +67,45 @@ def test_npz_labels(tmp_path):
 
 def test_labelled_run_asks_for_a_decision(labelled, tmp_path):
     out = tmp_path / "s.npy"
-    one_line_error(run("sample", "--run", labelled, "--n", 10, "--out", out), "give a class (--class K) or --unconditional")
-    one_line_error(run("sample", "--run", labelled, "--n", 10, "--out", out, "--class", 8), "unknown class '8'")
-    one_line_error(run("sample", "--run", labelled, "--n", 10, "--out", out, "--class", "x"), "unknown class 'x'")
+    one_line_error(
+        run("sample", "--run", labelled, "--n", 10, "--out", out),
+        "give a class (--class K) or --unconditional",
+    )
+    one_line_error(
+        run("sample", "--run", labelled, "--n", 10, "--out", out, "--class", 8), "unknown class '8'"
+    )
+    one_line_error(
+        run("sample", "--run", labelled, "--n", 10, "--out", out, "--class", "x"),
+        "unknown class 'x'",
+    )
     assert not out.exists()
-    r = run("sample", "--run", labelled, "--n", 10, "--out", out, "--class", 3, "--guidance", 2, "--no-plot")
+    r = run(
+        "sample",
+        "--run",
+        labelled,
+        "--n",
+        10,
+        "--out",
+        out,
+        "--class",
+        3,
+        "--guidance",
+        2,
+        "--no-plot",
+    )
     assert r.exit_code == 0 and "NFE 70" in r.output, r.output  # 35 evaluations × 2 (guided)
-    r = run("sample", "--run", labelled, "--n", 10, "--out", out, "--unconditional", "--force", "--no-plot")
+    r = run(
+        "sample",
+        "--run",
+        labelled,
+        "--n",
+        10,
+        "--out",
+        out,
+        "--unconditional",
+        "--force",
+        "--no-plot",
+    )
     assert r.exit_code == 0 and "NFE 35" in r.output, r.output
 
 
@@ -83,17 +118,26 @@ def test_guidance_zero_is_the_unconditional_model_bit_for_bit(labelled):
 
 def test_unlabelled_run_refuses_classes_and_guidance(plain, tmp_path):
     out = tmp_path / "s.npy"
-    one_line_error(run("sample", "--run", plain, "--n", 10, "--out", out, "--class", 1), "trained without labels")
-    one_line_error(run("sample", "--run", plain, "--n", 10, "--out", out, "--guidance", 2), "trained without labels")
+    one_line_error(
+        run("sample", "--run", plain, "--n", 10, "--out", out, "--class", 1),
+        "trained without labels",
+    )
+    one_line_error(
+        run("sample", "--run", plain, "--n", 10, "--out", out, "--guidance", 2),
+        "trained without labels",
+    )
     assert not out.exists()
 
 
-@pytest.mark.parametrize("content,labels,needle", [
-    ("a,k\n1,0\n2,\n", "k", "missing label"),
-    ("a,k\n1,0\n2,nan\n", "k", "missing label"),
-    ("a,k\n1,0\n2,1\n", "kind", "no label column 'kind'; columns: a, k"),
-    ("a,k\n1,0\n2,1\n", "5", "out of range"),
-])
+@pytest.mark.parametrize(
+    "content,labels,needle",
+    [
+        ("a,k\n1,0\n2,\n", "k", "missing label"),
+        ("a,k\n1,0\n2,nan\n", "k", "missing label"),
+        ("a,k\n1,0\n2,1\n", "kind", "no label column 'kind'; columns: a, k"),
+        ("a,k\n1,0\n2,1\n", "5", "out of range"),
+    ],
+)
 def test_bad_labels(tmp_path, content, labels, needle):
     path = tmp_path / "d.csv"
     path.write_text(content)
@@ -103,18 +147,43 @@ def test_bad_labels(tmp_path, content, labels, needle):
 
 
 def test_labels_need_a_diffusion_model(tmp_path):
-    r = run("train", "--data", "8-gaussians", "--labels", "component", "--model", "realnvp", "--out",
-            tmp_path / "r", "--steps", 5)
+    r = run(
+        "train",
+        "--data",
+        "8-gaussians",
+        "--labels",
+        "component",
+        "--model",
+        "realnvp",
+        "--out",
+        tmp_path / "r",
+        "--steps",
+        5,
+    )
     one_line_error(r, "class labels condition a diffusion model")
-    one_line_error(run("train", "--data", "moons", "--labels", "component", "--out", tmp_path / "r", "--steps", 5),
-                   "toy set moons has no labels")
+    one_line_error(
+        run(
+            "train",
+            "--data",
+            "moons",
+            "--labels",
+            "component",
+            "--out",
+            tmp_path / "r",
+            "--steps",
+            5,
+        ),
+        "toy set moons has no labels",
+    )
 
 
 def test_inpaint_command(plain, tmp_path):
     data = tmp_path / "partial.csv"
     data.write_text("x,y\n0.5,\n,0.25\n,\n1.0,-0.5\nnan,1\n")
     out = tmp_path / "filled.csv"
-    r = run("inpaint", "--run", plain, "--data", data, "--out", out, "--particles", 4, "--steps", 10)
+    r = run(
+        "inpaint", "--run", plain, "--data", data, "--out", out, "--particles", 4, "--steps", 10
+    )
     assert r.exit_code == 0, r.output
     assert "3 completed, 1 passed through (nothing missing), 1 sampled unconditionally" in r.output
     filled = np.loadtxt(out, delimiter=",")
@@ -130,9 +199,25 @@ def test_inpaint_bad_input(plain, tmp_path):
     one_line_error(run("inpaint", "--run", plain, "--data", wide, "--out", out), "must be N×2")
     inf = tmp_path / "inf.csv"
     inf.write_text("1,inf\n")
-    one_line_error(run("inpaint", "--run", plain, "--data", inf, "--out", out), "1 infinite value(s)")
-    one_line_error(run("inpaint", "--run", plain, "--data", inf, "--out", out, "--method", "smc", "--sampler", "heun"),
-                   "--sampler applies to")
+    one_line_error(
+        run("inpaint", "--run", plain, "--data", inf, "--out", out), "1 infinite value(s)"
+    )
+    one_line_error(
+        run(
+            "inpaint",
+            "--run",
+            plain,
+            "--data",
+            inf,
+            "--out",
+            out,
+            "--method",
+            "smc",
+            "--sampler",
+            "heun",
+        ),
+        "--sampler applies to",
+    )
     assert not out.exists()
 
 
@@ -149,9 +234,19 @@ def test_trained_class_conditional_model(tmp_path):
     from difflab.training import ModelConfig, TrainConfig, train
 
     x, y, classes = load_labelled("8-gaussians", "component", n=20_000)
-    out = train(x, "edm", tmp_path / "r", TrainConfig(steps=2500, batch_size=256), ModelConfig(width=64, depth=3),
-                data_spec="8-gaussians", labels=y, classes=classes, labels_from="component", progress=False,
-                log=lambda *_: None)
+    out = train(
+        x,
+        "edm",
+        tmp_path / "r",
+        TrainConfig(steps=2500, batch_size=256),
+        ModelConfig(width=64, depth=3),
+        data_spec="8-gaussians",
+        labels=y,
+        classes=classes,
+        labels_from="component",
+        progress=False,
+        log=lambda *_: None,
+    )
     run = load_run(out)
     means = 2 * np.stack([np.cos(np.arange(8) * np.pi / 4), np.sin(np.arange(8) * np.pi / 4)], 1)
     for k in (0, 5):

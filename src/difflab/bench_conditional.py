@@ -5,7 +5,8 @@ Inpainting: each row is a fresh exact draw with some coordinates hidden; the exa
 closed form (Gaussian: N(μ_m|o, Σ_m|o); mixture: posterior component weights p(k | x_o), then the
 component's law). Metrics: TV between the component frequencies of the completions and of exact
 conditional draws for the same rows, and SW2 between completions and exact draws ÷ the floor (SW2
-between two independent exact conditional draws). NFE is per chain; smc runs `particles` chains per row.
+between two independent exact conditional draws). NFE is per chain; smc runs `particles` chains
+per row.
 """
 
 from __future__ import annotations
@@ -57,8 +58,16 @@ def _components(x: torch.Tensor, mix: GaussianMixture) -> np.ndarray:
     return (counts.double() / len(x)).numpy()
 
 
-def mixture_row(name: str, label: str, method: str, levels: int, options: dict, n: int, seed: int,
-                figures: dict | None = None) -> dict:
+def mixture_row(
+    name: str,
+    label: str,
+    method: str,
+    levels: int,
+    options: dict,
+    n: int,
+    seed: int,
+    figures: dict | None = None,
+) -> dict:
     mix, observed = CASES[name][0](), CASES[name][1]
     rows = mix.sample(n, generator=torch.Generator().manual_seed(seed))
     known = rows.clone()
@@ -66,7 +75,10 @@ def mixture_row(name: str, label: str, method: str, levels: int, options: dict, 
     y = rows[:, observed]
     # 4 exact conditional sets for the same rows: the floor is averaged over their 6 pairs (one pair
     # alone scatters by ±30%), the method's value over the 4 sets
-    exact = [mix.sample_conditional(observed, y, torch.Generator().manual_seed(seed + i)).numpy() for i in range(1, 5)]
+    exact = [
+        mix.sample_conditional(observed, y, torch.Generator().manual_seed(seed + i)).numpy()
+        for i in range(1, 5)
+    ]
     sigmas = karras_sigmas(levels, 0.002, 10.0 if name != "10-D mixture" else 20.0)
     stats: dict = {}
     t0 = time.perf_counter()
@@ -78,18 +90,39 @@ def mixture_row(name: str, label: str, method: str, levels: int, options: dict, 
     weights = [_components(torch.from_numpy(e), mix) for e in exact]
     got = _components(filled, mix)
     tv = float(np.mean([0.5 * np.abs(got - w).sum() for w in weights]))
-    tv_floor = float(np.mean([0.5 * np.abs(a - b).sum() for a, b in itertools.combinations(weights, 2)]))
+    tv_floor = float(
+        np.mean([0.5 * np.abs(a - b).sum() for a, b in itertools.combinations(weights, 2)])
+    )
     if figures is not None:
-        figures.update({"observed": y[:, 0].numpy(), "exact": exact[0], f"{label}, NFE {stats['nfe']}": filled.numpy()})
-    return {"data": name, "method": label, "levels": levels, "nfe": stats["nfe"],
-            "chains_per_row": options.get("particles", 1), "tv_weights": tv, "tv_floor": tv_floor,
-            "sw2": sw2, "sw2_floor": floor, "sw2_ratio": sw2 / floor, "seconds": seconds, "n": n}
+        figures.update(
+            {
+                "observed": y[:, 0].numpy(),
+                "exact": exact[0],
+                f"{label}, NFE {stats['nfe']}": filled.numpy(),
+            }
+        )
+    return {
+        "data": name,
+        "method": label,
+        "levels": levels,
+        "nfe": stats["nfe"],
+        "chains_per_row": options.get("particles", 1),
+        "tv_weights": tv,
+        "tv_floor": tv_floor,
+        "sw2": sw2,
+        "sw2_floor": floor,
+        "sw2_ratio": sw2 / floor,
+        "seconds": seconds,
+        "n": n,
+    }
 
 
 def gaussian_rows(n: int, seed: int) -> list[dict]:
     """A correlated 2-D Gaussian (ρ = 0.9, x₁ observed at 1.5): bias of the conditional mean and
     variance (exact: mean μ₂ + 0.9·(1.5 − μ₁), variance 0.19) for every method."""
-    gauss = Gaussian(torch.tensor([0.5, -1.0], dtype=F64), torch.tensor([[1.0, 0.9], [0.9, 1.0]], dtype=F64))
+    gauss = Gaussian(
+        torch.tensor([0.5, -1.0], dtype=F64), torch.tensor([[1.0, 0.9], [0.9, 1.0]], dtype=F64)
+    )
     observed = torch.tensor([True, False])
     mean, cov = gauss.conditional(observed, torch.tensor([[1.5]], dtype=F64))
     known = torch.full((n, 2), float("nan"), dtype=F64)
@@ -97,40 +130,75 @@ def gaussian_rows(n: int, seed: int) -> list[dict]:
     out = []
     for label, method, levels, options in METHODS:
         stats: dict = {}
-        x = inpaint(gauss, known, observed, karras_sigmas(levels, 0.002, 10.0), method, seed=seed, stats=stats,
-                    **options)[:, 1]
-        out.append({"data": "gaussian ρ=0.9", "method": label, "levels": levels, "nfe": stats["nfe"],
-                    "chains_per_row": options.get("particles", 1), "mean": float(x.mean()),
-                    "mean_exact": float(mean), "var": float(x.var()), "var_exact": float(cov),
-                    "mean_se": math.sqrt(float(cov) / n), "n": n})
+        x = inpaint(
+            gauss,
+            known,
+            observed,
+            karras_sigmas(levels, 0.002, 10.0),
+            method,
+            seed=seed,
+            stats=stats,
+            **options,
+        )[:, 1]
+        out.append(
+            {
+                "data": "gaussian ρ=0.9",
+                "method": label,
+                "levels": levels,
+                "nfe": stats["nfe"],
+                "chains_per_row": options.get("particles", 1),
+                "mean": float(x.mean()),
+                "mean_exact": float(mean),
+                "var": float(x.var()),
+                "var_exact": float(cov),
+                "mean_se": math.sqrt(float(cov) / n),
+                "n": n,
+            }
+        )
     return out
 
 
 def inpainting(n: int = 2000, seed: int = 0, log=print, figure: str | None = None) -> dict:
     gaussian = gaussian_rows(n, seed)
     for r in gaussian:
-        log(f"gaussian  {r['method']:13s} {r['levels']:3d} levels NFE {r['nfe']:4d}  mean {r['mean']:+.3f} "
-            f"(exact {r['mean_exact']:+.3f} ± {r['mean_se']:.3f})  var {r['var']:.3f} (exact {r['var_exact']:.3f})")
+        log(
+            f"gaussian  {r['method']:13s} {r['levels']:3d} levels NFE {r['nfe']:4d}  "
+            f"mean {r['mean']:+.3f} (exact {r['mean_exact']:+.3f} ± {r['mean_se']:.3f})  "
+            f"var {r['var']:.3f} (exact {r['var_exact']:.3f})"
+        )
     mixtures, panels = [], {}
     for name in CASES:
         for label, method, levels, options in METHODS:
-            keep = name == "8-gaussians" and levels == (18 if method == "replace" else 20 if method == "repaint"
-                                                         else 25) and options.get("jumps", 10) == 10
+            keep = (
+                name == "8-gaussians"
+                and levels == (18 if method == "replace" else 20 if method == "repaint" else 25)
+                and options.get("jumps", 10) == 10
+            )
             r = mixture_row(name, label, method, levels, options, n, seed, panels if keep else None)
             mixtures.append(r)
-            log(f"{name:13s} {label:13s} {levels:3d} levels NFE {r['nfe']:4d} ×{r['chains_per_row']:2d}  "
-                f"TV {r['tv_weights']:.3f} (floor {r['tv_floor']:.3f})  SW2 {r['sw2_ratio']:.2f}× floor  "
-                f"{r['seconds']:.1f} s")
+            log(
+                f"{name:13s} {label:13s} {levels:3d} levels NFE {r['nfe']:4d} "
+                f"×{r['chains_per_row']:2d}  TV {r['tv_weights']:.3f} (floor {r['tv_floor']:.3f})  "
+                f"SW2 {r['sw2_ratio']:.2f}× floor  "
+                f"{r['seconds']:.1f} s"
+            )
     if figure:
         from . import plots
 
         observed, exact = panels.pop("observed"), panels.pop("exact")
-        plots.inpainting(observed, panels, figure, "8-gaussians, x₁ hidden: completions vs the exact conditional",
-                         exact=exact)
+        plots.inpainting(
+            observed,
+            panels,
+            figure,
+            "8-gaussians, x₁ hidden: completions vs the exact conditional",
+            exact=exact,
+        )
     return {"gaussian": gaussian, "mixtures": mixtures}
 
 
-def guidance(run_dir: str, scales=(0.0, 1.0, 2.0, 3.0), n: int = 2000, seed: int = 0, log=print) -> list[dict]:
+def guidance(
+    run_dir: str, scales=(0.0, 1.0, 2.0, 3.0), n: int = 2000, seed: int = 0, log=print
+) -> list[dict]:
     """Per class of a labelled toy-mixture run: class accuracy (nearest mode = the class) and SW2 ÷
     floor against that class's exact law, for each guidance scale w."""
     from .run import load_run
@@ -142,13 +210,26 @@ def guidance(run_dir: str, scales=(0.0, 1.0, 2.0, 3.0), n: int = 2000, seed: int
         acc, ratios = [], []
         for k in range(run.config.data.num_classes):
             x = run.sample(n, seed=seed + k, cond=k, guidance=w)
-            acc.append(float((torch.cdist(torch.from_numpy(x), mix.means).argmin(1) == k).double().mean()))
+            acc.append(
+                float((torch.cdist(torch.from_numpy(x), mix.means).argmin(1) == k).double().mean())
+            )
             ratios.append(run.evaluate(x, cls=k)["sw2"]["ratio"])
-        rows.append({"w": w, "accuracy": float(np.mean(acc)), "min_accuracy": float(np.min(acc)),
-                     "sw2_ratio_mean": float(np.mean(ratios)), "sw2_ratio_max": float(np.max(ratios)),
-                     "per_class_sw2_ratio": ratios})
-        log(f"w = {w:g}: class accuracy {100 * rows[-1]['accuracy']:.2f}% (min {100 * rows[-1]['min_accuracy']:.2f}%), "
-            f"per-class SW2 {rows[-1]['sw2_ratio_mean']:.2f}× floor (max {rows[-1]['sw2_ratio_max']:.2f}×)")
+        rows.append(
+            {
+                "w": w,
+                "accuracy": float(np.mean(acc)),
+                "min_accuracy": float(np.min(acc)),
+                "sw2_ratio_mean": float(np.mean(ratios)),
+                "sw2_ratio_max": float(np.max(ratios)),
+                "per_class_sw2_ratio": ratios,
+            }
+        )
+        r = rows[-1]
+        log(
+            f"w = {w:g}: class accuracy {100 * r['accuracy']:.2f}% "
+            f"(min {100 * r['min_accuracy']:.2f}%), per-class SW2 {r['sw2_ratio_mean']:.2f}× floor "
+            f"(max {r['sw2_ratio_max']:.2f}×)"
+        )
     return rows
 
 

@@ -1,4 +1,5 @@
-"""One model registry: each model type says how it is built from its configuration and what kind it is.
+"""One model registry: each model type says how it is built from its configuration and what kind
+it is.
 
 Kinds: 'denoiser' (a network F wrapped by a preset's preconditioning into D(x̂; σ, c), trained by
 denoising score matching) and 'flow' (a normalizing flow, trained by maximum likelihood). The
@@ -37,7 +38,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         spec = lookup(MODELS, self.type, "model")
         if self.num_classes and spec.kind != "denoiser":
-            raise DifflabError(f"class labels condition a diffusion model; a {self.type} flow takes none")
+            raise DifflabError(
+                f"class labels condition a diffusion model; a {self.type} flow takes none"
+            )
 
     @property
     def kind(self) -> str:
@@ -59,7 +62,13 @@ class ModelSpec:
 
 
 def _mlp(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> Denoiser:
-    net = MLP(math.prod(shape), width=cfg.width, depth=cfg.depth, emb_dim=cfg.emb_dim, num_classes=cfg.num_classes)
+    net = MLP(
+        math.prod(shape),
+        width=cfg.width,
+        depth=cfg.depth,
+        emb_dim=cfg.emb_dim,
+        num_classes=cfg.num_classes,
+    )
     return Denoiser(net, preset.precond)
 
 
@@ -71,12 +80,24 @@ def _vector_dim(shape: tuple[int, ...], what: str) -> int:
 
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec("denoiser", _mlp, "diffusion model: residual MLP denoiser of any preset"),
-    "realnvp": ModelSpec("flow", lambda _p, shape, c: realnvp(_vector_dim(shape, "realnvp"), layers=c.layers,
-                                                              width=c.width, depth=c.depth, actnorm=c.actnorm),
-                         "normalizing flow: affine couplings + ActNorm (Dinh et al. 2017)"),
-    "nice": ModelSpec("flow", lambda _p, shape, c: nice(_vector_dim(shape, "nice"), layers=c.layers,
-                                                        width=c.width, depth=c.depth),
-                      "normalizing flow: additive couplings + scaling (Dinh et al. 2015)"),
+    "realnvp": ModelSpec(
+        "flow",
+        lambda _p, shape, c: realnvp(
+            _vector_dim(shape, "realnvp"),
+            layers=c.layers,
+            width=c.width,
+            depth=c.depth,
+            actnorm=c.actnorm,
+        ),
+        "normalizing flow: affine couplings + ActNorm (Dinh et al. 2017)",
+    ),
+    "nice": ModelSpec(
+        "flow",
+        lambda _p, shape, c: nice(
+            _vector_dim(shape, "nice"), layers=c.layers, width=c.width, depth=c.depth
+        ),
+        "normalizing flow: additive couplings + scaling (Dinh et al. 2015)",
+    ),
 }
 
 

@@ -38,7 +38,9 @@ class DSM(nn.Module):
     def initialise(self, first: Tensor) -> None:
         """No data-dependent initialisation for a denoiser."""
 
-    def forward(self, x0: Tensor, sigma: Tensor, noise: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x0: Tensor, sigma: Tensor, noise: Tensor, cond: Tensor | None = None
+    ) -> Tensor:
         return dsm_loss(self.model, x0, sigma, noise, self.preset.weighting, cond)
 
 

@@ -36,7 +36,9 @@ class DataInfo:
     def class_index(self, name: str | int) -> int:
         """A class given by its name or its index → its index; a one-line error otherwise."""
         if not self.classes:
-            raise DifflabError(f"the model was trained without labels (data {self.spec}); it has no classes")
+            raise DifflabError(
+                f"the model was trained without labels (data {self.spec}); it has no classes"
+            )
         if str(name) in self.classes:
             return self.classes.index(str(name))
         try:
@@ -44,8 +46,10 @@ class DataInfo:
         except (TypeError, ValueError):
             k = -1
         if not 0 <= k < len(self.classes):
-            raise DifflabError(f"unknown class {name!r}; the model knows {len(self.classes)}: "
-                               f"{', '.join(self.classes)} (or their indices 0…{len(self.classes) - 1})")
+            raise DifflabError(
+                f"unknown class {name!r}; the model knows {len(self.classes)}: "
+                f"{', '.join(self.classes)} (or their indices 0…{len(self.classes) - 1})"
+            )
         return k
 
 
@@ -76,11 +80,19 @@ class RunConfig:
                 data["shape"] = [data.pop("dim")]
             data.pop("dim", None)
             data["shape"] = tuple(int(s) for s in data["shape"])
-            return cls(preset=d["preset"], sigma_data=float(d["sigma_data"]), sigma_max=float(d["sigma_max"]),
-                       data=DataInfo(**data), model=ModelConfig(**d["model"]), train=d.get("train", {}),
-                       difflab_version=d.get("difflab_version", ""))
+            return cls(
+                preset=d["preset"],
+                sigma_data=float(d["sigma_data"]),
+                sigma_max=float(d["sigma_max"]),
+                data=DataInfo(**data),
+                model=ModelConfig(**d["model"]),
+                train=d.get("train", {}),
+                difflab_version=d.get("difflab_version", ""),
+            )
         except (KeyError, TypeError, ValueError) as e:
-            raise DifflabError(f"{where}: malformed run configuration ({type(e).__name__}: {e})") from None
+            raise DifflabError(
+                f"{where}: malformed run configuration ({type(e).__name__}: {e})"
+            ) from None
 
 
 __all__ = ["DataInfo", "RunConfig"]

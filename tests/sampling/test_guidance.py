@@ -14,7 +14,9 @@ SIGMAS = karras_sigmas(40, 0.002, 10.0)
 
 
 def _noise(n: int, seed: int = 1) -> torch.Tensor:
-    return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 10.2
+    return (
+        torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 10.2
+    )
 
 
 def _modes(x: torch.Tensor) -> torch.Tensor:
@@ -24,7 +26,11 @@ def _modes(x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("method", ["heun", "ddpm", "dpmpp-2m"])
 def test_w0_is_the_unconditional_sampler_bit_for_bit(method):
     x = _noise(500)
-    plain, guided_stats, plain_stats = sample(MIX, x, SIGMAS, method, seed=3, stats=(s := {})), {}, s
+    plain, guided_stats, plain_stats = (
+        sample(MIX, x, SIGMAS, method, seed=3, stats=(s := {})),
+        {},
+        s,
+    )
     guided = sample(cfg(MIX, 2, 0.0), x, SIGMAS, method, seed=3, stats=guided_stats)
     assert torch.equal(plain, guided)
     assert guided_stats["nfe"] == 2 * plain_stats["nfe"]  # both evaluations are counted
@@ -32,7 +38,8 @@ def test_w0_is_the_unconditional_sampler_bit_for_bit(method):
 
 def test_w1_draws_the_class_distribution_exactly():
     """With D(·, c) = E[x0 | x̂, component c], w = 1 samples component c: its mean and std 0.15
-    (started from that class's marginal at σ_max, N(μ_c, (0.15² + σ_max²) I), as any exact test must)."""
+    (started from that class's marginal at σ_max, N(μ_c, (0.15² + σ_max²) I), as any exact test
+    must)."""
     for k in (0, 3):
         x_T = MIX.means[k] + _noise(4000, seed=k) * (0.15**2 + 10.0**2) ** 0.5 / 10.2
         x = sample(cfg(MIX, k, 1.0), x_T, SIGMAS, "heun")
@@ -66,8 +73,10 @@ def test_network_condition_defaults_to_the_null_class():
     x, sigma = torch.randn(5, 2), torch.full((5,), 0.5)
     assert torch.equal(den(x, sigma), den(x, sigma, torch.full((5,), -1)))
     assert not torch.allclose(den(x, sigma, torch.zeros(5, dtype=torch.long)), den(x, sigma))
-    assert not torch.allclose(den(x, sigma, torch.zeros(5, dtype=torch.long)),
-                              den(x, sigma, torch.ones(5, dtype=torch.long)))
+    assert not torch.allclose(
+        den(x, sigma, torch.zeros(5, dtype=torch.long)),
+        den(x, sigma, torch.ones(5, dtype=torch.long)),
+    )
 
 
 def test_likelihood_through_the_guided_denoiser_is_the_class_density():
@@ -77,10 +86,21 @@ def test_likelihood_through_the_guided_denoiser_is_the_class_density():
 
     k = 2
     comp = MIX.means[k]
-    x = comp + 0.15 * torch.randn(32, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    exact = -((x - comp) ** 2).sum(1) / (2 * 0.15**2) - torch.log(torch.tensor(2 * torch.pi * 0.15**2))
-    lp = log_prob(cfg(MIX, k, 1.0), x, rtol=1e-6, atol=1e-6, sigma_max=200.0,
-                  data_mean=comp, data_cov=torch.eye(2, dtype=torch.float64) * 0.15**2)
+    x = comp + 0.15 * torch.randn(
+        32, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    exact = -((x - comp) ** 2).sum(1) / (2 * 0.15**2) - torch.log(
+        torch.tensor(2 * torch.pi * 0.15**2)
+    )
+    lp = log_prob(
+        cfg(MIX, k, 1.0),
+        x,
+        rtol=1e-6,
+        atol=1e-6,
+        sigma_max=200.0,
+        data_mean=comp,
+        data_cov=torch.eye(2, dtype=torch.float64) * 0.15**2,
+    )
     assert float((lp - exact).abs().max()) < 2e-3
     lp0 = log_prob(cfg(MIX, k, 0.0), x, rtol=1e-6, atol=1e-6, sigma_max=200.0)
     assert float((lp0 - MIX.log_prob(x)).abs().max()) < 2e-3

@@ -10,7 +10,9 @@ from difflab.sampling import karras_sigmas
 from difflab.sampling.inpaint import inpaint
 
 F64 = torch.float64
-GAUSS = Gaussian(torch.tensor([0.5, -1.0], dtype=F64), torch.tensor([[1.0, 0.9], [0.9, 1.0]], dtype=F64))
+GAUSS = Gaussian(
+    torch.tensor([0.5, -1.0], dtype=F64), torch.tensor([[1.0, 0.9], [0.9, 1.0]], dtype=F64)
+)
 OBSERVED = torch.tensor([True, False])
 N = 2000
 
@@ -42,20 +44,32 @@ def test_gaussian_exact_conditional():
     assert float(replace.var()) > 2 * var
 
 
-@pytest.mark.parametrize("method,kw", [("replace", {}), ("replace", {"sampler": "ddpm"}), ("repaint", {"jumps": 2}),
-                                       ("smc", {"particles": 4})])
+@pytest.mark.parametrize(
+    "method,kw",
+    [
+        ("replace", {}),
+        ("replace", {"sampler": "ddpm"}),
+        ("repaint", {"jumps": 2}),
+        ("smc", {"particles": 4}),
+    ],
+)
 def test_known_values_are_kept_exactly(method, kw):
     out = _fill(GAUSS, 1.2345678, method, 10, **kw)
     assert (out[:, 0] == 1.2345678).all() and torch.isfinite(out).all()
 
 
 # three components: observing x = 0.25 gives p(k | x) ≈ (0.64, 0.34, 0.02)
-MIX = GaussianMixture(torch.tensor([[0.0, 0.0], [0.5, 2.0], [-0.5, -2.0]], dtype=F64),
-                      torch.full((3,), 0.3, dtype=F64), torch.tensor([0.5, 0.25, 0.25], dtype=F64))
+MIX = GaussianMixture(
+    torch.tensor([[0.0, 0.0], [0.5, 2.0], [-0.5, -2.0]], dtype=F64),
+    torch.full((3,), 0.3, dtype=F64),
+    torch.tensor([0.5, 0.25, 0.25], dtype=F64),
+)
 
 
 def _weights(x: torch.Tensor) -> torch.Tensor:
-    k = (x[:, 1] / 2).round().long()  # the missing coordinate tells the component: 0, 2, -2 (std 0.3)
+    k = (
+        (x[:, 1] / 2).round().long()
+    )  # the missing coordinate tells the component: 0, 2, -2 (std 0.3)
     return torch.stack([(k == 0), (k == 1), (k == -1)]).double().mean(1)
 
 

@@ -14,8 +14,9 @@ from .toy import TOY_SETS
 TOY_LABELS = ("component", "mode")  # a toy mixture's labels: the component each point came from
 
 
-def load_labelled(spec: str, labels: str, n: int = 50_000, seed: int = 0,
-                  key: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_labelled(
+    spec: str, labels: str, n: int = 50_000, seed: int = 0, key: str | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(data N×D, label indices [N], class names) for a toy mixture, a .csv or an .npz file."""
     if spec in TOY_SETS:
         return _toy(spec, labels, n, seed)
@@ -26,25 +27,32 @@ def load_labelled(spec: str, labels: str, n: int = 50_000, seed: int = 0,
             load_array(path)  # the usual one-line error
         return _csv(path, labels)
     if suffix == ".npz":
-        if key is None and path.exists():  # data and labels side by side: the data is the other array
+        if (
+            key is None and path.exists()
+        ):  # data and labels side by side: the data is the other array
             with np.load(path, allow_pickle=False) as z:
                 others = [k for k in z.keys() if k != labels]
             key = others[0] if len(others) == 1 else None
         x = load_array(path, key=key)
         return x, *class_indices(_npz_labels(path, labels), f"{path}[{labels}]")
     load_array(path, key=key)  # raises for a missing file or a wrong type
-    raise DifflabError(f"{path}: labels come from a .csv column or an .npz array; a {suffix} file has no labels "
-                       f"(save data and labels together with numpy.savez)")
+    raise DifflabError(
+        f"{path}: labels come from a .csv column or an .npz array; a {suffix} file has no labels "
+        f"(save data and labels together with numpy.savez)"
+    )
 
 
 def class_indices(values: np.ndarray, where: str) -> tuple[np.ndarray, list[str]]:
     """Label values (numbers or strings) → indices into the sorted distinct values (numerically
-    sorted when they are all numbers), and those values as class names. Missing labels are refused."""
+    sorted when they are all numbers), and those values as class names. Missing labels are
+    refused."""
     strings = np.array([str(v).strip() for v in values.tolist()], dtype=object)
     missing = np.array([s == "" or s.lower() == "nan" for s in strings])
     if missing.any():
-        raise DifflabError(f"{where}: {int(missing.sum())} missing label(s) (empty or NaN), first at row "
-                           f"{int(np.argmax(missing))}")
+        raise DifflabError(
+            f"{where}: {int(missing.sum())} missing label(s) (empty or NaN), first at row "
+            f"{int(np.argmax(missing))}"
+        )
     strings = [_tidy(s) for s in strings]  # '10' and '10.0' are one class
     names = sorted(set(strings), key=_class_order)
     index = {name: i for i, name in enumerate(names)}
@@ -71,10 +79,14 @@ def _toy(spec: str, labels: str, n: int, seed: int) -> tuple[np.ndarray, np.ndar
     toy = TOY_SETS[spec]
     labelled = [name for name, t in TOY_SETS.items() if t.mixture is not None]
     if toy.mixture is None:
-        raise DifflabError(f"toy set {spec} has no labels; labelled toy sets: {', '.join(labelled)}")
+        raise DifflabError(
+            f"toy set {spec} has no labels; labelled toy sets: {', '.join(labelled)}"
+        )
     if labels not in TOY_LABELS:
-        raise DifflabError(f"toy set {spec} is labelled by its mixture component: --labels component "
-                           f"(or mode), not {labels!r}")
+        raise DifflabError(
+            f"toy set {spec} is labelled by its mixture component: --labels component "
+            f"(or mode), not {labels!r}"
+        )
     import torch
 
     x, k = toy.mixture.sample_labelled(n, generator=torch.Generator().manual_seed(seed))
@@ -85,7 +97,7 @@ def _csv(path: Path, labels: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     header, rows = csv_table(path)
     col = _column(path, header, len(rows[0][1]), labels)
     values = np.array([fields[col] for _, fields in rows], dtype=object)
-    rest = [(lineno, fields[:col] + fields[col + 1:]) for lineno, fields in rows]
+    rest = [(lineno, fields[:col] + fields[col + 1 :]) for lineno, fields in rows]
     if not rest[0][1]:
         raise DifflabError(f"{path}: the label column is the only column; no data left to model")
     x = check_array(csv_numbers(path, header, rest), str(path))
@@ -112,7 +124,9 @@ def _npz_labels(path: Path, key: str) -> np.ndarray:
             raise DifflabError(f"{path}: has no label array {key!r}; it holds {list(z.keys())}")
         values = z[key]
     if values.ndim != 1:
-        raise DifflabError(f"{path}[{key}]: labels must be one per row (1-D), got shape {values.shape}")
+        raise DifflabError(
+            f"{path}[{key}]: labels must be one per row (1-D), got shape {values.shape}"
+        )
     return values
 
 

@@ -47,7 +47,9 @@ class Conditioned:
         self.denoiser, self.cond = denoiser, cond
 
     def __call__(self, x: Tensor, sigma: Tensor | float) -> Tensor:
-        return self.denoiser(x, sigma, torch.as_tensor(self.cond, device=x.device).long().expand(x.shape[0]))
+        return self.denoiser(
+            x, sigma, torch.as_tensor(self.cond, device=x.device).long().expand(x.shape[0])
+        )
 
 
 __all__ = ["cfg", "Guided", "Conditioned"]

@@ -1,4 +1,5 @@
-"""Inpainting / imputation with any trained (unconditional) denoiser: fill x[~mask] given x[mask] = y.
+"""Inpainting / imputation with any trained (unconditional) denoiser: fill x[~mask] given
+x[mask] = y.
 
 Three training-free methods, all on the one denoiser protocol and the σ grid of the samplers:
 
@@ -13,8 +14,8 @@ Three training-free methods, all on the one denoiser protocol and the σ grid of
   kernels with twisted proposals and importance weights, resampled when the effective sample size
   falls below half; asymptotically exact (as particles → ∞) for the model's own conditional.
 
-Convention: `mask` is True (or 1) where `known` is observed; the result equals `known` there exactly,
-and entries of `known` outside the mask are ignored (they may be NaN).
+Convention: `mask` is True (or 1) where `known` is observed; the result equals `known` there
+exactly, and entries of `known` outside the mask are ignored (they may be NaN).
 """
 
 from __future__ import annotations
@@ -46,13 +47,15 @@ class Replaced:
 
 
 def check_mask(known: Tensor, mask: Tensor) -> Tensor:
-    """mask as a boolean tensor shaped like `known` (a mask of one sample's shape applies to all)."""
+    """mask as a boolean tensor shaped like `known` (one sample's shape applies to all)."""
     mask = torch.as_tensor(mask, device=known.device)
     if mask.shape == known.shape[1:]:
         mask = mask.expand_as(known)
     if mask.shape != known.shape:
-        raise DifflabError(f"mask has shape {tuple(mask.shape)}; expected {tuple(known.shape)} (like the "
-                           f"known values) or {tuple(known.shape[1:])} (one sample's shape)")
+        raise DifflabError(
+            f"mask has shape {tuple(mask.shape)}; expected {tuple(known.shape)} (like the "
+            f"known values) or {tuple(known.shape[1:])} (one sample's shape)"
+        )
     if mask.dtype != torch.bool:
         if not ((mask == 0) | (mask == 1)).all():
             raise DifflabError("mask must hold booleans or 0/1 (1 where the value is observed)")
@@ -63,28 +66,50 @@ def check_mask(known: Tensor, mask: Tensor) -> Tensor:
     return mask
 
 
-def initial_noise(y: Tensor, mask: Tensor, z: Tensor, sigma_max: float, sigma_data: float) -> Tensor:
-    """x̂ at σ_0: the observed part noised, y + σ_0·z; the rest from the prior, sqrt(σ_0² + σ_d²)·z."""
+def initial_noise(
+    y: Tensor, mask: Tensor, z: Tensor, sigma_max: float, sigma_data: float
+) -> Tensor:
+    """x̂ at σ_0: the observed part noised, y + σ_0·z; the rest from the prior,
+    sqrt(σ_0² + σ_d²)·z."""
     return torch.where(mask, y + sigma_max * z, math.sqrt(sigma_max**2 + sigma_data**2) * z)
 
 
-def inpaint(denoiser: DenoiserFn, known: Tensor, mask: Tensor, sigmas: Tensor, method: str = "replace", *,
-            sampler: str | None = None, sigma_data: float = 1.0, seed: int | None = None,
-            noise: Noise | None = None, process: Process | None = None, stats: dict | None = None,
-            jumps: int = 10, particles: int = 32, kernel: str = "heun", **options) -> Tensor:
+def inpaint(
+    denoiser: DenoiserFn,
+    known: Tensor,
+    mask: Tensor,
+    sigmas: Tensor,
+    method: str = "replace",
+    *,
+    sampler: str | None = None,
+    sigma_data: float = 1.0,
+    seed: int | None = None,
+    noise: Noise | None = None,
+    process: Process | None = None,
+    stats: dict | None = None,
+    jumps: int = 10,
+    particles: int = 32,
+    kernel: str = "heun",
+    **options,
+) -> Tensor:
     """Complete `known` where `mask` is False; returns a tensor equal to `known` where it is True.
 
     method: replace (with `sampler`, default heun, and its options), repaint (`jumps` U per level),
-    smc (`particles` per row, `kernel` heun or euler for the ancestral mean). `noise(key)` supplies N(0, I) like `known` (smc: like `known` with
-    every row repeated `particles` times); by default a generator seeded with `seed`.
+    smc (`particles` per row, `kernel` heun or euler for the ancestral mean). `noise(key)` supplies
+    N(0, I) like `known` (smc: like `known` with every row repeated `particles` times); by default a
+    generator seeded with `seed`.
     `stats`, if given, receives {'nfe': …} (smc also 'resampled', the number of resampling steps).
     """
     from . import default_noise, sample
 
     if method not in METHODS:
-        raise DifflabError(f"unknown inpainting method {method!r}; expected one of: {', '.join(METHODS)}")
+        raise DifflabError(
+            f"unknown inpainting method {method!r}; expected one of: {', '.join(METHODS)}"
+        )
     if sampler is not None and method != "replace":
-        raise DifflabError(f"--sampler applies to the replace method; {method} has its own ancestral steps")
+        raise DifflabError(
+            f"--sampler applies to the replace method; {method} has its own ancestral steps"
+        )
     sigmas = check_sigmas(sigmas, end_at_zero=True)
     mask = check_mask(known, mask)
     y = torch.where(mask, known, torch.zeros_like(known))
@@ -104,8 +129,16 @@ def inpaint(denoiser: DenoiserFn, known: Tensor, mask: Tensor, sigmas: Tensor, m
         x = initial_noise(y, mask, noise(-1), float(sigmas[0]), sigma_data)
         replaced = Replaced(denoiser, y, mask)
         if method == "replace":
-            out = sample(replaced, x, sigmas, sampler or "heun", process=process, noise=noise, stats=stats,
-                         **options)
+            out = sample(
+                replaced,
+                x,
+                sigmas,
+                sampler or "heun",
+                process=process,
+                noise=noise,
+                stats=stats,
+                **options,
+            )
         else:
             if options:
                 raise DifflabError(f"repaint takes jumps, not {', '.join(sorted(options))}")
@@ -114,8 +147,11 @@ def inpaint(denoiser: DenoiserFn, known: Tensor, mask: Tensor, sigmas: Tensor, m
 
 
 @torch.no_grad()
-def repaint(denoiser: Replaced, x: Tensor, sigmas: Tensor, noise: Noise, jumps: int, stats: dict) -> Tensor:
-    """RePaint (Lugmayr et al. 2022, Alg. 1, jump length 1): at each level, U times: an ancestral step
+def repaint(
+    denoiser: Replaced, x: Tensor, sigmas: Tensor, noise: Noise, jumps: int, stats: dict
+) -> Tensor:
+    """RePaint (Lugmayr et al. 2022, Alg. 1, jump length 1): at each level, U times: an ancestral
+    step
     σ_i → σ_{i+1} with the known part replaced, then (but the last time) noise back up to σ_i."""
     from .sde import ddim
 
@@ -126,7 +162,9 @@ def repaint(denoiser: Replaced, x: Tensor, sigmas: Tensor, noise: Noise, jumps: 
         repeats = jumps if grid[i + 1] > 0 else 1  # the final step to σ = 0 is deterministic
         for u in range(repeats):
             key = 2 * (i * jumps + u)
-            x_next = ddim(denoiser, x, sigmas[i:i + 2], noise=lambda _k, key=key: noise(key), eta=1.0)
+            x_next = ddim(
+                denoiser, x, sigmas[i : i + 2], noise=lambda _k, key=key: noise(key), eta=1.0
+            )
             nfe += denoiser.nfe_per_call
             if u < repeats - 1:  # forward kernel q(x̂_σi | x̂_σi+1) of the VE chain x̂ = x0 + σ n
                 x_next = x_next + math.sqrt(grid[i] ** 2 - grid[i + 1] ** 2) * noise(key + 1)
@@ -147,7 +185,7 @@ def _twist(denoiser: DenoiserFn, x: Tensor, sigma: float, y: Tensor, mask: Tenso
 
 
 def _systematic(weights: Tensor, u: Tensor) -> Tensor:
-    """Systematic resampling per row: weights [B, K] (normalised), u [B] ~ U[0, 1) → indices [B, K]."""
+    """Systematic resampling per row: weights [B, K] (normalised), u [B] ~ U[0, 1) → indices."""
     k = weights.shape[1]
     points = (torch.arange(k, device=weights.device, dtype=weights.dtype) + u[:, None]) / k
     cdf = weights.cumsum(1)
@@ -156,8 +194,9 @@ def _systematic(weights: Tensor, u: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def ancestral_mean(denoiser: DenoiserFn, x: Tensor, d: Tensor, sigma: float, sigma_next: float,
-                   heun: bool) -> Tensor:
+def ancestral_mean(
+    denoiser: DenoiserFn, x: Tensor, d: Tensor, sigma: float, sigma_next: float, heun: bool
+) -> Tensor:
     """Mean of the ancestral kernel σ → σ': the PF-ODE from σ to σ_down = σ'²/σ, by Euler (DDPM/DDIM
     η = 1: D + (σ_down/σ)(x̂ - D)) or by Heun (one more NFE; second order, so the chain keeps the
     data's variance: on a correlated Gaussian, 50 levels lose 0.5% instead of 13%)."""
@@ -169,8 +208,17 @@ def ancestral_mean(denoiser: DenoiserFn, x: Tensor, d: Tensor, sigma: float, sig
     return x + 0.5 * (sigma_down - sigma) * slope
 
 
-def smc(denoiser: DenoiserFn, y: Tensor, mask: Tensor, sigmas: Tensor, noise: Noise, particles: int,
-        sigma_data: float, stats: dict, heun: bool = True) -> Tensor:
+def smc(
+    denoiser: DenoiserFn,
+    y: Tensor,
+    mask: Tensor,
+    sigmas: Tensor,
+    noise: Noise,
+    particles: int,
+    sigma_data: float,
+    stats: dict,
+    heun: bool = True,
+) -> Tensor:
     """Twisted diffusion sampler (Wu et al. 2023, Alg. 1) on an ancestral chain in x̂:
     p(x̂' | x̂) = N(m(x̂), v) with m = the ODE step to σ'²/σ (ancestral_mean), v = σ'²(σ² - σ'²)/σ².
     Proposal: the same Gaussian with its mean moved by v·∇log g(x̂); weight
@@ -205,14 +253,20 @@ def smc(denoiser: DenoiserFn, y: Tensor, mask: Tensor, sigmas: Tensor, noise: No
         d_new, log_g_new, grad_new = _twist(denoiser, x_new, s_next, ys, ms)
         nfe += 1
         # log p(x'|x) - log q(x'|x): two Gaussians of equal variance v
-        log_ratio = ((x_new - proposal).square() - (x_new - mean).square()).flatten(1).sum(1) / (2 * v)
+        log_ratio = ((x_new - proposal).square() - (x_new - mean).square()).flatten(1).sum(1) / (
+            2 * v
+        )
         log_w = log_w + (log_ratio + log_g_new - log_g).view(b, k)
         x, d, log_g, grad = x_new, d_new, log_g_new, grad_new
     # one particle per row, drawn by its final weight
     u = torch.special.ndtr(noise(2 * last + 2).flatten(1)[::k, 0])
     cdf = torch.softmax(log_w, 1).cumsum(1)
     pick = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:]).clamp_max(k - 1)[:, 0]
-    stats.update(nfe=nfe, resampled=resampled, ess=float((1 / torch.softmax(log_w, 1).square().sum(1)).mean()))
+    stats.update(
+        nfe=nfe,
+        resampled=resampled,
+        ess=float((1 / torch.softmax(log_w, 1).square().sum(1)).mean()),
+    )
     out = d.view(b, k, *y.shape[1:])[torch.arange(b, device=y.device), pick]
     return torch.where(mask, y, out)
 
