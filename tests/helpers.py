@@ -25,6 +25,18 @@ def train_tiny(out, data: str = "moons", steps: int = 30, width: int = 16, *extr
 
     from difflab.cli import cli
 
-    args = ["train", "--data", data, "--out", str(out), "--steps", str(steps), "--width", str(width), "--depth", "1"]
+    args = [
+        "train",
+        "--data",
+        data,
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--width",
+        str(width),
+        "--depth",
+        "1",
+    ]
     r = CliRunner().invoke(cli, args + [str(a) for a in extra])
     assert r.exit_code == 0, r.output

@@ -24,7 +24,9 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_sample_evaluate(run_dir, tmp_path):
-    assert {"checkpoint.safetensors", "config.json", "loss.json", "loss.png"} <= {p.name for p in run_dir.iterdir()}
+    assert {"checkpoint.safetensors", "config.json", "loss.json", "loss.png"} <= {
+        p.name for p in run_dir.iterdir()
+    }
     samples = tmp_path / "s.npy"
     r = invoke("sample", "--run", run_dir, "--n", 500, "--out", samples, "--steps", 6)
     assert r.exit_code == 0, r.output
@@ -42,15 +44,57 @@ def test_train_sample_evaluate(run_dir, tmp_path):
 
 def test_sampler_options_and_schedule(run_dir, tmp_path):
     out = tmp_path / "ddim.npy"
-    r = invoke("sample", "--run", run_dir, "--n", 50, "--out", out, "--sampler", "ddim", "--opt", "eta=0.5",
-               "--schedule", "log-snr", "--steps", 8, "--no-plot")
+    r = invoke(
+        "sample",
+        "--run",
+        run_dir,
+        "--n",
+        50,
+        "--out",
+        out,
+        "--sampler",
+        "ddim",
+        "--opt",
+        "eta=0.5",
+        "--schedule",
+        "log-snr",
+        "--steps",
+        8,
+        "--no-plot",
+    )
     assert r.exit_code == 0, r.output
     assert np.isfinite(np.load(out)).all()
-    r = CliRunner().invoke(cli, ["sample", "--run", str(run_dir), "--n", "5", "--out", str(tmp_path / "b.npy"),
-                                 "--sampler", "heun", "--opt", "eta=1"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "sample",
+            "--run",
+            str(run_dir),
+            "--n",
+            "5",
+            "--out",
+            str(tmp_path / "b.npy"),
+            "--sampler",
+            "heun",
+            "--opt",
+            "eta=1",
+        ],
+    )
     assert r.exit_code == 2 and "no option eta" in r.output
-    r = CliRunner().invoke(cli, ["sample", "--run", str(run_dir), "--n", "5", "--out", str(tmp_path / "b.npy"),
-                                 "--schedule", "cosine"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "sample",
+            "--run",
+            str(run_dir),
+            "--n",
+            "5",
+            "--out",
+            str(tmp_path / "b.npy"),
+            "--schedule",
+            "cosine",
+        ],
+    )
     assert r.exit_code == 2 and "unknown schedule" in r.output
 
 
@@ -62,20 +106,32 @@ def test_sample_csv_and_no_overwrite(run_dir, tmp_path):
     assert r.exit_code == 2 and "--force" in r.output and out.read_bytes() == before
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["train", "--data", "missing.csv", "--out", "{tmp}/r", "--steps", 5], "no such file"),
-    (["train", "--data", "moons", "--preset", "nope", "--out", "{tmp}/r", "--steps", 5], "unknown preset"),
-    (["train", "--data", "{tmp}/nan.csv", "--out", "{tmp}/r", "--steps", 5], "non-finite"),
-    (["train", "--data", "{tmp}/cube.npy", "--out", "{tmp}/r", "--steps", 5], "N×D"),
-    (["train", "--data", "moons", "--out", "{tmp}/r"], "budget"),
-    (["train", "--data", "moons", "--out", "{tmp}/r", "--steps", -3], "positive"),
-    (["train", "--data", "moons", "--out", "{tmp}/r", "--steps", 5, "--device", "cuda:7"], "CUDA"),
-    (["sample", "--run", "{tmp}/none", "--n", 5, "--out", "{tmp}/s.npy"], "no such run"),
-    (["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.npy", "--sampler", "ddim9"], "unknown sampler"),
-    (["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.txt"], ".npy or .csv"),
-    (["sample", "--run", "{run}", "--n", 0, "--out", "{tmp}/s.npy"], "positive"),
-    (["evaluate", "--run", "{run}", "--samples", "{tmp}/wide.npy"], "columns"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "--data", "missing.csv", "--out", "{tmp}/r", "--steps", 5], "no such file"),
+        (
+            ["train", "--data", "moons", "--preset", "nope", "--out", "{tmp}/r", "--steps", 5],
+            "unknown preset",
+        ),
+        (["train", "--data", "{tmp}/nan.csv", "--out", "{tmp}/r", "--steps", 5], "non-finite"),
+        (["train", "--data", "{tmp}/cube.npy", "--out", "{tmp}/r", "--steps", 5], "N×D"),
+        (["train", "--data", "moons", "--out", "{tmp}/r"], "budget"),
+        (["train", "--data", "moons", "--out", "{tmp}/r", "--steps", -3], "positive"),
+        (
+            ["train", "--data", "moons", "--out", "{tmp}/r", "--steps", 5, "--device", "cuda:7"],
+            "CUDA",
+        ),
+        (["sample", "--run", "{tmp}/none", "--n", 5, "--out", "{tmp}/s.npy"], "no such run"),
+        (
+            ["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.npy", "--sampler", "ddim9"],
+            "unknown sampler",
+        ),
+        (["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.txt"], ".npy or .csv"),
+        (["sample", "--run", "{run}", "--n", 0, "--out", "{tmp}/s.npy"], "positive"),
+        (["evaluate", "--run", "{run}", "--samples", "{tmp}/wide.npy"], "columns"),
+    ],
+)
 def test_bad_input_is_one_line(args, needle, tmp_path, run_dir):
     (tmp_path / "nan.csv").write_text("1,2\nnan,3\n")
     np.save(tmp_path / "cube.npy", np.zeros((3, 2, 2)))

@@ -12,13 +12,36 @@ import torch
 
 from difflab.checkpoint import load_checkpoint
 
-ARGS = ["train", "--data", "8-gaussians", "--width", "32", "--depth", "1", "--batch-size", "64",
-        "--checkpoint-every", "25", "--n-toy", "2000"]
+ARGS = [
+    "train",
+    "--data",
+    "8-gaussians",
+    "--width",
+    "32",
+    "--depth",
+    "1",
+    "--batch-size",
+    "64",
+    "--checkpoint-every",
+    "25",
+    "--n-toy",
+    "2000",
+]
 STEPS = 1500
 
 
 def _cmd(out, *extra):
-    return [sys.executable, "-m", "difflab", *ARGS, "--steps", str(STEPS), "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "difflab",
+        *ARGS,
+        "--steps",
+        str(STEPS),
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _wait_for_checkpoint(path, proc, min_step=100, timeout=120):

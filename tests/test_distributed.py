@@ -14,9 +14,28 @@ from difflab.checkpoint import load_checkpoint
 from difflab.run import load_run
 
 # labelled: every rank slices the same global batch of (x0, σ, noise, class with dropout)
-ARGS = ["train", "--data", "8-gaussians", "--steps", "150", "--width", "32", "--depth", "1", "--batch-size", "128",
-        "--checkpoint-every", "50", "--n-toy", "4000", "--labels", "component"]
-TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+ARGS = [
+    "train",
+    "--data",
+    "8-gaussians",
+    "--steps",
+    "150",
+    "--width",
+    "32",
+    "--depth",
+    "1",
+    "--batch-size",
+    "128",
+    "--checkpoint-every",
+    "50",
+    "--n-toy",
+    "4000",
+    "--labels",
+    "component",
+]
+TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which(
+    "torchrun"
+)
 
 
 def _run(cmd, **kw):
@@ -29,7 +48,18 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     single = _run([sys.executable, "-m", "difflab", *ARGS, "--out", str(root / "single")])
     assert single.returncode == 0, single.stderr
-    ddp = _run([TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "difflab", *ARGS, "--out", str(root / "ddp")])
+    ddp = _run(
+        [
+            TORCHRUN,
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "difflab",
+            *ARGS,
+            "--out",
+            str(root / "ddp"),
+        ]
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     return root, ddp
 
@@ -55,14 +85,45 @@ def test_the_ddp_checkpoint_loads_and_resumes_in_one_process(runs):
     run = load_run(root / "ddp")
     x = run.sample(200, steps=6, cond=1)
     assert np.isfinite(x).all() and x.shape == (200, 2)
-    more = _run([sys.executable, "-m", "difflab", *ARGS[:4], "200", *ARGS[5:], "--out", str(root / "ddp"), "--resume"])
+    more = _run(
+        [
+            sys.executable,
+            "-m",
+            "difflab",
+            *ARGS[:4],
+            "200",
+            *ARGS[5:],
+            "--out",
+            str(root / "ddp"),
+            "--resume",
+        ]
+    )
     assert more.returncode == 0, more.stderr
-    assert torch.load is not None and load_checkpoint(root / "ddp" / "checkpoint.safetensors")[1]["step"] == 200
+    assert (
+        torch.load is not None
+        and load_checkpoint(root / "ddp" / "checkpoint.safetensors")[1]["step"] == 200
+    )
 
 
 def test_batch_must_split_evenly(tmp_path):
     if TORCHRUN is None:
         pytest.skip("torchrun not found")
-    r = _run([TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "difflab", "train", "--data", "moons", "--steps",
-              "5", "--batch-size", "127", "--out", str(tmp_path / "x")])
+    r = _run(
+        [
+            TORCHRUN,
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "difflab",
+            "train",
+            "--data",
+            "moons",
+            "--steps",
+            "5",
+            "--batch-size",
+            "127",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     assert r.returncode != 0 and "divisible" in r.stderr

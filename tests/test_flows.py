@@ -18,9 +18,11 @@ def _randomise(flow, scale=0.3, seed=0):
     return flow
 
 
-FLOWS = {"nice": lambda d: nice(d, layers=4, width=16, depth=2),
-         "realnvp": lambda d: realnvp(d, layers=4, width=16, depth=2),
-         "realnvp-no-actnorm": lambda d: realnvp(d, layers=4, width=16, depth=2, actnorm=False)}
+FLOWS = {
+    "nice": lambda d: nice(d, layers=4, width=16, depth=2),
+    "realnvp": lambda d: realnvp(d, layers=4, width=16, depth=2),
+    "realnvp-no-actnorm": lambda d: realnvp(d, layers=4, width=16, depth=2, actnorm=False),
+}
 
 
 @pytest.mark.parametrize("name", FLOWS)
@@ -42,7 +44,9 @@ def test_log_det_matches_brute_force_jacobian(name, dim):
     _, logdet = flow(x)
     for i in range(len(x)):
         jac = torch.autograd.functional.jacobian(lambda v: flow(v[None])[0][0], x[i])
-        assert float(logdet[i].detach()) == pytest.approx(float(torch.linalg.slogdet(jac.detach())[1]), abs=1e-8)
+        assert float(logdet[i].detach()) == pytest.approx(
+            float(torch.linalg.slogdet(jac.detach())[1]), abs=1e-8
+        )
 
 
 def test_nice_couplings_are_volume_preserving_before_the_scaling():

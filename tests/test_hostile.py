@@ -43,25 +43,49 @@ def run_copy(trained, tmp_path):
     return dst
 
 
-@pytest.mark.parametrize("name,content,needle", [
-    ("empty.csv", "", "empty"),
-    ("ragged.csv", "1,2\n3,4\n5\n", "1 columns, expected 2"),
-    ("nan.csv", "1,2\nnan,4\n", "non-finite"),
-    ("inf.csv", "1,2\n3,-inf\n", "non-finite"),
-])
+@pytest.mark.parametrize(
+    "name,content,needle",
+    [
+        ("empty.csv", "", "empty"),
+        ("ragged.csv", "1,2\n3,4\n5\n", "1 columns, expected 2"),
+        ("nan.csv", "1,2\nnan,4\n", "non-finite"),
+        ("inf.csv", "1,2\n3,-inf\n", "non-finite"),
+    ],
+)
 def test_bad_training_data(tmp_path, name, content, needle):
     (tmp_path / name).write_text(content)
-    one_line_error(run("train", "--data", tmp_path / name, "--out", tmp_path / "r", "--steps", 5), needle)
+    one_line_error(
+        run("train", "--data", tmp_path / name, "--out", tmp_path / "r", "--steps", 5), needle
+    )
     assert not (tmp_path / "r").exists()
 
 
 def test_wrong_dimensionality_for_a_trained_model(run_copy, tmp_path):
     np.save(tmp_path / "wide.npy", np.zeros((50, 3)))
     before = snapshot(run_copy)
-    one_line_error(run("evaluate", "--run", run_copy, "--samples", tmp_path / "wide.npy"), "columns")
-    one_line_error(run("likelihood", "--run", run_copy, "--data", tmp_path / "wide.npy", "--n", 10), "columns")
-    one_line_error(run("train", "--data", tmp_path / "wide.npy", "--out", run_copy, "--steps", 40, "--resume",
-                       "--width", 16, "--depth", 1), "differs")
+    one_line_error(
+        run("evaluate", "--run", run_copy, "--samples", tmp_path / "wide.npy"), "columns"
+    )
+    one_line_error(
+        run("likelihood", "--run", run_copy, "--data", tmp_path / "wide.npy", "--n", 10), "columns"
+    )
+    one_line_error(
+        run(
+            "train",
+            "--data",
+            tmp_path / "wide.npy",
+            "--out",
+            run_copy,
+            "--steps",
+            40,
+            "--resume",
+            "--width",
+            16,
+            "--depth",
+            1,
+        ),
+        "differs",
+    )
     assert snapshot(run_copy) == before
 
 
@@ -69,8 +93,13 @@ def test_wrong_dimensionality_for_a_trained_model(run_copy, tmp_path):
 def test_damaged_checkpoint(run_copy, tmp_path, damage):
     ckpt = run_copy / CKPT
     data = ckpt.read_bytes()
-    ckpt.write_bytes({"truncated": data[: len(data) // 2], "foreign": b'{"not": "a checkpoint"}' * 10,
-                      "empty": b""}[damage])
+    ckpt.write_bytes(
+        {
+            "truncated": data[: len(data) // 2],
+            "foreign": b'{"not": "a checkpoint"}' * 10,
+            "empty": b"",
+        }[damage]
+    )
     before = snapshot(run_copy)
     r = run("sample", "--run", run_copy, "--n", 5, "--out", tmp_path / "s.npy")
     assert r.exit_code == 2 and r.output.startswith("error:") and "Traceback" not in r.output
@@ -91,27 +120,57 @@ def test_pickle_checkpoint_is_refused_not_executed(run_copy, tmp_path):
     marker = tmp_path / "pwned"
     with open(run_copy / CKPT, "wb") as f:
         pickle.dump({"state": _Payload(str(marker))}, f)
-    for args in (["sample", "--run", run_copy, "--n", 5, "--out", tmp_path / "s.npy"],
-                 ["train", "--data", "moons", "--out", run_copy, "--steps", 40, "--resume"],
-                 ["likelihood", "--run", run_copy, "--data", "moons", "--n", 5],
-                 ["report", run_copy]):
+    for args in (
+        ["sample", "--run", run_copy, "--n", 5, "--out", tmp_path / "s.npy"],
+        ["train", "--data", "moons", "--out", run_copy, "--steps", 40, "--resume"],
+        ["likelihood", "--run", run_copy, "--data", "moons", "--n", 5],
+        ["report", run_copy],
+    ):
         r = run(*args)
         assert r.exit_code == 2 and "safetensors" in r.output, r.output
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.npy", "--steps", 10**9], "more than"),
-    (["sample", "--run", "{run}", "--n", 10**10, "--out", "{tmp}/s.npy"], "more than"),
-    (["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.npy", "--steps", -1], "positive"),
-    (["likelihood", "--run", "{run}", "--data", "moons", "--method", "rk4", "--steps", 10**7], "more than"),
-    (["train", "--data", "moons", "--out", "{tmp}/r", "--steps", 0], "positive"),
-    (["train", "--data", "moons", "--out", "{tmp}/r", "--steps", 5, "--batch-size", -8], "positive"),
-    (["train", "--data", "moons", "--out", "{tmp}/r", "--steps", 5, "--preset", "edm2"], "unknown preset"),
-    (["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.npy", "--sampler", "heun2"], "unknown sampler"),
-    (["reproduce", "gallery-of-everything"], "unknown experiment"),
-    (["neural-ode", "--system", "pendulum", "--out", "{tmp}/n"], "unknown system"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (
+            ["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.npy", "--steps", 10**9],
+            "more than",
+        ),
+        (["sample", "--run", "{run}", "--n", 10**10, "--out", "{tmp}/s.npy"], "more than"),
+        (["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.npy", "--steps", -1], "positive"),
+        (
+            [
+                "likelihood",
+                "--run",
+                "{run}",
+                "--data",
+                "moons",
+                "--method",
+                "rk4",
+                "--steps",
+                10**7,
+            ],
+            "more than",
+        ),
+        (["train", "--data", "moons", "--out", "{tmp}/r", "--steps", 0], "positive"),
+        (
+            ["train", "--data", "moons", "--out", "{tmp}/r", "--steps", 5, "--batch-size", -8],
+            "positive",
+        ),
+        (
+            ["train", "--data", "moons", "--out", "{tmp}/r", "--steps", 5, "--preset", "edm2"],
+            "unknown preset",
+        ),
+        (
+            ["sample", "--run", "{run}", "--n", 5, "--out", "{tmp}/s.npy", "--sampler", "heun2"],
+            "unknown sampler",
+        ),
+        (["reproduce", "gallery-of-everything"], "unknown experiment"),
+        (["neural-ode", "--system", "pendulum", "--out", "{tmp}/n"], "unknown system"),
+    ],
+)
 def test_absurd_and_unknown_values(run_copy, tmp_path, args, needle):
     before = snapshot(run_copy)
     one_line_error(run(*[str(a).format(run=run_copy, tmp=tmp_path) for a in args]), needle)
@@ -123,7 +182,9 @@ def test_existing_outputs_are_not_overwritten_without_force(run_copy, tmp_path):
     before = snapshot(run_copy)
     one_line_error(run("train", "--data", "moons", "--out", run_copy, "--steps", 5), "--resume")
     (tmp_path / "s.npy").write_bytes(b"precious")
-    one_line_error(run("sample", "--run", run_copy, "--n", 5, "--out", tmp_path / "s.npy"), "--force")
+    one_line_error(
+        run("sample", "--run", run_copy, "--n", 5, "--out", tmp_path / "s.npy"), "--force"
+    )
     assert (tmp_path / "s.npy").read_bytes() == b"precious" and snapshot(run_copy) == before
 
 

@@ -7,14 +7,22 @@ import torch
 
 from difflab.data.toy import TOY_SETS
 from difflab.ideal import Gaussian
-from difflab.likelihood import (bits_per_dim, divergence_exact, divergence_hutchinson, log_prob, make_probes)
+from difflab.likelihood import (
+    bits_per_dim,
+    divergence_exact,
+    divergence_hutchinson,
+    log_prob,
+    make_probes,
+)
 from difflab.processes import EDM, VP
 
 
 def _gaussian() -> Gaussian:
     a = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    return Gaussian(torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64),
-                    a @ a.T / 3 + 0.1 * torch.eye(3, dtype=torch.float64))
+    return Gaussian(
+        torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64),
+        a @ a.T / 3 + 0.1 * torch.eye(3, dtype=torch.float64),
+    )
 
 
 @pytest.mark.parametrize("prior", ["moments", "isotropic at sigma_max 1000"])
@@ -41,9 +49,17 @@ def test_fixed_step_rk4_converges_at_fourth_order():
     g = _gaussian()
     x = g.sample(16, generator=torch.Generator().manual_seed(3))
     exact = g.log_prob(x)
-    errs = [float((log_prob(g, x, method="rk4", steps=n, data_mean=g.mean, data_cov=g.cov) - exact).abs().max())
-            for n in (16, 32)]
-    assert errs[1] < errs[0] / 10  # 4th order: ÷16 per halving (÷10 leaves room for the σ_min residual)
+    errs = [
+        float(
+            (log_prob(g, x, method="rk4", steps=n, data_mean=g.mean, data_cov=g.cov) - exact)
+            .abs()
+            .max()
+        )
+        for n in (16, 32)
+    ]
+    assert (
+        errs[1] < errs[0] / 10
+    )  # 4th order: ÷16 per halving (÷10 leaves room for the σ_min residual)
 
 
 def test_mixture_log_prob_within_a_hundredth_of_a_nat():

@@ -33,7 +33,9 @@ def test_target_weighting_is_one_over_c_out_squared():
     assert torch.allclose(weight("target", FORMS["eps"](), sigma), 1 / sigma**2)
     assert torch.allclose(weight("target", FORMS["x0"](), sigma), torch.ones(3))
     edm = FORMS["edm"](sigma_data=0.5)
-    assert torch.allclose(weight("target", edm, sigma), (sigma**2 + 0.25) / (sigma * 0.5) ** 2)  # EDM λ(σ)
+    assert torch.allclose(
+        weight("target", edm, sigma), (sigma**2 + 0.25) / (sigma * 0.5) ** 2
+    )  # EDM λ(σ)
 
 
 def test_noise_distributions():

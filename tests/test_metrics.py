@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from difflab.data.toy import eight_gaussians
-from difflab.metrics import compare, energy_distance, mode_coverage, random_directions, sliced_wasserstein
+from difflab.metrics import (
+    compare,
+    energy_distance,
+    mode_coverage,
+    random_directions,
+    sliced_wasserstein,
+)
 
 
 def test_sw2_of_shifted_gaussians_is_closed_form():
@@ -15,7 +21,9 @@ def test_sw2_of_shifted_gaussians_is_closed_form():
     n, d = 20_000, 3
     m = np.array([1.0, -2.0, 0.5])
     x, y = rng.standard_normal((n, d)), rng.standard_normal((n, d)) + m
-    assert sliced_wasserstein(x, y, n_projections=1000) == pytest.approx(np.linalg.norm(m) / np.sqrt(d), rel=0.03)
+    assert sliced_wasserstein(x, y, n_projections=1000) == pytest.approx(
+        np.linalg.norm(m) / np.sqrt(d), rel=0.03
+    )
 
 
 def test_sw2_equals_pot_with_the_same_directions():
@@ -37,7 +45,11 @@ def test_mode_coverage_finds_a_dropped_mode():
     mix = eight_gaussians()
     x = mix.sample(8000, generator=torch.Generator().manual_seed(0)).numpy()
     full = mode_coverage(x, mix)
-    assert full["dropped_modes"] == [] and full["tv_distance"] < 0.03 and full["off_mode_fraction"] < 0.01
+    assert (
+        full["dropped_modes"] == []
+        and full["tv_distance"] < 0.03
+        and full["off_mode_fraction"] < 0.01
+    )
     nearest = np.linalg.norm(x[:, None] - mix.means.numpy()[None], axis=2).argmin(1)
     x_missing = x[nearest != 3]
     assert mode_coverage(x_missing, mix)["dropped_modes"] == [3]
@@ -47,8 +59,12 @@ def test_compare_floor_and_ratio():
     """Exact samples sit at ratio ≈ 1 (one set alone scatters over ~0.85–1.5, so take a median);
     samples blurred by noise of four times the modes' std are far above it."""
     mix = eight_gaussians()
-    refs = [mix.sample(3000, generator=torch.Generator().manual_seed(10 + k)).numpy() for k in range(4)]
-    exact = [mix.sample(3000, generator=torch.Generator().manual_seed(90 + s)).numpy() for s in range(5)]
+    refs = [
+        mix.sample(3000, generator=torch.Generator().manual_seed(10 + k)).numpy() for k in range(4)
+    ]
+    exact = [
+        mix.sample(3000, generator=torch.Generator().manual_seed(90 + s)).numpy() for s in range(5)
+    ]
     ratios = [compare(x, refs, mix)["sw2"]["ratio"] for x in exact]
     assert 0.7 < np.median(ratios) < 1.4
     blurred = exact[0] + np.random.default_rng(0).standard_normal(exact[0].shape) * 0.6

@@ -4,8 +4,18 @@ import pytest
 import torch
 
 from difflab.errors import DifflabError
-from difflab.neural_ode import (LinearField, NODETrainConfig, VectorField, damped_oscillator_matrix, get_system,
-                                make_trajectories, rollout, trajectory_error, train_field, unroll)
+from difflab.neural_ode import (
+    LinearField,
+    NODETrainConfig,
+    VectorField,
+    damped_oscillator_matrix,
+    get_system,
+    make_trajectories,
+    rollout,
+    trajectory_error,
+    train_field,
+    unroll,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +50,14 @@ def test_rk4_inference_beats_euler_at_equal_steps(oscillator):
     train_field(field, traj.float(), times, NODETrainConfig(steps=400, lr=1e-2, scheme="rk4"))
     test, _ = make_trajectories(get_system("damped-oscillator"), 32, points=26, seed=1)
     with torch.no_grad():
-        errors = {m: trajectory_error(rollout(field, test[0].float(), times, m), test.float())
-                  for m in ("euler", "rk4")}
-        finer = trajectory_error(rollout(field, test[0].float(), times, "euler", d=(times[1] - times[0]) / 8), test.float())
+        errors = {
+            m: trajectory_error(rollout(field, test[0].float(), times, m), test.float())
+            for m in ("euler", "rk4")
+        }
+        finer = trajectory_error(
+            rollout(field, test[0].float(), times, "euler", d=(times[1] - times[0]) / 8),
+            test.float(),
+        )
     assert errors["rk4"] < errors["euler"] / 3
     assert finer < errors["euler"]  # any step size works at inference: a finer Euler step helps
 
@@ -52,7 +67,10 @@ def test_unroll_converges_at_the_scheme_order(scheme, order):
     a = damped_oscillator_matrix()
     h0 = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
     exact = h0 @ torch.linalg.matrix_exp(a * 2.0).T
-    errs = [float((unroll(lambda h, t: h @ a.T, h0, 0.0, 2.0, d, scheme) - exact).norm()) for d in (0.02, 0.01)]
+    errs = [
+        float((unroll(lambda h, t: h @ a.T, h0, 0.0, 2.0, d, scheme) - exact).norm())
+        for d in (0.02, 0.01)
+    ]
     assert errs[0] / errs[1] == pytest.approx(2**order, rel=0.15)
 
 

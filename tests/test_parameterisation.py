@@ -8,8 +8,10 @@ from helpers import IdealNet
 from difflab.ideal import Gaussian
 from difflab.parameterisation import FORMS, Denoiser, network_target
 
-GAUSS = Gaussian(torch.tensor([0.5, -1.0], dtype=torch.float64),
-                 torch.tensor([[1.0, 0.4], [0.4, 0.8]], dtype=torch.float64))
+GAUSS = Gaussian(
+    torch.tensor([0.5, -1.0], dtype=torch.float64),
+    torch.tensor([[1.0, 0.4], [0.4, 0.8]], dtype=torch.float64),
+)
 
 
 def _batch(n=256, seed=0):

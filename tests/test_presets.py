@@ -29,7 +29,9 @@ def test_short_training_reduces_the_loss(name, tmp_path):
     preset = get_preset(name).adapt(sigma_data, sigma_max)
     cfg = TrainConfig(steps=600, batch_size=256, lr=2e-3, warmup_steps=50, checkpoint_every=10_000)
     state = make_state(preset, 2, ModelConfig(width=64, depth=2), cfg)
-    heldout = torch.as_tensor(prepare_data(load_data("moons", n=4096, seed=99), True)[0], dtype=torch.float32)
+    heldout = torch.as_tensor(
+        prepare_data(load_data("moons", n=4096, seed=99), True)[0], dtype=torch.float32
+    )
     before = _heldout_loss(state.model, preset, heldout)
     run_loop(state, torch.as_tensor(z, dtype=torch.float32), cfg, tmp_path, {}, progress=False)
     after = _heldout_loss(state.model, preset, heldout)
@@ -40,10 +42,14 @@ def test_adapt_sets_sigma_data_and_free_sigma_max():
     edm = get_preset("edm").adapt(0.5, 7.0)
     assert edm.precond.sigma_data == 0.5 and edm.sampling_range() == (0.002, 7.0)
     assert get_preset("ve-sde").adapt(1.0, 7.0).process.sigma_max == pytest.approx(7.0)
-    vp = get_preset("vp-sde").adapt(1.0, 7.0)  # VP's range is fixed by β; sampling starts at the data's σ_max
+    vp = get_preset("vp-sde").adapt(
+        1.0, 7.0
+    )  # VP's range is fixed by β; sampling starts at the data's σ_max
     assert vp.process.sigma_max == pytest.approx(float(np.sqrt(np.expm1(0.5 * 19.9 + 0.1))))
     assert vp.sampling_range()[1] == 7.0
-    assert get_preset("vp-sde").adapt(1.0, 500.0).sampling_range()[1] == pytest.approx(vp.process.sigma_max)
+    assert get_preset("vp-sde").adapt(1.0, 500.0).sampling_range()[1] == pytest.approx(
+        vp.process.sigma_max
+    )
 
 
 def test_unknown_preset():

@@ -65,7 +65,10 @@ def test_denoiser_is_finite_from_1e_4_to_1e4(form, dtype):
     d = Denoiser(MLP(2, width=32, depth=2), FORMS[form]()).eval()
     sigma = torch.logspace(-4, 4, 33)
     x = torch.randn(33, 2) * torch.sqrt(1 + sigma[:, None] ** 2)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+    with (
+        torch.no_grad(),
+        torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16),
+    ):
         out = d(x, sigma)
     assert torch.isfinite(out).all(), (form, dtype)
 
@@ -86,4 +89,6 @@ def test_langevin_refuses_an_unstable_step_instead_of_diverging():
 
     g = Gaussian(torch.zeros(2), torch.eye(2))
     with pytest.raises(DifflabError, match="ε/σ_L²"):
-        sample(g, torch.randn(8, 2), karras_sigmas(8, 1e-4, 10.0), "langevin", seed=0, epsilon=2e-5)  # NCSN's ε
+        sample(
+            g, torch.randn(8, 2), karras_sigmas(8, 1e-4, 10.0), "langevin", seed=0, epsilon=2e-5
+        )  # NCSN's ε

@@ -28,8 +28,24 @@ class _Refs(HTMLParser):
 def page(tmp_path_factory):
     run = tmp_path_factory.mktemp("report") / "run"
     # labelled, so the page has every figure: samples, loss, per class, inpainting
-    r = CliRunner().invoke(cli, ["train", "--data", "8-gaussians", "--out", str(run), "--steps", "100", "--width", "32",
-                                 "--depth", "1", "--labels", "component"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            "8-gaussians",
+            "--out",
+            str(run),
+            "--steps",
+            "100",
+            "--width",
+            "32",
+            "--depth",
+            "1",
+            "--labels",
+            "component",
+        ],
+    )
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["report", str(run), "--n", "1000"])
     assert r.exit_code == 0, r.output
@@ -52,25 +68,42 @@ def test_report_of_a_missing_run_is_one_line():
     assert r.exit_code == 2 and r.output.startswith("error:")
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium + chromium-driver not installed "
-                    "(.ci/run installs them; locally: apt-get install chromium chromium-driver)")
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Debian chromium + chromium-driver not installed "
+    "(.ci/run installs them; locally: apt-get install chromium chromium-driver)",
+)
 def test_page_renders_in_headless_chromium_with_every_image_loaded(page):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     try:
         driver.get(Path(page).resolve().as_uri())
         assert "difflab run" in driver.title
         images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
-        assert {src for src, _, _ in images} == {"samples.png", "loss.png", "classes.png", "inpainting.png"}
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+        )
+        assert {src for src, _, _ in images} == {
+            "samples.png",
+            "loss.png",
+            "classes.png",
+            "inpainting.png",
+        }
         assert all(done and width > 100 for _, done, width in images), images
         rows = driver.execute_script("return document.querySelectorAll('table tr').length")
         assert rows > 10

@@ -18,8 +18,17 @@ SMALL = ModelConfig(width=32, depth=1, emb_dim=16)
 
 def _train(out, steps, **kw):
     cfg = TrainConfig(steps=steps, batch_size=64, checkpoint_every=25, **kw.pop("cfg", {}))
-    return train(load_data("moons", n=1000), kw.pop("preset", "edm"), out, cfg, SMALL, data_spec="moons",
-                 progress=False, log=lambda *_: None, **kw)
+    return train(
+        load_data("moons", n=1000),
+        kw.pop("preset", "edm"),
+        out,
+        cfg,
+        SMALL,
+        data_spec="moons",
+        progress=False,
+        log=lambda *_: None,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("labelled", [False, True], ids=["plain", "labelled"])
@@ -78,13 +87,23 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_seconds_budget_and_loaded_run(tmp_path):
     cfg = TrainConfig(seconds=1.0, batch_size=64)
-    train(load_data("moons", n=1000), "edm", tmp_path / "r", cfg, SMALL, data_spec="moons",
-          progress=False, log=lambda *_: None)
+    train(
+        load_data("moons", n=1000),
+        "edm",
+        tmp_path / "r",
+        cfg,
+        SMALL,
+        data_spec="moons",
+        progress=False,
+        log=lambda *_: None,
+    )
     run = load_run(tmp_path / "r")
     assert run.dim == 2 and run.config.preset == "edm"
     small = run.sample(300, steps=4, seed=5, batch_size=7)
     big = run.sample(300, steps=4, seed=5)
-    assert torch.allclose(torch.as_tensor(small), torch.as_tensor(big), atol=1e-5)  # independent of batching
+    assert torch.allclose(
+        torch.as_tensor(small), torch.as_tensor(big), atol=1e-5
+    )  # independent of batching
 
 
 @pytest.mark.parametrize("flow", ["realnvp", "nice"])
@@ -97,9 +116,20 @@ def test_flow_runs_train_checkpoint_resume_and_load(tmp_path, flow):
     model = ModelConfig(type=flow, width=32, depth=2, layers=4)
     cfg = TrainConfig(steps=60, batch_size=128, log_every=10, checkpoint_every=30)
     train(data, "edm", tmp_path / "a", cfg, model, progress=False, log=lambda *_: None)
-    train(data, "edm", tmp_path / "b", dataclasses.replace(cfg, steps=30), model, progress=False, log=lambda *_: None)
+    train(
+        data,
+        "edm",
+        tmp_path / "b",
+        dataclasses.replace(cfg, steps=30),
+        model,
+        progress=False,
+        log=lambda *_: None,
+    )
     train(data, "edm", tmp_path / "b", cfg, model, resume=True, progress=False, log=lambda *_: None)
-    a, b = load_checkpoint(tmp_path / "a" / CHECKPOINT), load_checkpoint(tmp_path / "b" / CHECKPOINT)
+    a, b = (
+        load_checkpoint(tmp_path / "a" / CHECKPOINT),
+        load_checkpoint(tmp_path / "b" / CHECKPOINT),
+    )
     assert all(torch.equal(a[0][k], b[0][k]) for k in a[0] if k != "rng")
     history = a[1]["history"]
     assert history[-1][1] < history[0][1]

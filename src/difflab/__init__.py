@@ -14,4 +14,14 @@ from .presets import PRESETS, Preset, get_preset  # noqa: E402
 from .run import FlowRun, Run, load_run  # noqa: E402
 from .training import ModelConfig, TrainConfig, train  # noqa: E402
 
-__all__ = ["PRESETS", "Preset", "get_preset", "Run", "FlowRun", "load_run", "ModelConfig", "TrainConfig", "train"]
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "get_preset",
+    "Run",
+    "FlowRun",
+    "load_run",
+    "ModelConfig",
+    "TrainConfig",
+    "train",
+]

@@ -71,7 +71,9 @@ def load_k_diffusion():
     utils.append_dims = lambda x, n: x[(...,) + (None,) * (n - x.ndim)]
     sys.modules.setdefault("k_diffusion", pkg)
     sys.modules.setdefault("k_diffusion.utils", utils)
-    s = importlib.util.spec_from_file_location("k_diffusion.sampling", os.path.join(root, "sampling.py"))
+    s = importlib.util.spec_from_file_location(
+        "k_diffusion.sampling", os.path.join(root, "sampling.py")
+    )
     mod = importlib.util.module_from_spec(s)
     s.loader.exec_module(mod)
     return mod
@@ -93,17 +95,43 @@ def _sw2_ratio(x: np.ndarray, refs: list[np.ndarray], floor: float) -> float:
     return float(np.mean([sliced_wasserstein(x, r, n_projections=200) for r in refs])) / floor
 
 
-def quality(mixture: GaussianMixture, n: int = 5000, sigma_max: float = 80.0, seed: int = 0, log=print) -> list[dict]:
+def quality(
+    mixture: GaussianMixture, n: int = 5000, sigma_max: float = 80.0, seed: int = 0, log=print
+) -> list[dict]:
     """Rows {sampler, library, nfe, sw2_ratio} for every sampler and NFE budget on one mixture."""
-    refs = [mixture.sample(n, generator=torch.Generator().manual_seed(100 + k)).numpy() for k in range(6)]
-    floor = float(np.mean([sliced_wasserstein(a, b, n_projections=200) for a, b in itertools.combinations(refs, 2)]))
-    var = float(((mixture.means - mixture.means.mean(0)) ** 2).sum(1).mean() / mixture.dim + mixture.stds.max() ** 2)
-    z = torch.randn(n, mixture.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    x_T = z * math.sqrt(sigma_max**2 + var)  # the same initial noise for every sampler on the EDM grid
+    refs = [
+        mixture.sample(n, generator=torch.Generator().manual_seed(100 + k)).numpy()
+        for k in range(6)
+    ]
+    floor = float(
+        np.mean(
+            [
+                sliced_wasserstein(a, b, n_projections=200)
+                for a, b in itertools.combinations(refs, 2)
+            ]
+        )
+    )
+    var = float(
+        ((mixture.means - mixture.means.mean(0)) ** 2).sum(1).mean() / mixture.dim
+        + mixture.stds.max() ** 2
+    )
+    z = torch.randn(
+        n, mixture.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
+    x_T = z * math.sqrt(
+        sigma_max**2 + var
+    )  # the same initial noise for every sampler on the EDM grid
     rows = []
 
     def record(name, lib, nfe, x):
-        rows.append({"sampler": name, "library": lib, "nfe": nfe, "sw2_ratio": _sw2_ratio(x.numpy(), refs, floor)})
+        rows.append(
+            {
+                "sampler": name,
+                "library": lib,
+                "nfe": nfe,
+                "sw2_ratio": _sw2_ratio(x.numpy(), refs, floor),
+            }
+        )
 
     for name, (steps_for, opts) in OURS.items():
         for budget in NFES:
@@ -126,7 +154,9 @@ def quality(mixture: GaussianMixture, n: int = 5000, sigma_max: float = 80.0, se
             record("kd-dpm_adaptive", "k-diffusion", timed.nfe, x)
     for rtol in (1e-1, 3e-2, 1e-2, 1e-3):  # atol = rtol, integrated in log σ (the defaults)
         stats = {}
-        x = sample(mixture, x_T, karras_sigmas(2, 0.002, sigma_max), "dopri5", rtol=rtol, stats=stats)
+        x = sample(
+            mixture, x_T, karras_sigmas(2, 0.002, sigma_max), "dopri5", rtol=rtol, stats=stats
+        )
         record("dopri5", "difflab", stats["nfe"], x)
     _diffusers_rows(mixture, z, record)
     log(f"  floor {floor:.4f}, {len(rows)} rows")
@@ -141,7 +171,10 @@ def _diffusers_schedulers() -> dict:
     return {
         "df-Euler": (diffusers.EulerDiscreteScheduler, {"use_karras_sigmas": True}),
         "df-Heun": (diffusers.HeunDiscreteScheduler, {"use_karras_sigmas": True}),
-        "df-DPMSolverMultistep": (diffusers.DPMSolverMultistepScheduler, {"use_karras_sigmas": True}),
+        "df-DPMSolverMultistep": (
+            diffusers.DPMSolverMultistepScheduler,
+            {"use_karras_sigmas": True},
+        ),
         "df-UniPC": (diffusers.UniPCMultistepScheduler, {"use_karras_sigmas": True}),
         "df-DDIM": (diffusers.DDIMScheduler, {"clip_sample": False}),
     }
@@ -149,7 +182,9 @@ def _diffusers_schedulers() -> dict:
 
 def _make_scheduler(name: str, budget: int):
     cls, cfg = _diffusers_schedulers()[name]
-    sch = cls(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear", **cfg)
+    sch = cls(
+        num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear", **cfg
+    )
     sch.set_timesteps(max(1, (budget + 1) // 2) if name == "df-Heun" else budget)
     return sch
 
@@ -199,24 +234,34 @@ def mlp_denoiser(dim: int = 2) -> Callable:
     return lambda x, sigma: d(x.float(), torch.as_tensor(sigma, dtype=torch.float32)).to(x.dtype)
 
 
-def overhead(denoiser: Callable, dim: int = 2, n: int = 20_000, nfe: int = 20, repeats: int = 3) -> list[dict]:
+def overhead(
+    denoiser: Callable, dim: int = 2, n: int = 20_000, nfe: int = 20, repeats: int = 3
+) -> list[dict]:
     """Time outside the denoiser per step (µs) and its share of the total, best of `repeats`."""
     z = torch.randn(n, dim, generator=torch.Generator().manual_seed(0))
     runs: dict[str, Callable] = {}
     for name in ["euler", "heun", "dpmpp-2m", "deis", "ddim"]:
         steps = OURS[name][0](nfe)
-        runs[f"difflab {name}"] = lambda d, name=name, steps=steps: sample(d, z * 80.0, karras_sigmas(steps, 0.002, 80.0, dtype=torch.float32), name)
+        runs[f"difflab {name}"] = lambda d, name=name, steps=steps: sample(
+            d, z * 80.0, karras_sigmas(steps, 0.002, 80.0, dtype=torch.float32), name
+        )
     kd = load_k_diffusion()
     if kd is not None:
         for name, fn in k_diffusion_runs(kd).items():
             steps = (nfe + 1) // 2 if name == "kd-heun" else nfe
-            runs[f"k-diffusion {name[3:]}"] = lambda d, fn=fn, steps=steps: fn(d, z * 80.0, karras_sigmas(steps, 0.002, 80.0, dtype=torch.float32))
+            runs[f"k-diffusion {name[3:]}"] = lambda d, fn=fn, steps=steps: fn(
+                d, z * 80.0, karras_sigmas(steps, 0.002, 80.0, dtype=torch.float32)
+            )
     for name in _diffusers_schedulers():
-        runs[f"diffusers {name[3:]}"] = lambda d, name=name: _run_diffusers(_make_scheduler(name, nfe), d, z)
+        runs[f"diffusers {name[3:]}"] = lambda d, name=name: _run_diffusers(
+            _make_scheduler(name, nfe), d, z
+        )
     best: dict[str, dict] = {}
     with torch.no_grad():
         denoiser(z, torch.tensor(1.0))  # warm-up
-        for _ in range(repeats):  # round-robin, so no library is timed only on a cold or a hot machine
+        for _ in range(
+            repeats
+        ):  # round-robin, so no library is timed only on a cold or a hot machine
             for label, fn in runs.items():
                 timed = Timed(denoiser)
                 t0 = time.perf_counter()
@@ -224,8 +269,14 @@ def overhead(denoiser: Callable, dim: int = 2, n: int = 20_000, nfe: int = 20, r
                 total = time.perf_counter() - t0
                 outside = total - timed.seconds
                 if label not in best or outside < best[label]["outside_s"]:
-                    best[label] = {"sampler": label, "nfe": timed.nfe, "total_s": total, "outside_s": outside,
-                                   "outside_us_per_step": 1e6 * outside / timed.nfe, "outside_pct": 100 * outside / total}
+                    best[label] = {
+                        "sampler": label,
+                        "nfe": timed.nfe,
+                        "total_s": total,
+                        "outside_s": outside,
+                        "outside_us_per_step": 1e6 * outside / timed.nfe,
+                        "outside_pct": 100 * outside / total,
+                    }
     rows = list(best.values())
     return rows
 
@@ -241,7 +292,12 @@ def smallest_nfe_within(rows: list[dict], factor: float = 2.0) -> dict[str, int 
     return out
 
 
-def run(out: str = "benchmarks/results/samplers.json", n: int = 5000, log=print, quality_rows: bool = True) -> dict:
+def run(
+    out: str = "benchmarks/results/samplers.json",
+    n: int = 5000,
+    log=print,
+    quality_rows: bool = True,
+) -> dict:
     """The whole benchmark: quality on 8-gaussians and 25-gaussians, and overhead; writes JSON.
     quality_rows=False measures the overhead only and keeps the quality rows already in `out`."""
     from importlib.metadata import PackageNotFoundError, version
@@ -255,8 +311,13 @@ def run(out: str = "benchmarks/results/samplers.json", n: int = 5000, log=print,
         except PackageNotFoundError:
             return None
 
-    report = {"machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "versions": {p: ver(p) for p in ("difflab", "k-diffusion", "diffusers")}, "quality": {}}
+    report = {
+        "machine": machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "versions": {p: ver(p) for p in ("difflab", "k-diffusion", "diffusers")},
+        "quality": {},
+    }
     if not quality_rows:
         if not os.path.exists(out):
             raise DifflabError(f"{out}: no earlier results to keep the quality rows from")
@@ -265,7 +326,10 @@ def run(out: str = "benchmarks/results/samplers.json", n: int = 5000, log=print,
     for name in ("8-gaussians", "25-gaussians") if quality_rows else ():
         log(f"quality on {name}")
         rows = quality(TOY_SETS[name].mixture, n=n, log=log)
-        report["quality"][name] = {"rows": rows, "smallest_nfe_within_2x": smallest_nfe_within(rows)}
+        report["quality"][name] = {
+            "rows": rows,
+            "smallest_nfe_within_2x": smallest_nfe_within(rows),
+        }
     log("overhead at batch 20,000")
     report["overhead"] = overhead(TOY_SETS["25-gaussians"].mixture.to(torch.float32), repeats=5)
     report["overhead_mlp"] = overhead(mlp_denoiser(), repeats=5)

@@ -21,7 +21,9 @@ from .models import ModelConfig, build_model
 from .training import TrainConfig, make_state, prepare_data, run_loop
 
 
-def bare_loop(data: torch.Tensor, steps: int, batch: int, seed: int = 0, foreach: bool | None = None) -> float:
+def bare_loop(
+    data: torch.Tensor, steps: int, batch: int, seed: int = 0, foreach: bool | None = None
+) -> float:
     """The hand-written baseline (AdamW as constructed by default, or with foreach=True); returns its
     final loss."""
     torch.manual_seed(seed)
@@ -49,13 +51,17 @@ def difflab_loop(data: torch.Tensor, steps: int, batch: int, workdir: Path, seed
     return state.history[-1][1]
 
 
-def throughput(steps: int = 500, batch: int = 512, repeats: int = 3, data: str = "8-gaussians") -> dict:
+def throughput(
+    steps: int = 500, batch: int = 512, repeats: int = 3, data: str = "8-gaussians"
+) -> dict:
     """Samples/s of both loops (best of `repeats`, alternating) and their ratio."""
     z = torch.as_tensor(prepare_data(load_data(data, n=50_000), True)[0], dtype=torch.float32)
     with tempfile.TemporaryDirectory() as tmp:
-        loops = {"bare": lambda n: bare_loop(z, n, batch),
-                 "bare, foreach AdamW": lambda n: bare_loop(z, n, batch, foreach=True),
-                 "difflab": lambda n: difflab_loop(z, n, batch, Path(tmp))}
+        loops = {
+            "bare": lambda n: bare_loop(z, n, batch),
+            "bare, foreach AdamW": lambda n: bare_loop(z, n, batch, foreach=True),
+            "difflab": lambda n: difflab_loop(z, n, batch, Path(tmp)),
+        }
         best = {name: float("inf") for name in loops}
         for fn in loops.values():
             fn(20)  # warm-up
@@ -65,9 +71,15 @@ def throughput(steps: int = 500, batch: int = 512, repeats: int = 3, data: str =
                 fn(steps)
                 best[name] = min(best[name], time.perf_counter() - start)
     rate = {k: steps * batch / v for k, v in best.items()}
-    return {"steps": steps, "batch": batch, "threads": torch.get_num_threads(), "samples_per_s": rate,
-            "ratio": rate["difflab"] / rate["bare"], "ratio_to_foreach": rate["difflab"] / rate["bare, foreach AdamW"],
-            "config": dataclasses.asdict(TrainConfig(steps=steps))}
+    return {
+        "steps": steps,
+        "batch": batch,
+        "threads": torch.get_num_threads(),
+        "samples_per_s": rate,
+        "ratio": rate["difflab"] / rate["bare"],
+        "ratio_to_foreach": rate["difflab"] / rate["bare, foreach AdamW"],
+        "config": dataclasses.asdict(TrainConfig(steps=steps)),
+    }
 
 
 __all__ = ["throughput", "bare_loop", "difflab_loop"]

@@ -48,7 +48,9 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def save_checkpoint(path: str | Path, tensors: dict[str, Tensor], meta: dict) -> None:
     """tensors → safetensors, meta → its JSON header under 'difflab'; atomically."""
-    blob = st_save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, {META_KEY: json.dumps(meta)})
+    blob = st_save(
+        {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, {META_KEY: json.dumps(meta)}
+    )
     atomic_write(path, lambda f: f.write(blob))
 
 
@@ -61,16 +63,22 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict]:
         head = f.read(9)
     if not _looks_like_safetensors(head, path.stat().st_size):
         if head[:2] == b"PK" or head[:1] == b"\x80":
-            raise DifflabError(f"{path}: a pickle/torch archive, refused (difflab loads only safetensors)")
+            raise DifflabError(
+                f"{path}: a pickle/torch archive, refused (difflab loads only safetensors)"
+            )
         raise DifflabError(f"{path}: not a safetensors checkpoint")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta_raw = (f.metadata() or {}).get(META_KEY)
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises several types for corrupt input
-        raise DifflabError(f"{path}: not a readable safetensors checkpoint ({type(e).__name__})") from None
+        raise DifflabError(
+            f"{path}: not a readable safetensors checkpoint ({type(e).__name__})"
+        ) from None
     if meta_raw is None:
-        raise DifflabError(f"{path}: a safetensors file without difflab metadata (foreign checkpoint)")
+        raise DifflabError(
+            f"{path}: a safetensors file without difflab metadata (foreign checkpoint)"
+        )
     try:
         meta = json.loads(meta_raw)
     except json.JSONDecodeError:
@@ -93,11 +101,20 @@ def flatten_state(prefix: str, state: Any, tensors: dict[str, Tensor]) -> Any:
         tensors[key] = state
         return {"__tensor__": key}
     if isinstance(state, dict):
-        return {"__dict__": [[flatten_state(f"{prefix}.{i}k", k, tensors), flatten_state(f"{prefix}.{i}", v, tensors)]
-                             for i, (k, v) in enumerate(state.items())]}
+        return {
+            "__dict__": [
+                [
+                    flatten_state(f"{prefix}.{i}k", k, tensors),
+                    flatten_state(f"{prefix}.{i}", v, tensors),
+                ]
+                for i, (k, v) in enumerate(state.items())
+            ]
+        }
     if isinstance(state, (list, tuple)):
-        return {"__list__": [flatten_state(f"{prefix}.{i}", v, tensors) for i, v in enumerate(state)],
-                "tuple": isinstance(state, tuple)}
+        return {
+            "__list__": [flatten_state(f"{prefix}.{i}", v, tensors) for i, v in enumerate(state)],
+            "tuple": isinstance(state, tuple),
+        }
     if state is None or isinstance(state, (bool, int, float, str)):
         return state
     raise TypeError(f"cannot store {type(state).__name__} in a checkpoint")
@@ -109,7 +126,10 @@ def unflatten_state(skeleton: Any, tensors: dict[str, Tensor]) -> Any:
         if "__tensor__" in skeleton:
             return tensors[skeleton["__tensor__"]]
         if "__dict__" in skeleton:
-            return {unflatten_state(k, tensors): unflatten_state(v, tensors) for k, v in skeleton["__dict__"]}
+            return {
+                unflatten_state(k, tensors): unflatten_state(v, tensors)
+                for k, v in skeleton["__dict__"]
+            }
         if "__list__" in skeleton:
             items = [unflatten_state(v, tensors) for v in skeleton["__list__"]]
             return tuple(items) if skeleton["tuple"] else items

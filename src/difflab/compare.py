@@ -26,7 +26,9 @@ from .training import ModelConfig, TrainConfig, train
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
     """Mean and its standard error (sample std / sqrt(n))."""
     values = np.asarray(values, dtype=float)
-    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values))) if len(
+        values
+    ) > 1 else 0.0
 
 
 def held_out(spec: str, n: int, seed: int = 20_000) -> np.ndarray:
@@ -44,12 +46,15 @@ def log_probs(run: TrainedRun, x: np.ndarray, **options) -> tuple[np.ndarray, di
     start = time.perf_counter()
     lp = run.log_prob(x, stats=stats, **options)
     if not np.all(np.isfinite(lp)):
-        raise DifflabError(f"{run.path}: log-likelihood is not finite for {int((~np.isfinite(lp)).sum())} points")
+        raise DifflabError(
+            f"{run.path}: log-likelihood is not finite for {int((~np.isfinite(lp)).sum())} points"
+        )
     return lp, {"nfe": stats.get("nfe"), "seconds": time.perf_counter() - start}
 
 
-def nll_summary(lp: np.ndarray, dim: int, true_lp: np.ndarray | None = None,
-                bin_width: float | None = None) -> dict:
+def nll_summary(
+    lp: np.ndarray, dim: int, true_lp: np.ndarray | None = None, bin_width: float | None = None
+) -> dict:
     """Mean NLL (nats per point) and bits/dim (dequantised, for data in bins of bin_width) with standard
     errors; with the true log-density of the same points, the paired gap NLL_model - NLL_true (≥ 0 in
     expectation: it is a KL divergence)."""
@@ -77,50 +82,102 @@ def true_nll(spec: str, x: np.ndarray) -> dict | None:
     return {"nll": nll, "nll_se": se}
 
 
-def compare_models(data: str, out: str | Path, seconds: float = 60.0, preset: str = "edm", flow: str = "realnvp",
-                   n_eval: int = 2000, n_samples: int = 5000, seed: int = 0, progress: bool = True, log=print) -> dict:
+def compare_models(
+    data: str,
+    out: str | Path,
+    seconds: float = 60.0,
+    preset: str = "edm",
+    flow: str = "realnvp",
+    n_eval: int = 2000,
+    n_samples: int = 5000,
+    seed: int = 0,
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Train `preset` and `flow` on `data` for `seconds` each, then NLL and SW2 side by side; writes
     OUT/compare.json and OUT/samples.png. Returns the report."""
     out = Path(out)
     arr = load_data(data, seed=seed)
     cfg = TrainConfig(seconds=seconds, seed=seed)
     runs = {}
-    for label, model, recipe in [(preset, ModelConfig(), preset), (flow, ModelConfig(type=flow), preset)]:
+    for label, model, recipe in [
+        (preset, ModelConfig(), preset),
+        (flow, ModelConfig(type=flow), preset),
+    ]:
         log(f"training {label} for {seconds:g} s")
-        train(arr, recipe, out / label, cfg, model, data_spec=data, force=True, progress=progress, log=log)
+        train(
+            arr,
+            recipe,
+            out / label,
+            cfg,
+            model,
+            data_spec=data,
+            force=True,
+            progress=progress,
+            log=log,
+        )
         runs[label] = load_run(out / label)
     x = held_out(data, n_eval)
     true_lp = true_log_prob(data, x)
-    report = {"data": data, "seconds": seconds, "n_eval": n_eval, "true": true_nll(data, x), "models": {}}
+    report = {
+        "data": data,
+        "seconds": seconds,
+        "n_eval": n_eval,
+        "true": true_nll(data, x),
+        "models": {},
+    }
     samples = {}
     for label, run in runs.items():
         log(f"evaluating {label}")
         samples[label] = run.sample(n_samples, seed=seed)
         metrics = run.evaluate(samples[label])
         lp, info = log_probs(run, x)
-        report["models"][label] = {"kind": "flow" if label == flow else "diffusion", "steps": run.trained_steps,
-                                   **nll_summary(lp, run.dim, true_lp), **info,
-                                   "sw2_ratio": metrics["sw2"]["ratio"], "energy_ratio": metrics["energy"]["ratio"]}
+        report["models"][label] = {
+            "kind": "flow" if label == flow else "diffusion",
+            "steps": run.trained_steps,
+            **nll_summary(lp, run.dim, true_lp),
+            **info,
+            "sw2_ratio": metrics["sw2"]["ratio"],
+            "energy_ratio": metrics["energy"]["ratio"],
+        }
     write_json(out / "compare.json", report)
     from . import plots
 
-    plots.samples_grid(next(iter(runs.values())).reference_sets(n_samples, k=1)[0], samples,
-                       out / "samples.png", title=f"{data}: {seconds:g} s of training each")
+    plots.samples_grid(
+        next(iter(runs.values())).reference_sets(n_samples, k=1)[0],
+        samples,
+        out / "samples.png",
+        title=f"{data}: {seconds:g} s of training each",
+    )
     return report
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{report['data']}: {report['seconds']:g} s of training each, NLL on {report['n_eval']} held-out points",
-             f"  {'model':16s} {'steps':>7s} {'NLL (nats)':>16s} {'bits/dim':>14s} {'NFE':>5s} {'SW2 / floor':>12s}"
-             + ("   NLL - true NLL (paired)" if report["true"] else "")]
+    lines = [
+        f"{report['data']}: {report['seconds']:g} s of training each, NLL on {report['n_eval']} held-out points",
+        f"  {'model':16s} {'steps':>7s} {'NLL (nats)':>16s} {'bits/dim':>14s} {'NFE':>5s} {'SW2 / floor':>12s}"
+        + ("   NLL - true NLL (paired)" if report["true"] else ""),
+    ]
     for label, m in report["models"].items():
         gap = f"   {m['gap_to_true']:.4f} ± {m['gap_to_true_se']:.4f}" if "gap_to_true" in m else ""
-        lines.append(f"  {label:16s} {m['steps']:7d} {m['nll']:9.3f} ± {m['nll_se']:.3f} "
-                     f"{m['bits_per_dim']:7.3f} ± {m['bits_per_dim_se']:.3f} {m['nfe'] or 0:5d} {m['sw2_ratio']:11.2f}×{gap}")
+        lines.append(
+            f"  {label:16s} {m['steps']:7d} {m['nll']:9.3f} ± {m['nll_se']:.3f} "
+            f"{m['bits_per_dim']:7.3f} ± {m['bits_per_dim_se']:.3f} {m['nfe'] or 0:5d} {m['sw2_ratio']:11.2f}×{gap}"
+        )
     if report["true"]:
-        lines.append(f"  {'true density':16s} {'':7s} {report['true']['nll']:9.3f} ± {report['true']['nll_se']:.3f}")
+        lines.append(
+            f"  {'true density':16s} {'':7s} {report['true']['nll']:9.3f} ± {report['true']['nll_se']:.3f}"
+        )
     return "\n".join(lines)
 
 
-__all__ = ["compare_models", "format_report", "log_probs", "nll_summary", "true_nll", "true_log_prob", "held_out",
-           "mean_and_se"]
+__all__ = [
+    "compare_models",
+    "format_report",
+    "log_probs",
+    "nll_summary",
+    "true_nll",
+    "true_log_prob",
+    "held_out",
+    "mean_and_se",
+]

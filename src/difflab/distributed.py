@@ -52,7 +52,9 @@ def setup(device: str = "cpu", batch_size: int | None = None) -> DistEnv:
         return DistEnv(device=device)
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     if batch_size is not None and batch_size % world:
-        raise DifflabError(f"--batch-size {batch_size} must be divisible by the number of processes {world}")
+        raise DifflabError(
+            f"--batch-size {batch_size} must be divisible by the number of processes {world}"
+        )
     if device.startswith("cuda"):
         device = f"cuda:{local}"
         torch.cuda.set_device(local)

@@ -14,4 +14,6 @@ def lookup(table: dict, name: str, what: str, expected: str = "one of"):
     try:
         return table[name]
     except KeyError:
-        raise DifflabError(f"unknown {what} {name!r}; expected {expected}: {', '.join(table)}") from None
+        raise DifflabError(
+            f"unknown {what} {name!r}; expected {expected}: {', '.join(table)}"
+        ) from None

@@ -35,7 +35,9 @@ def _net(dim: int, width: int, depth: int, out: int) -> nn.Sequential:
 def alternating_masks(dim: int, count: int) -> list[Tensor]:
     """Masks b_k: even/odd coordinates, alternating per layer, so every coordinate gets updated."""
     even = (torch.arange(dim) % 2 == 0).to(torch.float32)
-    return [(even if k % 2 == 0 else 1 - even).clone() for k in range(count)]  # own storage each (safetensors)
+    return [
+        (even if k % 2 == 0 else 1 - even).clone() for k in range(count)
+    ]  # own storage each (safetensors)
 
 
 class AdditiveCoupling(nn.Module):
@@ -145,11 +147,15 @@ class Flow(nn.Module):
 def nice(dim: int, layers: int = 4, width: int = 128, depth: int = 3) -> Flow:
     """NICE: `layers` additive couplings with alternating masks, then the diagonal scaling."""
     _check_dim(dim)
-    couplings: list[nn.Module] = [AdditiveCoupling(m, width, depth) for m in alternating_masks(dim, layers)]
+    couplings: list[nn.Module] = [
+        AdditiveCoupling(m, width, depth) for m in alternating_masks(dim, layers)
+    ]
     return Flow(couplings + [DiagonalScaling(dim)])
 
 
-def realnvp(dim: int, layers: int = 8, width: int = 128, depth: int = 3, actnorm: bool = True) -> Flow:
+def realnvp(
+    dim: int, layers: int = 8, width: int = 128, depth: int = 3, actnorm: bool = True
+) -> Flow:
     """RealNVP: `layers` affine couplings with alternating masks, each preceded by ActNorm if asked."""
     _check_dim(dim)
     stack: list[nn.Module] = []
@@ -162,10 +168,21 @@ def realnvp(dim: int, layers: int = 8, width: int = 128, depth: int = 3, actnorm
 
 def _check_dim(dim: int) -> None:
     if dim < 2:
-        raise DifflabError(f"coupling flows need data of dimension ≥ 2 (one part conditions the other), got {dim}")
+        raise DifflabError(
+            f"coupling flows need data of dimension ≥ 2 (one part conditions the other), got {dim}"
+        )
 
 
 FLOWS = {"nice": nice, "realnvp": realnvp}
 
-__all__ = ["Flow", "nice", "realnvp", "FLOWS", "AdditiveCoupling", "AffineCoupling", "ActNorm", "DiagonalScaling",
-           "alternating_masks"]
+__all__ = [
+    "Flow",
+    "nice",
+    "realnvp",
+    "FLOWS",
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "ActNorm",
+    "DiagonalScaling",
+    "alternating_masks",
+]

@@ -52,7 +52,9 @@ class Gaussian:
         z = z * torch.sqrt((lam + sigma_to**2) / (lam + sigma_from**2))
         return self.mean + z @ u.T
 
-    def sample(self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """n draws from the marginal p(x̂; σ) = N(μ, Σ + σ²I)."""
         d = self.mean.shape[0]
         cov = self.cov + sigma**2 * torch.eye(d, dtype=self.cov.dtype)
@@ -110,11 +112,14 @@ class GaussianMixture:
         var = (self.stds.to(x.dtype) ** 2 + sigma**2).expand(x.shape[0], -1)
         return torch.logsumexp(self._component_log_prob(x, var), dim=1)
 
-    def sample(self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         return self.sample_labelled(n, sigma, generator)[0]
 
-    def sample_labelled(self, n: int, sigma: float = 0.0,
-                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def sample_labelled(
+        self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """n draws and the component k each came from (its true class label)."""
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)
@@ -126,11 +131,14 @@ class GaussianMixture:
         means = self.means[:, observed].to(y.dtype)
         var = (self.stds.to(y.dtype) ** 2).expand(y.shape[0], -1)
         sq = torch.cdist(y, means) ** 2
-        logits = torch.log(self.weights) - 0.5 * sq / var - 0.5 * int(observed.sum()) * torch.log(var)
+        logits = (
+            torch.log(self.weights) - 0.5 * sq / var - 0.5 * int(observed.sum()) * torch.log(var)
+        )
         return torch.softmax(logits, dim=1)
 
-    def sample_conditional(self, observed: Tensor, y: Tensor,
-                           generator: torch.Generator | None = None) -> Tensor:
+    def sample_conditional(
+        self, observed: Tensor, y: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
         """Exact draws of x given x[o] = y (one per row of y): k ~ p(k | y), then the missing
         coordinates from N(μ_k[m], s_k² I) (isotropic components: independent of y given k)."""
         k = torch.multinomial(self.posterior_weights(observed, y), 1, generator=generator)[:, 0]
@@ -175,9 +183,13 @@ class Uniform01:
         """log p(x̂; σ) summed over coordinates (σ = 0: the uniform density, -inf outside)."""
         if sigma == 0:
             inside = ((x >= 0) & (x <= 1)).all(dim=-1)
-            return torch.where(inside, torch.zeros_like(x[..., 0]), torch.full_like(x[..., 0], -math.inf))
+            return torch.where(
+                inside, torch.zeros_like(x[..., 0]), torch.full_like(x[..., 0], -math.inf)
+            )
         return _log_interval_mass(-x / sigma, (1 - x) / sigma).sum(-1)
 
-    def sample(self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, n: int, sigma: float = 0.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         x0 = torch.rand(n, self.dim, generator=generator, dtype=torch.float64)
         return x0 + sigma * torch.randn(n, self.dim, generator=generator, dtype=torch.float64)

@@ -37,17 +37,29 @@ class Tableau:
 EULER = Tableau("euler", 1, (0.0,), ((),), (1.0,))
 MIDPOINT = Tableau("midpoint", 2, (0.0, 0.5), ((), (0.5,)), (0.0, 1.0))
 HEUN = Tableau("heun", 2, (0.0, 1.0), ((), (1.0,)), (0.5, 0.5))
-RK4 = Tableau("rk4", 4, (0.0, 0.5, 0.5, 1.0), ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 1 / 3, 1 / 3, 1 / 6))
+RK4 = Tableau(
+    "rk4",
+    4,
+    (0.0, 0.5, 0.5, 1.0),
+    ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
+    (1 / 6, 1 / 3, 1 / 3, 1 / 6),
+)
 # Dormand & Prince (1980), RK5(4)7FM: 5th-order solution, 4th-order embedded estimate, FSAL.
 _DP_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0)
 _DP_B4 = (5179 / 57600, 0.0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40)
 DOPRI5 = Tableau(
-    "dopri5", 5,
+    "dopri5",
+    5,
     (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0),
-    ((), (1 / 5,), (3 / 40, 9 / 40), (44 / 45, -56 / 15, 32 / 9),
-     (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
-     (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
-     _DP_B[:6]),
+    (
+        (),
+        (1 / 5,),
+        (3 / 40, 9 / 40),
+        (44 / 45, -56 / 15, 32 / 9),
+        (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+        (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+        _DP_B[:6],
+    ),
     _DP_B,
     tuple(b - bh for b, bh in zip(_DP_B, _DP_B4)),
     fsal=True,
@@ -59,7 +71,9 @@ def stage_times(t: float, t_next: float, tab: Tableau) -> list[float]:
     return [t + c * (t_next - t) for c in tab.c]
 
 
-def rk_stages(f: RHS, x: Tensor, t: float, h: float, tab: Tableau, k0: Tensor | None = None) -> list[Tensor]:
+def rk_stages(
+    f: RHS, x: Tensor, t: float, h: float, tab: Tableau, k0: Tensor | None = None
+) -> list[Tensor]:
     """The stage derivatives k_i = f(x + h Σ_j a_ij k_j, t + c_i h); k0 reuses a known f(x, t)."""
     ks: list[Tensor] = []
     for i in range(tab.stages):
@@ -99,9 +113,18 @@ class AdaptiveStats:
     rejected: int = 0
 
 
-def solve_adaptive(f: RHS, x: Tensor, t0: float, t1: float, rtol: float = 1e-5, atol: float = 1e-5,
-                   tab: Tableau = DOPRI5, h0: float | None = None, max_steps: int = 10_000,
-                   stats: AdaptiveStats | None = None) -> Tensor:
+def solve_adaptive(
+    f: RHS,
+    x: Tensor,
+    t0: float,
+    t1: float,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    tab: Tableau = DOPRI5,
+    h0: float | None = None,
+    max_steps: int = 10_000,
+    stats: AdaptiveStats | None = None,
+) -> Tensor:
     """Embedded RK with step-size control (Hairer, Nørsett & Wanner I, II.4): accept when the RMS of
     err/(atol + rtol·max(|x|, |x_new|)) ≤ 1, and scale h by 0.9·err^(-1/(q+1)) within [0.2, 10]."""
     if tab.b_err is None:

@@ -37,12 +37,16 @@ def divergence_exact(f: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, 
         out = f(x)
         flat_out, div = out.flatten(1), torch.zeros(len(x), dtype=x.dtype, device=x.device)
         for i in range(flat_out.shape[1]):
-            (g,) = torch.autograd.grad(flat_out[:, i].sum(), x, retain_graph=i + 1 < flat_out.shape[1])
+            (g,) = torch.autograd.grad(
+                flat_out[:, i].sum(), x, retain_graph=i + 1 < flat_out.shape[1]
+            )
             div = div + g.flatten(1)[:, i]
     return out.detach(), div
 
 
-def divergence_hutchinson(f: Callable[[Tensor], Tensor], x: Tensor, probes: Tensor) -> tuple[Tensor, Tensor]:
+def divergence_hutchinson(
+    f: Callable[[Tensor], Tensor], x: Tensor, probes: Tensor
+) -> tuple[Tensor, Tensor]:
     """(f(x), mean_k v_kᵀ (∂f/∂x) v_k) per sample: Hutchinson's unbiased trace estimator (E[v vᵀ] = I)
     with probes v of shape (K, *x.shape), one vector–Jacobian product per probe."""
     with torch.enable_grad():
@@ -55,7 +59,9 @@ def divergence_hutchinson(f: Callable[[Tensor], Tensor], x: Tensor, probes: Tens
     return out.detach(), est / len(probes)
 
 
-def make_probes(x: Tensor, count: int, kind: str = "rademacher", generator: torch.Generator | None = None) -> Tensor:
+def make_probes(
+    x: Tensor, count: int, kind: str = "rademacher", generator: torch.Generator | None = None
+) -> Tensor:
     """`count` probe vectors per sample, Rademacher (±1) or Gaussian, shaped (count, *x.shape)."""
     shape = (count, *x.shape)
     if kind == "gaussian":
@@ -69,26 +75,50 @@ def make_probes(x: Tensor, count: int, kind: str = "rademacher", generator: torc
 def prior_log_prob(x: Tensor, std: float) -> Tensor:
     """log N(x; 0, std² I) per sample."""
     d = x[0].numel()
-    return -0.5 * (x.flatten(1) ** 2).sum(1) / std**2 - d * (math.log(std) + 0.5 * math.log(2 * math.pi))
+    return -0.5 * (x.flatten(1) ** 2).sum(1) / std**2 - d * (
+        math.log(std) + 0.5 * math.log(2 * math.pi)
+    )
 
 
-def smoothed_prior_log_prob(x: Tensor, s: float, sigma: float, sigma_data: float,
-                            mean: Tensor | None = None, cov: Tensor | None = None) -> Tensor:
+def smoothed_prior_log_prob(
+    x: Tensor,
+    s: float,
+    sigma: float,
+    sigma_data: float,
+    mean: Tensor | None = None,
+    cov: Tensor | None = None,
+) -> Tensor:
     """log N(x; s·μ, s²(Σ + σ² I)) per sample: the marginal at σ of data with mean μ, covariance Σ."""
     if cov is None:
         centred = x if mean is None else x - s * mean.to(x).reshape(x.shape[1:])
         return prior_log_prob(centred, s * math.sqrt(sigma**2 + sigma_data**2))
     flat = x.flatten(1)
     mu = s * (mean.to(flat).flatten() if mean is not None else torch.zeros_like(flat[0]))
-    full = s**2 * (cov.to(flat) + sigma**2 * torch.eye(len(mu), dtype=flat.dtype, device=flat.device))
+    full = s**2 * (
+        cov.to(flat) + sigma**2 * torch.eye(len(mu), dtype=flat.dtype, device=flat.device)
+    )
     return torch.distributions.MultivariateNormal(mu, full).log_prob(flat)
 
 
-def log_prob(denoiser: DenoiserFn, x: Tensor, *, process: Process | None = None, sigma_min: float = 0.002,
-             sigma_max: float = 80.0, sigma_data: float = 1.0, method: str = "dopri5", steps: int = 64,
-             rtol: float = 1e-5, atol: float = 1e-5, hutchinson: int = 0, probe: str = "rademacher",
-             generator: torch.Generator | None = None, data_mean: Tensor | None = None,
-             data_cov: Tensor | None = None, stats: dict | None = None) -> Tensor:
+def log_prob(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    *,
+    process: Process | None = None,
+    sigma_min: float = 0.002,
+    sigma_max: float = 80.0,
+    sigma_data: float = 1.0,
+    method: str = "dopri5",
+    steps: int = 64,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    hutchinson: int = 0,
+    probe: str = "rademacher",
+    generator: torch.Generator | None = None,
+    data_mean: Tensor | None = None,
+    data_cov: Tensor | None = None,
+    stats: dict | None = None,
+) -> Tensor:
     """log p(x̂) in nats per sample, x̂ in the denoiser's units (e.g. standardised data).
 
     method: 'dopri5' (adaptive, rtol/atol) or a fixed-step 'euler' | 'heun' | 'rk4' with `steps` steps
@@ -98,13 +128,18 @@ def log_prob(denoiser: DenoiserFn, x: Tensor, *, process: Process | None = None,
     data_mean/data_cov (μ, Σ of x̂) sharpen the prior; else μ = 0, Σ = σ_data² I. `stats` gets {'nfe': …}.
     """
     if method not in METHODS:
-        raise DifflabError(f"unknown integration method {method!r}; expected one of: {', '.join(METHODS)}")
+        raise DifflabError(
+            f"unknown integration method {method!r}; expected one of: {', '.join(METHODS)}"
+        )
     if not 0 < sigma_min < sigma_max:
         raise DifflabError(f"need 0 < sigma_min < sigma_max, got {sigma_min} and {sigma_max}")
     process = process or VE(sigma_lo=sigma_min, sigma_hi=sigma_max)
     ode = PFODE(denoiser, process)
     shape, dim = x.shape[1:], x[0].numel()
-    t0, t1 = (float(process.t_of_sigma(torch.tensor(s, dtype=torch.float64))) for s in (sigma_min, sigma_max))
+    t0, t1 = (
+        float(process.t_of_sigma(torch.tensor(s, dtype=torch.float64)))
+        for s in (sigma_min, sigma_max)
+    )
     s0, s1 = (float(process.s(torch.tensor(t, dtype=torch.float64))) for t in (t0, t1))
     probes = make_probes(x, hutchinson, probe, generator) if hutchinson > 0 else None
     nfe = 0
@@ -114,7 +149,9 @@ def log_prob(denoiser: DenoiserFn, x: Tensor, *, process: Process | None = None,
         nfe += 1
         f = lambda z: ode(z, t)  # noqa: E731 - the field at this time, for autograd
         xt = y[:, :dim].reshape(-1, *shape)
-        out, div = divergence_exact(f, xt) if probes is None else divergence_hutchinson(f, xt, probes)
+        out, div = (
+            divergence_exact(f, xt) if probes is None else divergence_hutchinson(f, xt, probes)
+        )
         return torch.cat([out.flatten(1), div[:, None]], 1)
 
     y = torch.cat([(s0 * x).flatten(1), torch.zeros(len(x), 1, dtype=x.dtype, device=x.device)], 1)
@@ -125,7 +162,9 @@ def log_prob(denoiser: DenoiserFn, x: Tensor, *, process: Process | None = None,
         y = solve_fixed(augmented, y, ts, FIXED[method])
     if stats is not None:
         stats["nfe"] = nfe
-    prior = smoothed_prior_log_prob(y[:, :dim].reshape(-1, *shape), s1, sigma_max, sigma_data, data_mean, data_cov)
+    prior = smoothed_prior_log_prob(
+        y[:, :dim].reshape(-1, *shape), s1, sigma_max, sigma_data, data_mean, data_cov
+    )
     return prior + y[:, dim] + dim * math.log(s0)
 
 
@@ -136,5 +175,13 @@ def bits_per_dim(log_prob: Tensor, dim: int, bin_width: float | None = None) -> 
     return nats / math.log(2)
 
 
-__all__ = ["log_prob", "bits_per_dim", "divergence_exact", "divergence_hutchinson", "make_probes",
-           "prior_log_prob", "smoothed_prior_log_prob", "METHODS"]
+__all__ = [
+    "log_prob",
+    "bits_per_dim",
+    "divergence_exact",
+    "divergence_hutchinson",
+    "make_probes",
+    "prior_log_prob",
+    "smoothed_prior_log_prob",
+    "METHODS",
+]

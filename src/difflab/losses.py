@@ -25,7 +25,11 @@ class LogNormal:
     p_std: float = 1.2
 
     def sample(
-        self, n: int, process: Process, generator: torch.Generator, device: torch.device | str = "cpu"
+        self,
+        n: int,
+        process: Process,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
     ) -> Tensor:
         z = torch.randn(n, generator=generator, device=device)
         return torch.exp(self.p_mean + self.p_std * z)
@@ -36,7 +40,11 @@ class UniformT:
     """t ~ U[t_min, t_max] of the process, σ = σ(t) (score SDE, continuous-time training)."""
 
     def sample(
-        self, n: int, process: Process, generator: torch.Generator, device: torch.device | str = "cpu"
+        self,
+        n: int,
+        process: Process,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
     ) -> Tensor:
         u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
         t = process.t_min + (process.t_max - process.t_min) * u
@@ -56,7 +64,11 @@ class DiscreteT:
         return process.sigma(t)
 
     def sample(
-        self, n: int, process: Process, generator: torch.Generator, device: torch.device | str = "cpu"
+        self,
+        n: int,
+        process: Process,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
     ) -> Tensor:
         i = torch.randint(0, self.levels, (n,), generator=generator, device=device)
         return self.sigmas(process).float().to(device)[i]
@@ -78,7 +90,11 @@ def weight(name: str, precond: Preconditioning, sigma: Tensor) -> Tensor:
 
 
 def dsm_loss(
-    denoiser: Denoiser, x0: Tensor, sigma: Tensor, noise: Tensor, weighting: str = "target",
+    denoiser: Denoiser,
+    x0: Tensor,
+    sigma: Tensor,
+    noise: Tensor,
+    weighting: str = "target",
     cond: Tensor | None = None,
 ) -> Tensor:
     """Per-sample DSM loss λ(σ)·c_out²·mean||F(·, c) - target||² at x̂ = x0 + σ n (EDM Eq. 8); with a

@@ -23,7 +23,9 @@ def random_directions(dim: int, n: int, seed: int = 0) -> np.ndarray:
     return theta / np.linalg.norm(theta, axis=0, keepdims=True)
 
 
-def sliced_wasserstein(x: np.ndarray, y: np.ndarray, n_projections: int = 500, seed: int = 0) -> float:
+def sliced_wasserstein(
+    x: np.ndarray, y: np.ndarray, n_projections: int = 500, seed: int = 0
+) -> float:
     """SW2 = (E_θ W2²(θᵀx, θᵀy))^½ over uniform directions θ (Bonneel et al. 2015).
 
     For two sets of equal size and weight, W2 in 1-D pairs the sorted projections, so this is exact
@@ -50,8 +52,12 @@ def energy_distance(x: np.ndarray, y: np.ndarray, max_n: int = 2000) -> float:
     return float(torch.sqrt(torch.clamp(2 * xy - xx - yy, min=0.0)))
 
 
-def mode_coverage(samples: np.ndarray, mixture: GaussianMixture, radius_stds: float = 4.0,
-                  drop_fraction: float = 0.2) -> dict:
+def mode_coverage(
+    samples: np.ndarray,
+    mixture: GaussianMixture,
+    radius_stds: float = 4.0,
+    drop_fraction: float = 0.2,
+) -> dict:
     """Assign each sample to its nearest mode if within `radius_stds` of that mode's std.
 
     Returns per-mode counts and expected counts (n·w_k), the modes with fewer than drop_fraction of
@@ -62,7 +68,10 @@ def mode_coverage(samples: np.ndarray, mixture: GaussianMixture, radius_stds: fl
     means = mixture.means.to(torch.float64)
     dist = torch.cdist(x, means)
     nearest = dist.argmin(dim=1)
-    near = dist.gather(1, nearest[:, None]).squeeze(1) <= radius_stds * mixture.stds.to(torch.float64)[nearest]
+    near = (
+        dist.gather(1, nearest[:, None]).squeeze(1)
+        <= radius_stds * mixture.stds.to(torch.float64)[nearest]
+    )
     counts = torch.bincount(nearest[near], minlength=len(means)).tolist()
     n = len(x)
     expected = (mixture.weights.to(torch.float64) * n).tolist()
@@ -70,16 +79,21 @@ def mode_coverage(samples: np.ndarray, mixture: GaussianMixture, radius_stds: fl
     return {
         "counts": counts,
         "expected": [round(e, 1) for e in expected],
-        "dropped_modes": [k for k, (c, e) in enumerate(zip(counts, expected)) if c < drop_fraction * e],
+        "dropped_modes": [
+            k for k, (c, e) in enumerate(zip(counts, expected)) if c < drop_fraction * e
+        ],
         "off_mode_fraction": 1.0 - float(near.double().mean()),
-        "tv_distance": 0.5 * float(np.abs(freq - mixture.weights.numpy()).sum() + (1.0 - freq.sum())),
+        "tv_distance": 0.5
+        * float(np.abs(freq - mixture.weights.numpy()).sum() + (1.0 - freq.sum())),
     }
 
 
 METRICS: dict[str, Metric] = {"sw2": sliced_wasserstein, "energy": energy_distance}
 
 
-def compare(samples: np.ndarray, references: list[np.ndarray], mixture: GaussianMixture | None = None) -> dict:
+def compare(
+    samples: np.ndarray, references: list[np.ndarray], mixture: GaussianMixture | None = None
+) -> dict:
     """Every metric of samples against K ≥ 2 independent exact reference sets of one size n.
 
     value = mean_k metric(samples, ref_k); floor = mean over all pairs j < k of metric(ref_j, ref_k),
@@ -95,7 +109,11 @@ def compare(samples: np.ndarray, references: list[np.ndarray], mixture: Gaussian
     for name, metric in METRICS.items():
         value = float(np.mean([metric(samples, r) for r in refs]))
         floor = float(np.mean([metric(a, b) for a, b in itertools.combinations(refs, 2)]))
-        out[name] = {"value": value, "floor": floor, "ratio": value / floor if floor > 0 else float("inf")}
+        out[name] = {
+            "value": value,
+            "floor": floor,
+            "ratio": value / floor if floor > 0 else float("inf"),
+        }
     if mixture is not None:
         out["modes"] = mode_coverage(samples, mixture)
     return out

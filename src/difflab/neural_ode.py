@@ -18,7 +18,16 @@ import torch
 from torch import Tensor, nn
 
 from .errors import DifflabError, lookup
-from .integrate import EULER, HEUN, MIDPOINT, RK4, AdaptiveStats, Tableau, solve_adaptive, solve_fixed
+from .integrate import (
+    EULER,
+    HEUN,
+    MIDPOINT,
+    RK4,
+    AdaptiveStats,
+    Tableau,
+    solve_adaptive,
+    solve_fixed,
+)
 
 SCHEMES: dict[str, Tableau] = {"euler": EULER, "midpoint": MIDPOINT, "heun": HEUN, "rk4": RK4}
 
@@ -45,8 +54,14 @@ def _linear(a: Tensor) -> Callable[[Tensor, float], Tensor]:
     return lambda h, t: h @ a.to(h).T
 
 
-def lotka_volterra(h: Tensor, t: float, alpha: float = 1.5, beta: float = 1.0, gamma: float = 3.0,
-                   delta: float = 1.0) -> Tensor:
+def lotka_volterra(
+    h: Tensor,
+    t: float,
+    alpha: float = 1.5,
+    beta: float = 1.0,
+    gamma: float = 3.0,
+    delta: float = 1.0,
+) -> Tensor:
     """Predator–prey: ẋ = αx - βxy, ẏ = δxy - γy (Lotka 1925, Volterra 1926)."""
     x, y = h[:, 0], h[:, 1]
     return torch.stack([alpha * x - beta * x * y, delta * x * y - gamma * y], 1)
@@ -54,13 +69,21 @@ def lotka_volterra(h: Tensor, t: float, alpha: float = 1.5, beta: float = 1.0, g
 
 SYSTEMS: dict[str, System] = {
     "damped-oscillator": System(
-        "damped-oscillator", 2, _linear(damped_oscillator_matrix()),
-        lambda n, g: torch.randn(n, 2, generator=g, dtype=torch.float64), 5.0,
-        "linear: ẍ + 2ζωẋ + ω²x = 0, ω = 2, ζ = 0.1; h0 ~ N(0, I)"),
+        "damped-oscillator",
+        2,
+        _linear(damped_oscillator_matrix()),
+        lambda n, g: torch.randn(n, 2, generator=g, dtype=torch.float64),
+        5.0,
+        "linear: ẍ + 2ζωẋ + ω²x = 0, ω = 2, ζ = 0.1; h0 ~ N(0, I)",
+    ),
     "lotka-volterra": System(
-        "lotka-volterra", 2, lotka_volterra,
-        lambda n, g: 1.0 + 2.0 * torch.rand(n, 2, generator=g, dtype=torch.float64), 4.0,
-        "nonlinear predator–prey: α = 1.5, β = 1, γ = 3, δ = 1; h0 ~ U[1, 3]²"),
+        "lotka-volterra",
+        2,
+        lotka_volterra,
+        lambda n, g: 1.0 + 2.0 * torch.rand(n, 2, generator=g, dtype=torch.float64),
+        4.0,
+        "nonlinear predator–prey: α = 1.5, β = 1, γ = 3, δ = 1; h0 ~ U[1, 3]²",
+    ),
 }
 
 
@@ -68,16 +91,22 @@ def get_system(name: str) -> System:
     return lookup(SYSTEMS, name, "system")
 
 
-def simulate(field: Callable[[Tensor, float], Tensor], h0: Tensor, times: list[float], substeps: int = 20) -> Tensor:
+def simulate(
+    field: Callable[[Tensor, float], Tensor], h0: Tensor, times: list[float], substeps: int = 20
+) -> Tensor:
     """Trajectories [len(times), B, D] of the true system by RK4 with `substeps` steps per interval."""
     out, h = [h0], h0
     for t, t_next in zip(times, times[1:]):
-        h = solve_fixed(field, h, [t + (t_next - t) * k / substeps for k in range(substeps + 1)], RK4)
+        h = solve_fixed(
+            field, h, [t + (t_next - t) * k / substeps for k in range(substeps + 1)], RK4
+        )
         out.append(h)
     return torch.stack(out)
 
 
-def make_trajectories(system: System, n: int, points: int = 51, seed: int = 0) -> tuple[Tensor, list[float]]:
+def make_trajectories(
+    system: System, n: int, points: int = 51, seed: int = 0
+) -> tuple[Tensor, list[float]]:
     """n trajectories observed at `points` equally spaced times on [0, t_end]."""
     times = torch.linspace(0, system.t_end, points, dtype=torch.float64).tolist()
     h0 = system.initial(n, torch.Generator().manual_seed(seed))
@@ -114,17 +143,32 @@ class LinearField(nn.Module):
 
 
 # -- training and inference -------------------------------------------------------------------------------
-def unroll(field: Callable[[Tensor, float], Tensor], h: Tensor, t1: float, t2: float, d: float,
-           scheme: str = "rk4") -> Tensor:
+def unroll(
+    field: Callable[[Tensor, float], Tensor],
+    h: Tensor,
+    t1: float,
+    t2: float,
+    d: float,
+    scheme: str = "rk4",
+) -> Tensor:
     """ĥ(t₂) from h(t₁) by ⌈(t₂ - t₁)/d⌉ equal steps of a fixed-step scheme (differentiable)."""
     if scheme not in SCHEMES:
         raise DifflabError(f"unknown scheme {scheme!r}; expected one of: {', '.join(SCHEMES)}")
     steps = max(1, math.ceil((t2 - t1) / d - 1e-9))
-    return solve_fixed(field, h, [t1 + (t2 - t1) * k / steps for k in range(steps + 1)], SCHEMES[scheme])
+    return solve_fixed(
+        field, h, [t1 + (t2 - t1) * k / steps for k in range(steps + 1)], SCHEMES[scheme]
+    )
 
 
-def rollout(field: Callable[[Tensor, float], Tensor], h0: Tensor, times: list[float], method: str = "rk4",
-            d: float | None = None, rtol: float = 1e-6, stats: dict | None = None) -> Tensor:
+def rollout(
+    field: Callable[[Tensor, float], Tensor],
+    h0: Tensor,
+    times: list[float],
+    method: str = "rk4",
+    d: float | None = None,
+    rtol: float = 1e-6,
+    stats: dict | None = None,
+) -> Tensor:
     """The whole trajectory [len(times), B, D] from h0: fixed-step `method` with step d (default: the
     observation spacing), or 'dopri5' (adaptive, rtol = atol)."""
     out, h, info = [h0], h0, AdaptiveStats()
@@ -150,8 +194,13 @@ class NODETrainConfig:
     seed: int = 0
 
 
-def train_field(field: nn.Module, traj: Tensor, times: list[float], cfg: NODETrainConfig = NODETrainConfig(),
-                progress: Callable[[int, float], None] | None = None) -> list[float]:
+def train_field(
+    field: nn.Module,
+    traj: Tensor,
+    times: list[float],
+    cfg: NODETrainConfig = NODETrainConfig(),
+    progress: Callable[[int, float], None] | None = None,
+) -> list[float]:
     """Fit f_θ by unrolled steps from random (trajectory, t₁) to t₂ = t₁ + k·Δ, k ≤ max_gap; MSE loss.
     Returns the loss of every step. Observations must be equally spaced."""
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -165,13 +214,17 @@ def train_field(field: nn.Module, traj: Tensor, times: list[float], cfg: NODETra
         i1 = torch.randint(0, len(times) - gap, (cfg.batch_size,), generator=gen)
         which = torch.randint(0, traj.shape[1], (cfg.batch_size,), generator=gen)
         h1, h2 = traj[i1, which], traj[i1 + gap, which]
-        if getattr(field, "autonomous", True):  # f(h) ignores t: every pair can start at 0, one batch
+        if getattr(
+            field, "autonomous", True
+        ):  # f(h) ignores t: every pair can start at 0, one batch
             pred = unroll(field, h1, 0.0, gap * dt, cfg.d or dt, cfg.scheme)
         else:
             pred = _unroll_each(field, h1, i1, gap, times, cfg)
         loss = ((pred - h2) ** 2).mean()
         if not torch.isfinite(loss):
-            raise DifflabError(f"loss became {float(loss)} at step {step}; try a smaller --lr or step d")
+            raise DifflabError(
+                f"loss became {float(loss)} at step {step}; try a smaller --lr or step d"
+            )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -182,12 +235,16 @@ def train_field(field: nn.Module, traj: Tensor, times: list[float], cfg: NODETra
     return losses
 
 
-def _unroll_each(field, h1: Tensor, i1: Tensor, gap: int, times: list[float], cfg: NODETrainConfig) -> Tensor:
+def _unroll_each(
+    field, h1: Tensor, i1: Tensor, gap: int, times: list[float], cfg: NODETrainConfig
+) -> Tensor:
     """Non-autonomous fields: unroll each distinct start time separately (they see t)."""
     out = torch.empty_like(h1)
     for i in i1.unique().tolist():
         sel = i1 == i
-        out[sel] = unroll(field, h1[sel], times[i], times[i + gap], cfg.d or (times[1] - times[0]), cfg.scheme)
+        out[sel] = unroll(
+            field, h1[sel], times[i], times[i + gap], cfg.d or (times[1] - times[0]), cfg.scheme
+        )
     return out
 
 
@@ -196,8 +253,16 @@ def trajectory_error(pred: Tensor, truth: Tensor) -> float:
     return float(torch.sqrt(((pred - truth) ** 2).mean()))
 
 
-def run_example(system: str, out: str | Path, cfg: NODETrainConfig = NODETrainConfig(), trajectories: int = 128,
-                points: int = 41, width: int = 64, progress: bool = True, log=print) -> dict:
+def run_example(
+    system: str,
+    out: str | Path,
+    cfg: NODETrainConfig = NODETrainConfig(),
+    trajectories: int = 128,
+    points: int = 41,
+    width: int = 64,
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Train a neural ODE on trajectories of a known system, then roll out held-out trajectories with
     every solver at the training step Δ and at Δ/4, and adaptively; writes OUT/results.json,
     OUT/field.safetensors, OUT/trajectories.png and OUT/loss.png."""
@@ -225,31 +290,74 @@ def run_example(system: str, out: str | Path, cfg: NODETrainConfig = NODETrainCo
         for method in SCHEMES:
             for label, d in ((f"{method}, d = Δ", dt), (f"{method}, d = Δ/4", dt / 4)):
                 preds[label] = rollout(field, test[0], times, method, d=d)
-                errors[label] = {"rmse": trajectory_error(preds[label], test), "nfe_per_interval":
-                                 SCHEMES[method].stages * round(dt / d)}
+                errors[label] = {
+                    "rmse": trajectory_error(preds[label], test),
+                    "nfe_per_interval": SCHEMES[method].stages * round(dt / d),
+                }
         info: dict = {}
         preds["dopri5"] = rollout(field, test[0], times, "dopri5", rtol=1e-6, stats=info)
-        errors["dopri5"] = {"rmse": trajectory_error(preds["dopri5"], test), "nfe_per_interval": info["nfe"] / (points - 1)}
-    report = {"system": spec.name, "summary": spec.summary, "train": dataclasses.asdict(cfg), "trajectories": trajectories,
-              "points": points, "dt": dt, "final_loss": losses[-1], "rollout_rmse": errors}
+        errors["dopri5"] = {
+            "rmse": trajectory_error(preds["dopri5"], test),
+            "nfe_per_interval": info["nfe"] / (points - 1),
+        }
+    report = {
+        "system": spec.name,
+        "summary": spec.summary,
+        "train": dataclasses.asdict(cfg),
+        "trajectories": trajectories,
+        "points": points,
+        "dt": dt,
+        "final_loss": losses[-1],
+        "rollout_rmse": errors,
+    }
     out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out / "field.safetensors", dict(field.state_dict()), {"system": spec.name, "width": width})
+    save_checkpoint(
+        out / "field.safetensors", dict(field.state_dict()), {"system": spec.name, "width": width}
+    )
     write_json(out / "results.json", report)
-    plots.loss_curve([[i + 1, v] for i, v in enumerate(losses)], out / "loss.png", title=f"neural ODE on {spec.name}")
-    plots.trajectories(test.numpy(), {k: preds[k].numpy() for k in ("euler, d = Δ", "rk4, d = Δ")},
-                       out / "trajectories.png", title=f"{spec.name}: held-out trajectories (trained with {cfg.scheme})")
+    plots.loss_curve(
+        [[i + 1, v] for i, v in enumerate(losses)],
+        out / "loss.png",
+        title=f"neural ODE on {spec.name}",
+    )
+    plots.trajectories(
+        test.numpy(),
+        {k: preds[k].numpy() for k in ("euler, d = Δ", "rk4, d = Δ")},
+        out / "trajectories.png",
+        title=f"{spec.name}: held-out trajectories (trained with {cfg.scheme})",
+    )
     log(format_example(report))
     return report
 
 
 def format_example(report: dict) -> str:
-    lines = [f"{report['system']}: rollout RMSE on 64 held-out trajectories over {report['points'] - 1} intervals "
-             f"(Δ = {report['dt']:.3g}); trained with {report['train']['scheme']}, final loss {report['final_loss']:.2e}"]
+    lines = [
+        f"{report['system']}: rollout RMSE on 64 held-out trajectories over {report['points'] - 1} intervals "
+        f"(Δ = {report['dt']:.3g}); trained with {report['train']['scheme']}, final loss {report['final_loss']:.2e}"
+    ]
     for label, e in report["rollout_rmse"].items():
-        lines.append(f"  {label:22s} RMSE {e['rmse']:.4f}   NFE per interval {e['nfe_per_interval']:.1f}")
+        lines.append(
+            f"  {label:22s} RMSE {e['rmse']:.4f}   NFE per interval {e['nfe_per_interval']:.1f}"
+        )
     return "\n".join(lines)
 
 
-__all__ = ["run_example", "format_example", "System", "SYSTEMS", "get_system", "simulate", "make_trajectories", "VectorField", "LinearField",
-           "unroll", "rollout", "NODETrainConfig", "train_field", "trajectory_error", "SCHEMES",
-           "damped_oscillator_matrix", "lotka_volterra"]
+__all__ = [
+    "run_example",
+    "format_example",
+    "System",
+    "SYSTEMS",
+    "get_system",
+    "simulate",
+    "make_trajectories",
+    "VectorField",
+    "LinearField",
+    "unroll",
+    "rollout",
+    "NODETrainConfig",
+    "train_field",
+    "trajectory_error",
+    "SCHEMES",
+    "damped_oscillator_matrix",
+    "lotka_volterra",
+]

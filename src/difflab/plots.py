@@ -21,7 +21,9 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
     atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
-def data_vs_samples(data: np.ndarray, samples: np.ndarray, path: str | Path, title: str = "") -> None:
+def data_vs_samples(
+    data: np.ndarray, samples: np.ndarray, path: str | Path, title: str = ""
+) -> None:
     """Side by side: histograms (1-D), scatter plots (2-D) or 3-D scatters of the first three dims."""
     dim = data.shape[1]
     proj = "3d" if dim >= 3 else None
@@ -34,7 +36,11 @@ def data_vs_samples(data: np.ndarray, samples: np.ndarray, path: str | Path, tit
             ax.hist(arr[:, 0], bins=80, range=(lims[0][0], lims[1][0]), density=True, color=f"C{i}")
         elif dim == 2:
             ax.scatter(arr[:, 0], arr[:, 1], s=1.5, alpha=0.5, color=f"C{i}")
-            ax.set_xlim(lims[0][0], lims[1][0]), ax.set_ylim(lims[0][1], lims[1][1]), ax.set_aspect("equal")
+            (
+                ax.set_xlim(lims[0][0], lims[1][0]),
+                ax.set_ylim(lims[0][1], lims[1][1]),
+                ax.set_aspect("equal"),
+            )
         else:
             ax.scatter(arr[:, 0], arr[:, 1], arr[:, 2], s=1, alpha=0.4, color=f"C{i}")
         ax.set_title(f"{name} (n = {len(arr)})")
@@ -52,7 +58,9 @@ def loss_curve(history: list, path: str | Path, title: str = "training loss") ->
     _save(fig, path)
 
 
-def samples_grid(data: np.ndarray, samples: dict[str, np.ndarray], path: str | Path, title: str = "") -> None:
+def samples_grid(
+    data: np.ndarray, samples: dict[str, np.ndarray], path: str | Path, title: str = ""
+) -> None:
     """Data and each model's samples in a row of 2-D scatter plots on common axes (first two dims)."""
     panels = [("data", data)] + list(samples.items())
     both = np.concatenate([a[:, :2] for _, a in panels])
@@ -70,23 +78,48 @@ def samples_grid(data: np.ndarray, samples: dict[str, np.ndarray], path: str | P
     _save(fig, path)
 
 
-def trajectories(truth: np.ndarray, predictions: dict[str, np.ndarray], path: str | Path, title: str = "",
-                 count: int = 6) -> None:
+def trajectories(
+    truth: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    path: str | Path,
+    title: str = "",
+    count: int = 6,
+) -> None:
     """Phase portraits (first two coordinates) of `count` trajectories [T, B, D]: truth against each
     prediction, one panel per prediction."""
-    fig, axes = plt.subplots(1, len(predictions), figsize=(5 * len(predictions), 4.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(predictions), figsize=(5 * len(predictions), 4.6), squeeze=False
+    )
     for ax, (name, pred) in zip(axes[0], predictions.items()):
         for b in range(min(count, truth.shape[1])):
-            ax.plot(truth[:, b, 0], truth[:, b, 1], color="0.6", lw=2, label="truth" if b == 0 else None)
-            ax.plot(pred[:, b, 0], pred[:, b, 1], color=f"C{b}", lw=1, ls="--", label=name if b == 0 else None)
+            ax.plot(
+                truth[:, b, 0], truth[:, b, 1], color="0.6", lw=2, label="truth" if b == 0 else None
+            )
+            ax.plot(
+                pred[:, b, 0],
+                pred[:, b, 1],
+                color=f"C{b}",
+                lw=1,
+                ls="--",
+                label=name if b == 0 else None,
+            )
             ax.plot(truth[0, b, 0], truth[0, b, 1], "ko", ms=3)
-        ax.set_title(name), ax.set_xlabel("h₁"), ax.set_ylabel("h₂"), ax.legend(loc="best", fontsize=8)
+        (
+            ax.set_title(name),
+            ax.set_xlabel("h₁"),
+            ax.set_ylabel("h₂"),
+            ax.legend(loc="best", fontsize=8),
+        )
     fig.suptitle(title)
     _save(fig, path)
 
 
-def class_samples(samples: dict[str, np.ndarray], path: str | Path, title: str = "",
-                  data: np.ndarray | None = None) -> None:
+def class_samples(
+    samples: dict[str, np.ndarray],
+    path: str | Path,
+    title: str = "",
+    data: np.ndarray | None = None,
+) -> None:
     """Per-class samples in one scatter (first two dims; 1-D: stacked histograms), one colour per class,
     over the data in grey."""
     fig, ax = plt.subplots(figsize=(6, 5.4))
@@ -97,19 +130,31 @@ def class_samples(samples: dict[str, np.ndarray], path: str | Path, title: str =
         if data is not None:
             ax.scatter(data[:, 0], data[:, 1], s=1, color="0.8", label="data")
         for i, (name, arr) in enumerate(samples.items()):
-            ax.scatter(arr[:, 0], arr[:, 1], s=1.5, alpha=0.6, color=f"C{i % 10}", label=f"class {name}")
+            ax.scatter(
+                arr[:, 0], arr[:, 1], s=1.5, alpha=0.6, color=f"C{i % 10}", label=f"class {name}"
+            )
         ax.set_aspect("equal")
     ax.legend(markerscale=6, fontsize=7, loc="best")
     ax.set_title(title)
     _save(fig, path)
 
 
-def inpainting(observed: np.ndarray, completions: dict[str, np.ndarray], path: str | Path, title: str = "",
-               exact: np.ndarray | None = None, column: int = 1) -> None:
+def inpainting(
+    observed: np.ndarray,
+    completions: dict[str, np.ndarray],
+    path: str | Path,
+    title: str = "",
+    exact: np.ndarray | None = None,
+    column: int = 1,
+) -> None:
     """Completed coordinate `column` against the first observed one, per method, beside draws of the
     exact conditional where it is known (same observed values)."""
-    panels = ([("exact conditional", exact)] if exact is not None else []) + list(completions.items())
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False, sharey=True)
+    panels = ([("exact conditional", exact)] if exact is not None else []) + list(
+        completions.items()
+    )
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False, sharey=True
+    )
     for i, (ax, (name, arr)) in enumerate(zip(axes[0], panels)):
         ax.scatter(observed, arr[:, column], s=1.5, alpha=0.5, color=f"C{i}")
         ax.set_title(name, fontsize=9), ax.set_xlabel("observed x₀")

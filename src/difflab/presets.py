@@ -67,20 +67,58 @@ def _with_sigma_max(process: Process, sigma_max: float) -> Process:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset("ddpm", VP(), EpsPrecond(), DiscreteT(levels=1000),
-               summary="DDPM (Ho et al. 2020): VP with linear β, ε-prediction, 1000 discrete steps"),
-        Preset("ncsn", VE(), ScorePrecond(), DiscreteT(levels=100), sigma_max_from_data=True,
-               summary="NCSN (Song & Ermon 2019): VE geometric σ levels, score network, σ²-weighting"),
-        Preset("vp-sde", VP(), EpsPrecond(), UniformT(),
-               summary="VP SDE (Song et al. 2021): continuous t ~ U[ε, 1], ε-prediction"),
-        Preset("ve-sde", VE(), ScorePrecond(), UniformT(), sigma_max_from_data=True,
-               summary="VE SDE (Song et al. 2021): continuous t ~ U[0, 1], score network"),
-        Preset("edm", EDM(), EDMPrecond(), LogNormal(), sigma_max_from_data=True,
-               summary="EDM (Karras et al. 2022): σ = t, preconditioning, log-normal σ"),
-        Preset("v-pred", VPCosine(), VPrecond(), UniformT(),
-               summary="v-prediction (Salimans & Ho 2022) on the iDDPM cosine schedule"),
-        Preset("rectified-flow", RectifiedFlow(), FlowPrecond(), UniformT(),
-               summary="Rectified flow (Liu et al. 2022): x_t = (1-t)x0 + t·n, velocity prediction"),
+        Preset(
+            "ddpm",
+            VP(),
+            EpsPrecond(),
+            DiscreteT(levels=1000),
+            summary="DDPM (Ho et al. 2020): VP with linear β, ε-prediction, 1000 discrete steps",
+        ),
+        Preset(
+            "ncsn",
+            VE(),
+            ScorePrecond(),
+            DiscreteT(levels=100),
+            sigma_max_from_data=True,
+            summary="NCSN (Song & Ermon 2019): VE geometric σ levels, score network, σ²-weighting",
+        ),
+        Preset(
+            "vp-sde",
+            VP(),
+            EpsPrecond(),
+            UniformT(),
+            summary="VP SDE (Song et al. 2021): continuous t ~ U[ε, 1], ε-prediction",
+        ),
+        Preset(
+            "ve-sde",
+            VE(),
+            ScorePrecond(),
+            UniformT(),
+            sigma_max_from_data=True,
+            summary="VE SDE (Song et al. 2021): continuous t ~ U[0, 1], score network",
+        ),
+        Preset(
+            "edm",
+            EDM(),
+            EDMPrecond(),
+            LogNormal(),
+            sigma_max_from_data=True,
+            summary="EDM (Karras et al. 2022): σ = t, preconditioning, log-normal σ",
+        ),
+        Preset(
+            "v-pred",
+            VPCosine(),
+            VPrecond(),
+            UniformT(),
+            summary="v-prediction (Salimans & Ho 2022) on the iDDPM cosine schedule",
+        ),
+        Preset(
+            "rectified-flow",
+            RectifiedFlow(),
+            FlowPrecond(),
+            UniformT(),
+            summary="Rectified flow (Liu et al. 2022): x_t = (1-t)x0 + t·n, velocity prediction",
+        ),
     ]
 }
 

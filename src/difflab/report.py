@@ -27,7 +27,11 @@ img { max-width: 100%; border: 1px solid #eee; } .small { color: #666; font-size
 
 
 def _table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None) -> str:
-    head = f"<tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>" if header else ""
+    head = (
+        f"<tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>"
+        if header
+        else ""
+    )
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return f"<table>{head}{body}</table>"
 
@@ -47,13 +51,19 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
 def _metrics_table(m: dict) -> str:
     rows = "".join(
         f"<tr><td>{name}</td><td class='num'>{m[name]['value']:.4g}</td><td class='num'>{m[name]['floor']:.4g}</td>"
-        f"<td class='num'>{m[name]['ratio']:.2f}×</td></tr>" for name in ("sw2", "energy"))
+        f"<td class='num'>{m[name]['ratio']:.2f}×</td></tr>"
+        for name in ("sw2", "energy")
+    )
     out = f"<table><tr><th>metric</th><th>value</th><th>noise floor</th><th>ratio</th></tr>{rows}</table>"
     if "modes" in m:
         modes = m["modes"]
-        out += _table([("dropped modes", str(modes["dropped_modes"] or "none")),
-                       ("off-mode fraction", f"{100 * modes['off_mode_fraction']:.2f}%"),
-                       ("TV distance to mode weights", f"{modes['tv_distance']:.3f}")])
+        out += _table(
+            [
+                ("dropped modes", str(modes["dropped_modes"] or "none")),
+                ("off-mode fraction", f"{100 * modes['off_mode_fraction']:.2f}%"),
+                ("TV distance to mode weights", f"{modes['tv_distance']:.3f}"),
+            ]
+        )
     return out
 
 
@@ -66,16 +76,31 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
     history = run.history
     plots.loss_curve(history, out / "loss.png", title=f"{run.name} on {run.config.data.spec}")
     stats: dict = {}
-    labelled = {"unconditional": True} if run.classes else {}  # the page shows p(x), then each class
+    labelled = (
+        {"unconditional": True} if run.classes else {}
+    )  # the page shows p(x), then each class
     x = run.sample(n, seed=seed, stats=stats, **labelled)
     metrics = run.evaluate(x)
-    how = "exact samples (flow)" if isinstance(run, FlowRun) else f"Heun, 18 steps, NFE {stats['nfe']}"
+    how = (
+        "exact samples (flow)"
+        if isinstance(run, FlowRun)
+        else f"Heun, 18 steps, NFE {stats['nfe']}"
+    )
     how += ", unconditional" if labelled else ""
-    plots.data_vs_samples(run.reference_sets(n, k=1)[0], x, out / "samples.png", title=f"{run.name}: {how}")
+    plots.data_vs_samples(
+        run.reference_sets(n, k=1)[0], x, out / "samples.png", title=f"{run.name}: {how}"
+    )
     if run.classes:
-        per_class = {c: run.sample(max(n // len(run.classes), 50), seed=seed, cond=c) for c in run.classes[:10]}
-        plots.class_samples(per_class, out / "classes.png", title=f"{run.name}: per class (guidance 1)",
-                            data=run.reference_sets(n, k=1)[0])
+        per_class = {
+            c: run.sample(max(n // len(run.classes), 50), seed=seed, cond=c)
+            for c in run.classes[:10]
+        }
+        plots.class_samples(
+            per_class,
+            out / "classes.png",
+            title=f"{run.name}: per class (guidance 1)",
+            data=run.reference_sets(n, k=1)[0],
+        )
     inpainted = isinstance(run, Run) and run.dim >= 2
     if inpainted:
         _inpainting_figure(run, out / "inpainting.png", seed)
@@ -99,18 +124,31 @@ def _inpainting_figure(run: Run, path: Path, seed: int, n: int = 400) -> None:
     known = rows.copy()
     known[:, -1] = np.nan
     labelled = {"unconditional": True} if run.classes else {}
-    filled = {f"{m} ({how})": run.inpaint(known, method=m, seed=seed, **labelled, **opts)
-              for m, how, opts in [("smc", "K = 32", {"particles": 32}), ("replace", "Heun", {})]}
-    plots.inpainting(rows[:, 0], filled, path, f"{run.name}: last coordinate hidden, filled", exact=rows,
-                     column=run.dim - 1)
+    filled = {
+        f"{m} ({how})": run.inpaint(known, method=m, seed=seed, **labelled, **opts)
+        for m, how, opts in [("smc", "K = 32", {"particles": 32}), ("replace", "Heun", {})]
+    }
+    plots.inpainting(
+        rows[:, 0],
+        filled,
+        path,
+        f"{run.name}: last coordinate hidden, filled",
+        exact=rows,
+        column=run.dim - 1,
+    )
 
 
 def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) -> str:
     cfg = run.config
     title = f"difflab run: {run.name} on {cfg.data.spec}"
-    summary = [("run directory", str(run.path)), ("model", run.name), ("data", f"{cfg.data.spec} "
-               f"({cfg.data.n} × {cfg.data.dim})"), ("training steps", str(history[-1][0] if history else 0)),
-               ("final loss", f"{history[-1][1]:.4f}" if history else "–"), ("samples", f"{n}, {how}")]
+    summary = [
+        ("run directory", str(run.path)),
+        ("model", run.name),
+        ("data", f"{cfg.data.spec} ({cfg.data.n} × {cfg.data.dim})"),
+        ("training steps", str(history[-1][0] if history else 0)),
+        ("final loss", f"{history[-1][1]:.4f}" if history else "–"),
+        ("samples", f"{n}, {how}"),
+    ]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>
@@ -119,8 +157,8 @@ def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) 
 {_table(summary)}
 <h2>Samples beside the data</h2>
 <img id="samples" src="samples.png" alt="data and samples">
-{'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes else ''}
-{_INPAINT if inpainted else ''}
+{'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes else ""}
+{_INPAINT if inpainted else ""}
 <h2>Metrics (against fresh exact data, with the noise floor)</h2>
 {_metrics_table(metrics)}
 <p class="small">The noise floor is the same metric between independent exact sets of the same size; a ratio near 1

@@ -44,7 +44,9 @@ def _ema_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path
     try:
         module.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
     except RuntimeError:
-        raise DifflabError(f"{path / CHECKPOINT}: weights do not match the model in its configuration") from None
+        raise DifflabError(
+            f"{path / CHECKPOINT}: weights do not match the model in its configuration"
+        ) from None
 
 
 @dataclass
@@ -82,10 +84,14 @@ class TrainedRun:
     def _check_data(self, x: np.ndarray, what: str) -> np.ndarray:
         x = check_array(np.asarray(x), what)
         if x.shape[1] != self.dim:
-            raise DifflabError(f"{what} have {x.shape[1]} columns, the model was trained on {self.dim}")
+            raise DifflabError(
+                f"{what} have {x.shape[1]} columns, the model was trained on {self.dim}"
+            )
         return x
 
-    def reference_sets(self, n: int, spec: str | None = None, k: int = 6, cls: int | None = None) -> list[np.ndarray]:
+    def reference_sets(
+        self, n: int, spec: str | None = None, k: int = 6, cls: int | None = None
+    ) -> list[np.ndarray]:
         """k independent exact sets for the noise floor: fresh draws of a toy set, or disjoint
         random chunks of a data file (fewer and smaller when the file is small); with `cls`, of
         that class only (a toy mixture's component, or the file's rows with that label)."""
@@ -93,11 +99,15 @@ class TrainedRun:
         if is_toy(spec):
             toy = get_toy(spec)
             if toy.dim != self.dim:
-                raise DifflabError(f"reference {spec} has dimension {toy.dim}, the model {self.dim}")
+                raise DifflabError(
+                    f"reference {spec} has dimension {toy.dim}, the model {self.dim}"
+                )
             if cls is not None:
                 component = _component(toy.mixture, cls)
-                return [component.sample(n, generator=torch.Generator().manual_seed(10_000 + i)).numpy()
-                        for i in range(k)]
+                return [
+                    component.sample(n, generator=torch.Generator().manual_seed(10_000 + i)).numpy()
+                    for i in range(k)
+                ]
             return [toy.sample(n, seed=10_000 + i).numpy() for i in range(k)]
         if self.config.data.labels:  # the label column is not data
             data, labels, _ = load_labelled(spec, self.config.data.labels)
@@ -105,15 +115,21 @@ class TrainedRun:
         else:
             data = load_data(spec)
         if data.shape[1] != self.dim:
-            raise DifflabError(f"{spec}: reference has {data.shape[1]} columns, the model was trained on {self.dim}")
+            raise DifflabError(
+                f"{spec}: reference has {data.shape[1]} columns, the model was trained on {self.dim}"
+            )
         if len(data) < 4:
-            raise DifflabError(f"{spec}: at least 4 reference rows are needed to estimate a noise floor")
+            raise DifflabError(
+                f"{spec}: at least 4 reference rows are needed to estimate a noise floor"
+            )
         data = data[np.random.default_rng(0).permutation(len(data))]
         k = max(2, min(k, len(data) // n))
         size = min(n, len(data) // k)
-        return [data[i * size:(i + 1) * size] for i in range(k)]
+        return [data[i * size : (i + 1) * size] for i in range(k)]
 
-    def evaluate(self, samples: np.ndarray, reference: str | None = None, cls: int | None = None) -> dict:
+    def evaluate(
+        self, samples: np.ndarray, reference: str | None = None, cls: int | None = None
+    ) -> dict:
         """Metrics of samples (original units) against the reference, with the noise floor; with
         `cls` (a class index) against that class's data only."""
         samples = self._check_data(samples, "samples")
@@ -130,10 +146,15 @@ class TrainedRun:
         """log p(x) in nats per point, x in the data's original units (the standardisation's
         Jacobian -Σ log std included)."""
         z = self.standardiser.forward(self._check_data(x, "points"))
-        return self.log_prob_standardised(torch.from_numpy(z), **options) - float(np.log(self.standardiser.std).sum())
+        return self.log_prob_standardised(torch.from_numpy(z), **options) - float(
+            np.log(self.standardiser.std).sum()
+        )
 
-    def log_prob_standardised(self, z: torch.Tensor, **options) -> np.ndarray:  # pragma: no cover - abstract
+    def log_prob_standardised(
+        self, z: torch.Tensor, **options
+    ) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
 
 @dataclass
 class Run(TrainedRun):
@@ -155,17 +176,38 @@ class Run(TrainedRun):
         denoiser.to(device).eval().requires_grad_(False)
         return cls(path, config, Standardiser.from_dict(config.data.standardiser), preset, denoiser)
 
-    def sigmas(self, steps: int = 18, schedule: str = "karras", sigma_min: float | None = None,
-               sigma_max: float | None = None, rho: float = 7.0) -> torch.Tensor:
+    def sigmas(
+        self,
+        steps: int = 18,
+        schedule: str = "karras",
+        sigma_min: float | None = None,
+        sigma_max: float | None = None,
+        rho: float = 7.0,
+    ) -> torch.Tensor:
         """The σ grid: the preset's range (cut at the data's σ_max) unless given."""
         lo, hi = self.preset.sampling_range()
-        return make_sigmas(schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho)
+        return make_sigmas(
+            schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho
+        )
 
-    def sample(self, n: int, sampler: str = "heun", steps: int = 18, seed: int = 0,
-               sigma_min: float | None = None, sigma_max: float | None = None, rho: float = 7.0,
-               schedule: str = "karras", batch_size: int = 10_000, stats: dict | None = None,
-               own_time: bool = False, cond: int | str | None = None, guidance: float = 1.0,
-               unconditional: bool = False, **options) -> np.ndarray:
+    def sample(
+        self,
+        n: int,
+        sampler: str = "heun",
+        steps: int = 18,
+        seed: int = 0,
+        sigma_min: float | None = None,
+        sigma_max: float | None = None,
+        rho: float = 7.0,
+        schedule: str = "karras",
+        batch_size: int = 10_000,
+        stats: dict | None = None,
+        own_time: bool = False,
+        cond: int | str | None = None,
+        guidance: float = 1.0,
+        unconditional: bool = False,
+        **options,
+    ) -> np.ndarray:
         """n samples in the data's original units. Sample i depends only on (seed, i), not on batching:
         its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its chunk.
         ODE solvers and Euler–Maruyama integrate in EDM's time σ = t, s = 1 (EDM Sec. 3: the best ODE
@@ -192,29 +234,47 @@ class Run(TrainedRun):
             def noise(key: int, start=start, count=count) -> torch.Tensor:
                 return randn_per_sample(seed, start, count, (self.dim,), stream=key + 1).to(device)
 
-            out.append(sample(denoiser, x, sigmas, method=sampler, noise=noise, stats=info,
-                              process=self.preset.process if own_time else None, **options).cpu())
+            out.append(
+                sample(
+                    denoiser,
+                    x,
+                    sigmas,
+                    method=sampler,
+                    noise=noise,
+                    stats=info,
+                    process=self.preset.process if own_time else None,
+                    **options,
+                ).cpu()
+            )
         if stats is not None:
-            stats.update(info, sigma_min=float(sigmas[-2]), sigma_max=float(sigmas[0]), steps=len(sigmas) - 1)
+            stats.update(
+                info, sigma_min=float(sigmas[-2]), sigma_max=float(sigmas[0]), steps=len(sigmas) - 1
+            )
         return self.standardiser.inverse(torch.cat(out).double().numpy())
 
-    def conditioned(self, cond: int | str | None, guidance: float = 1.0, unconditional: bool = False):
+    def conditioned(
+        self, cond: int | str | None, guidance: float = 1.0, unconditional: bool = False
+    ):
         """The two-argument denoiser to sample: D(·, c), guided D_w, or the unconditional D(·, ∅).
         A labelled run refuses to guess: conditioning silently ignored is a classic peer bug."""
         classes = self.config.data.classes
         if not classes:
             if cond is not None or guidance != 1.0:
                 what = "a class" if cond is not None else f"guidance {guidance:g}"
-                raise DifflabError(f"{self.path} was trained without labels: {what} cannot apply (train with "
-                                   f"--labels to condition a model)")
+                raise DifflabError(
+                    f"{self.path} was trained without labels: {what} cannot apply (train with "
+                    f"--labels to condition a model)"
+                )
             return self.denoiser
         if unconditional:
             if cond is not None:
                 raise DifflabError("give either a class or unconditional, not both")
             return self.denoiser
         if cond is None:
-            raise DifflabError(f"{self.path} was trained with labels ({len(classes)} classes: "
-                               f"{_short(classes)}); give a class (--class K) or --unconditional")
+            raise DifflabError(
+                f"{self.path} was trained with labels ({len(classes)} classes: "
+                f"{_short(classes)}); give a class (--class K) or --unconditional"
+            )
         k = self.config.data.class_index(cond)
         return Conditioned(self.denoiser, k) if guidance == 1.0 else cfg(self.denoiser, k, guidance)
 
@@ -225,12 +285,24 @@ class Run(TrainedRun):
         means = self.config.data.class_means
         if cond is None or unconditional or not means or guidance == 0:
             return None  # w = 0 must stay the unconditional sampler bit for bit
-        return min(guidance, 1.0) * torch.tensor(means[self.config.data.class_index(cond)], dtype=torch.float32)
+        return min(guidance, 1.0) * torch.tensor(
+            means[self.config.data.class_index(cond)], dtype=torch.float32
+        )
 
-    def inpaint(self, known: np.ndarray, mask: np.ndarray | None = None, method: str = "smc",
-                steps: int | None = None, seed: int = 0, batch_size: int = 2000, stats: dict | None = None,
-                cond: int | str | None = None, guidance: float = 1.0, unconditional: bool = False,
-                **options) -> np.ndarray:
+    def inpaint(
+        self,
+        known: np.ndarray,
+        mask: np.ndarray | None = None,
+        method: str = "smc",
+        steps: int | None = None,
+        seed: int = 0,
+        batch_size: int = 2000,
+        stats: dict | None = None,
+        cond: int | str | None = None,
+        guidance: float = 1.0,
+        unconditional: bool = False,
+        **options,
+    ) -> np.ndarray:
         """Fill the missing entries of `known` (data units; NaN where missing, or `mask` False) with
         difflab.sampling.inpaint; observed entries come back exactly. Steps default to 18 (replace,
         Heun) or 50 (repaint, smc). Row i depends only on (seed, i)."""
@@ -241,10 +313,14 @@ class Run(TrainedRun):
         if mask.shape != known.shape:
             raise DifflabError(f"mask has shape {mask.shape}; expected {known.shape} like the rows")
         if np.isinf(known[mask]).any():
-            raise DifflabError("observed values must be finite (NaN or an empty cell marks a missing one)")
+            raise DifflabError(
+                "observed values must be finite (NaN or an empty cell marks a missing one)"
+            )
         denoiser = self.conditioned(cond, guidance, unconditional)
         sigmas = self.sigmas(steps or (18 if method == "replace" else 50))
-        z = torch.from_numpy(np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan))
+        z = torch.from_numpy(
+            np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan)
+        )
         k = options.get("particles", 32) if method == "smc" else 1
         device = next(self.denoiser.parameters()).device
         out, info = [], {}
@@ -252,20 +328,42 @@ class Run(TrainedRun):
             count = min(batch_size, len(z) - start)
 
             def noise(key: int, start=start, count=count) -> torch.Tensor:
-                return randn_per_sample(seed, start * k, count * k, (self.dim,), stream=key + 2).to(device)
+                return randn_per_sample(seed, start * k, count * k, (self.dim,), stream=key + 2).to(
+                    device
+                )
 
             chunk = slice(start, start + count)
-            out.append(inpaint(denoiser, z[chunk].float().to(device), torch.from_numpy(mask[chunk]).to(device),
-                               sigmas, method, noise=noise, stats=info,
-                               sigma_data=self.preset.precond.sigma_data, **options).cpu())
+            out.append(
+                inpaint(
+                    denoiser,
+                    z[chunk].float().to(device),
+                    torch.from_numpy(mask[chunk]).to(device),
+                    sigmas,
+                    method,
+                    noise=noise,
+                    stats=info,
+                    sigma_data=self.preset.precond.sigma_data,
+                    **options,
+                ).cpu()
+            )
         if stats is not None:
             stats.update(info, steps=len(sigmas) - 1)
         filled = self.standardiser.inverse(torch.cat(out).double().numpy()) if out else known
         return np.where(mask, known, filled)
 
-    def log_prob_standardised(self, z: torch.Tensor, method: str = "dopri5", steps: int = 64, rtol: float = 1e-5,
-                              atol: float = 1e-5, hutchinson: int = 0, sigma_max: float = 80.0, seed: int = 0,
-                              batch_size: int = 2000, stats: dict | None = None) -> np.ndarray:
+    def log_prob_standardised(
+        self,
+        z: torch.Tensor,
+        method: str = "dopri5",
+        steps: int = 64,
+        rtol: float = 1e-5,
+        atol: float = 1e-5,
+        hutchinson: int = 0,
+        sigma_max: float = 80.0,
+        seed: int = 0,
+        batch_size: int = 2000,
+        stats: dict | None = None,
+    ) -> np.ndarray:
         """log p(ẑ) through the PF-ODE (difflab.likelihood.log_prob) from σ_min = 0.002 to sigma_max,
         with the prior N(0, Σ + σ_max² I) from the training data's covariance Σ when it was stored."""
         device = next(self.denoiser.parameters()).device
@@ -275,10 +373,22 @@ class Run(TrainedRun):
         out, nfe = [], 0
         for chunk in z.to(torch.float32).split(batch_size):
             info: dict = {}
-            out.append(log_prob(self.denoiser, chunk.to(device), sigma_max=sigma_max,
-                                sigma_data=self.preset.precond.sigma_data, method=method, steps=steps,
-                                rtol=rtol, atol=atol, hutchinson=hutchinson, generator=gen, data_cov=cov,
-                                stats=info).cpu())
+            out.append(
+                log_prob(
+                    self.denoiser,
+                    chunk.to(device),
+                    sigma_max=sigma_max,
+                    sigma_data=self.preset.precond.sigma_data,
+                    method=method,
+                    steps=steps,
+                    rtol=rtol,
+                    atol=atol,
+                    hutchinson=hutchinson,
+                    generator=gen,
+                    data_cov=cov,
+                    stats=info,
+                ).cpu()
+            )
             nfe = max(nfe, info["nfe"])
         if stats is not None:
             stats["nfe"] = nfe
@@ -301,28 +411,39 @@ class FlowRun(TrainedRun):
         flow.to(device).eval().requires_grad_(False)
         return cls(path, config, Standardiser.from_dict(config.data.standardiser), flow)
 
-    def sample(self, n: int, seed: int = 0, batch_size: int = 10_000, stats: dict | None = None,
-               **options) -> np.ndarray:
+    def sample(
+        self, n: int, seed: int = 0, batch_size: int = 10_000, stats: dict | None = None, **options
+    ) -> np.ndarray:
         """n exact samples x = f⁻¹(z), z ~ N(0, I); sample i depends only on (seed, i). A flow has
         no sampler, steps or σ grid: passing sampler options is an error."""
         given = {k: v for k, v in options.items() if v is not None}
         if given:
-            raise DifflabError(f"{self.path} is a {self.name} flow: it samples exactly, without "
-                               f"{', '.join(sorted(given))}")
+            raise DifflabError(
+                f"{self.path} is a {self.name} flow: it samples exactly, without "
+                f"{', '.join(sorted(given))}"
+            )
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
         device = next(self.flow.parameters()).device
-        out = [self.flow.sample(randn_per_sample(seed, start, min(batch_size, n - start), (self.dim,)).to(device)).cpu()
-               for start in range(0, n, batch_size)]
+        out = [
+            self.flow.sample(
+                randn_per_sample(seed, start, min(batch_size, n - start), (self.dim,)).to(device)
+            ).cpu()
+            for start in range(0, n, batch_size)
+        ]
         if stats is not None:
             stats["nfe"] = 1
         return self.standardiser.inverse(torch.cat(out).double().numpy())
 
-    def log_prob_standardised(self, z: torch.Tensor, stats: dict | None = None, **options) -> np.ndarray:
+    def log_prob_standardised(
+        self, z: torch.Tensor, stats: dict | None = None, **options
+    ) -> np.ndarray:
         """Exact log p(ẑ) by the change of variables; integration options do not apply."""
         device = next(self.flow.parameters()).device
         with torch.no_grad():
-            out = torch.cat([self.flow.log_prob(c.to(device)).cpu() for c in z.to(torch.float32).split(10_000)])
+            out = torch.cat(
+                [self.flow.log_prob(c.to(device)).cpu() for c in z.to(torch.float32).split(10_000)]
+            )
         if stats is not None:
             stats["nfe"] = 1
         return out.double().numpy()
@@ -332,7 +453,11 @@ def _component(mixture: GaussianMixture | None, k: int) -> GaussianMixture:
     """Component k of a toy mixture alone: the exact law of class k."""
     if mixture is None or not 0 <= k < len(mixture.weights):
         raise DifflabError(f"class {k}: no such component of the toy set")
-    return GaussianMixture(mixture.means[k:k + 1], mixture.stds[k:k + 1], torch.ones(1, dtype=mixture.weights.dtype))
+    return GaussianMixture(
+        mixture.means[k : k + 1],
+        mixture.stds[k : k + 1],
+        torch.ones(1, dtype=mixture.weights.dtype),
+    )
 
 
 def _short(names: list[str], k: int = 10) -> str:

@@ -48,7 +48,9 @@ class TrainConfig:
     device: str = "cpu"
     checkpoint_every: int = 1000
     log_every: int = 25
-    precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, GPU)
+    precision: str = (
+        "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, GPU)
+    )
     compile: bool = False  # torch.compile the loss (network and preconditioning)
     p_uncond: float = 0.1  # labelled data: probability of training a sample with the null class
 
@@ -59,9 +61,13 @@ class TrainConfig:
 
     def _check_precision(self) -> None:
         if self.precision not in PRECISIONS:
-            raise DifflabError(f"unknown precision {self.precision!r}; expected one of: {', '.join(PRECISIONS)}")
+            raise DifflabError(
+                f"unknown precision {self.precision!r}; expected one of: {', '.join(PRECISIONS)}"
+            )
         if self.precision == "fp16" and not self.device.startswith("cuda"):
-            raise DifflabError("--precision fp16 needs a CUDA device (loss scaling); on CPU use bf16")
+            raise DifflabError(
+                "--precision fp16 needs a CUDA device (loss scaling); on CPU use bf16"
+            )
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -76,10 +82,14 @@ class TrainState:
     ema: torch.nn.Module
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
-    objective: torch.nn.Module  # the per-sample loss of the model (objectives.py); draws the batches
+    objective: (
+        torch.nn.Module
+    )  # the per-sample loss of the model (objectives.py); draws the batches
     history: list = field(default_factory=list)  # [step, mean loss over the last log interval]
     elapsed: float = 0.0
-    loss_fn: torch.nn.Module | None = None  # what the step differentiates: the objective, compiled/DDP-wrapped
+    loss_fn: torch.nn.Module | None = (
+        None  # what the step differentiates: the objective, compiled/DDP-wrapped
+    )
     env: DistEnv = field(default_factory=DistEnv)
     scaler: torch.amp.GradScaler | None = None  # fp16 only
 
@@ -106,7 +116,9 @@ def ema_update(state: TrainState, decay: float) -> None:
             b_ema.copy_(b)
 
 
-def train_step(state: TrainState, data: Tensor, cfg: TrainConfig, labels: Tensor | None = None) -> Tensor:
+def train_step(
+    state: TrainState, data: Tensor, cfg: TrainConfig, labels: Tensor | None = None
+) -> Tensor:
     """One AdamW step on a random global batch, of which this rank trains its slice (DDP averages the
     gradients); returns this rank's batch loss as a 0-d tensor (not synced)."""
     batch = state.objective.draw(data, labels, cfg.batch_size, state.generator)
@@ -147,9 +159,17 @@ def save_state(run_dir: Path, state: TrainState, run_config: RunConfig | dict) -
     tensors.update({f"ema.{k}": v for k, v in state.ema.state_dict().items()})
     opt = flatten_state("opt", state.optimizer.state_dict(), tensors)
     tensors["rng"] = state.generator.get_state()
-    config = run_config if isinstance(run_config, dict) else run_config.to_dict()  # dict: benchmarks, tests
-    meta = {"config": config, "step": state.step, "elapsed": state.elapsed, "optimizer": opt,
-            "history": state.history, "scaler": state.scaler.state_dict() if state.scaler else None}
+    config = (
+        run_config if isinstance(run_config, dict) else run_config.to_dict()
+    )  # dict: benchmarks, tests
+    meta = {
+        "config": config,
+        "step": state.step,
+        "elapsed": state.elapsed,
+        "optimizer": opt,
+        "history": state.history,
+        "scaler": state.scaler.state_dict() if state.scaler else None,
+    }
     save_checkpoint(run_dir / CHECKPOINT, tensors, meta)
     write_json(run_dir / "loss.json", {"step_loss": state.history})
 
@@ -166,7 +186,9 @@ def load_state(state: TrainState, tensors: dict[str, Tensor], meta: dict) -> Non
 
 
 # -- the loop ----------------------------------------------------------------------------------------
-def prepare_data(raw: np.ndarray, standardise: bool) -> tuple[np.ndarray, Standardiser, float, float]:
+def prepare_data(
+    raw: np.ndarray, standardise: bool
+) -> tuple[np.ndarray, Standardiser, float, float]:
     """Standardised training array, the standardiser, σ_data and σ_max derived from the data.
 
     σ_data is the standard deviation of the (standardised) data; σ_max is the largest pairwise
@@ -194,27 +216,44 @@ def data_covariance(z: np.ndarray, max_dim: int = 64) -> list | None:
     return np.atleast_2d(np.cov(z.T)).tolist() if z.shape[1] <= max_dim else None
 
 
-def make_state(preset: Preset, shape: tuple[int, ...] | int, model_cfg: ModelConfig, cfg: TrainConfig) -> TrainState:
+def make_state(
+    preset: Preset, shape: tuple[int, ...] | int, model_cfg: ModelConfig, cfg: TrainConfig
+) -> TrainState:
     torch.manual_seed(cfg.seed)  # network initialisation
     model = build_model(preset, shape, model_cfg).to(cfg.device)
     ema = copy.deepcopy(model).requires_grad_(False)
     # foreach: one fused update for all tensors (the per-tensor loop is most of a small model's step on CPU)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True
+    )
     gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
     scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
     objective = OBJECTIVES[model_cfg.kind](model, preset, cfg.p_uncond)
     return TrainState(0, model, ema, opt, gen, objective, scaler=scaler)
 
 
-def run_loop(state: TrainState, data: Tensor, cfg: TrainConfig, run_dir: Path, run_config: RunConfig | dict,
-             progress: bool = True, labels: Tensor | None = None) -> TrainState:
+def run_loop(
+    state: TrainState,
+    data: Tensor,
+    cfg: TrainConfig,
+    run_dir: Path,
+    run_config: RunConfig | dict,
+    progress: bool = True,
+    labels: Tensor | None = None,
+) -> TrainState:
     """Train until cfg.steps (total) or cfg.seconds (this call) is reached, checkpointing every
     cfg.checkpoint_every steps and on SIGINT/SIGTERM (at the next log boundary; then raise Interrupted),
     so a stopped-and-resumed run equals an uninterrupted one. Ranks decide together."""
     start, start_elapsed, losses = time.perf_counter(), state.elapsed, []
     last_log, main = start, state.env.is_main
-    bar = tqdm(total=cfg.steps, initial=state.step, disable=not (progress and main), unit="step",
-               dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=state.step,
+        disable=not (progress and main),
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
     with _stop_on_signals() as stop:
         while True:
             # a signal stops at the next log boundary (≤ log_every steps), where the history is complete
@@ -224,7 +263,9 @@ def run_loop(state: TrainState, data: Tensor, cfg: TrainConfig, run_dir: Path, r
                 break
             losses.append(train_step(state, data, cfg, labels))
             if state.step % cfg.log_every == 0:
-                mean = _check_losses([mean_across(state.env, torch.stack(losses).mean())], state.step, run_dir)
+                mean = _check_losses(
+                    [mean_across(state.env, torch.stack(losses).mean())], state.step, run_dir
+                )
                 state.history.append([state.step, mean])
                 state.elapsed = start_elapsed + time.perf_counter() - start
                 now = time.perf_counter()
@@ -236,15 +277,23 @@ def run_loop(state: TrainState, data: Tensor, cfg: TrainConfig, run_dir: Path, r
                     save_state(run_dir, state, run_config)
     bar.close()
     if losses:  # the steps since the last log line
-        state.history.append([state.step, _check_losses([mean_across(state.env, torch.stack(losses).mean())],
-                                                        state.step, run_dir)])
+        state.history.append(
+            [
+                state.step,
+                _check_losses(
+                    [mean_across(state.env, torch.stack(losses).mean())], state.step, run_dir
+                ),
+            ]
+        )
     state.elapsed = start_elapsed + time.perf_counter() - start
     if main:
         save_state(run_dir, state, run_config)
     barrier(state.env)
     if stop:
-        raise Interrupted(f"interrupted by {stop[0]} at step {state.step}; checkpoint written to "
-                          f"{run_dir / CHECKPOINT}; continue with --resume")
+        raise Interrupted(
+            f"interrupted by {stop[0]} at step {state.step}; checkpoint written to "
+            f"{run_dir / CHECKPOINT}; continue with --resume"
+        )
     return state
 
 
@@ -278,7 +327,11 @@ def _check_losses(losses: list[Tensor], step: int, run_dir: Path) -> float:
     mean = float(torch.stack(losses).mean())
     if not math.isfinite(mean):
         kept = run_dir / CHECKPOINT
-        where = f"the last good checkpoint {kept} is kept" if kept.exists() else "no checkpoint was written"
+        where = (
+            f"the last good checkpoint {kept} is kept"
+            if kept.exists()
+            else "no checkpoint was written"
+        )
         raise DifflabError(f"loss became {mean} by step {step}; training stopped, {where}")
     return mean
 
@@ -307,7 +360,9 @@ def train(
         raise DifflabError("give a training budget: steps or seconds")
     run_dir = Path(out)
     if (run_dir / CHECKPOINT).exists() and not (resume or force):
-        raise DifflabError(f"{run_dir} already holds a run; use --resume to continue it or --force to overwrite")
+        raise DifflabError(
+            f"{run_dir} already holds a run; use --resume to continue it or --force to overwrite"
+        )
     if resume and not (run_dir / CHECKPOINT).exists():
         raise DifflabError(f"{run_dir}: nothing to resume (no {CHECKPOINT})")
     preset = get_preset(preset) if isinstance(preset, str) else preset
@@ -316,27 +371,48 @@ def train(
         model = dataclasses.replace(model, num_classes=len(classes))
     env = setup(cfg.device, cfg.batch_size)
     try:
-        return _train(data, preset, run_dir, dataclasses.replace(cfg, device=env.device), model, data_spec,
-                      standardise, resume, progress and env.is_main, log if env.is_main else _quiet, env,
-                      labels, classes, labels_from)
+        return _train(
+            data,
+            preset,
+            run_dir,
+            dataclasses.replace(cfg, device=env.device),
+            model,
+            data_spec,
+            standardise,
+            resume,
+            progress and env.is_main,
+            log if env.is_main else _quiet,
+            env,
+            labels,
+            classes,
+            labels_from,
+        )
     finally:
         teardown(env)
 
 
-def check_labels(labels: np.ndarray, n: int, classes: list[str] | None) -> tuple[np.ndarray, list[str]]:
+def check_labels(
+    labels: np.ndarray, n: int, classes: list[str] | None
+) -> tuple[np.ndarray, list[str]]:
     """Labels as int64 class indices, one per data row, and the class names; one-line errors."""
     labels = np.asarray(labels)
     if labels.shape != (n,):
         raise DifflabError(f"labels: expected one per data row ({n}), got shape {labels.shape}")
     if labels.dtype.kind == "f" and not np.isfinite(labels).all():
-        raise DifflabError(f"labels: {int((~np.isfinite(labels)).sum())} missing (NaN) label(s), first at row "
-                           f"{int(np.argmax(~np.isfinite(labels)))}")
-    if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and (labels != np.round(labels)).any()):
+        raise DifflabError(
+            f"labels: {int((~np.isfinite(labels)).sum())} missing (NaN) label(s), first at row "
+            f"{int(np.argmax(~np.isfinite(labels)))}"
+        )
+    if labels.dtype.kind not in "iuf" or (
+        labels.dtype.kind == "f" and (labels != np.round(labels)).any()
+    ):
         raise DifflabError("labels: expected class indices 0…K-1 (integers)")
     labels = labels.astype(np.int64)
     k = len(classes) if classes else int(labels.max()) + 1
     if labels.min() < 0 or labels.max() >= k:
-        raise DifflabError(f"labels: class indices must lie in 0…{k - 1}, found {labels.min()}…{labels.max()}")
+        raise DifflabError(
+            f"labels: class indices must lie in 0…{k - 1}, found {labels.min()}…{labels.max()}"
+        )
     return labels, list(classes) if classes else [str(i) for i in range(k)]
 
 
@@ -344,25 +420,55 @@ def _quiet(*_args) -> None:
     pass
 
 
-def _train(data: np.ndarray, preset: Preset, run_dir: Path, cfg: TrainConfig, model: ModelConfig, data_spec: str,
-           standardise: bool, resume: bool, progress: bool, log, env: DistEnv, labels: np.ndarray | None,
-           classes: list[str] | None, labels_from: str | None) -> Path:
+def _train(
+    data: np.ndarray,
+    preset: Preset,
+    run_dir: Path,
+    cfg: TrainConfig,
+    model: ModelConfig,
+    data_spec: str,
+    standardise: bool,
+    resume: bool,
+    progress: bool,
+    log,
+    env: DistEnv,
+    labels: np.ndarray | None,
+    classes: list[str] | None,
+    labels_from: str | None,
+) -> Path:
     z, std, sigma_data, sigma_max = prepare_data(data, standardise)
     saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
-    if saved is not None:  # keep the run's own standardisation and σ's so the model sees the same data
+    if (
+        saved is not None
+    ):  # keep the run's own standardisation and σ's so the model sees the same data
         old = RunConfig.from_dict(saved[1].get("config", {}), str(run_dir / CHECKPOINT))
         if data.shape[1:] != old.data.shape:
-            raise DifflabError(f"cannot resume: the data has {data.shape[1]} columns, the run in {run_dir} was "
-                               f"trained on {old.data.dim} (data dimension differs)")
+            raise DifflabError(
+                f"cannot resume: the data has {data.shape[1]} columns, the run in {run_dir} was "
+                f"trained on {old.data.dim} (data dimension differs)"
+            )
         std = Standardiser.from_dict(old.data.standardiser)
         z, sigma_data, sigma_max = std.forward(data), old.sigma_data, old.sigma_max
     preset = preset.adapt(sigma_data, sigma_max)
-    info = DataInfo(spec=data_spec, n=int(len(z)), shape=tuple(z.shape[1:]), standardiser=std.to_dict(),
-                    cov=data_covariance(z), classes=classes, labels=labels_from,
-                    class_means=None if labels is None else class_means(z, labels, len(classes)))
-    run_config = RunConfig(preset=None if model.is_flow else preset.name, sigma_data=sigma_data,
-                           sigma_max=sigma_max, data=info, model=model, difflab_version=__version__,
-                           train={**dataclasses.asdict(cfg), "processes": env.world_size})
+    info = DataInfo(
+        spec=data_spec,
+        n=int(len(z)),
+        shape=tuple(z.shape[1:]),
+        standardiser=std.to_dict(),
+        cov=data_covariance(z),
+        classes=classes,
+        labels=labels_from,
+        class_means=None if labels is None else class_means(z, labels, len(classes)),
+    )
+    run_config = RunConfig(
+        preset=None if model.is_flow else preset.name,
+        sigma_data=sigma_data,
+        sigma_max=sigma_max,
+        data=info,
+        model=model,
+        difflab_version=__version__,
+        train={**dataclasses.asdict(cfg), "processes": env.world_size},
+    )
     data_t = torch.as_tensor(z, dtype=torch.float32, device=cfg.device)
     labels_t = None if labels is None else torch.as_tensor(labels, device=cfg.device)
     state = make_state(preset, info.shape, model, cfg)
@@ -379,17 +485,28 @@ def _train(data: np.ndarray, preset: Preset, run_dir: Path, cfg: TrainConfig, mo
         write_json(run_dir / "config.json", run_config.to_dict())
     log(_describe(run_config, preset, env, standardise))
     run_loop(state, data_t, cfg, run_dir, run_config, progress, labels_t)
-    log(f"trained {state.step} steps in {state.elapsed:.1f} s; final loss {state.history[-1][1]:.4f}")
+    log(
+        f"trained {state.step} steps in {state.elapsed:.1f} s; final loss {state.history[-1][1]:.4f}"
+    )
     return run_dir
 
 
 def _describe(rc: RunConfig, preset: Preset, env: DistEnv, standardise: bool) -> str:
-    what = (f"{rc.model.type} flow, maximum likelihood" if rc.model.is_flow else
-            f"preset {preset.name}: σ_data = {rc.sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g}")
-    labelled = (f", {rc.data.num_classes} classes from {rc.data.labels}, p_uncond {rc.train['p_uncond']}"
-                if rc.data.classes else "")
-    return (f"{what} (data: {rc.data.spec}, {rc.data.n}×{rc.data.dim}, standardised={standardise}{labelled}"
-            + (f", {env.world_size} processes" if env.active else "") + ")")
+    what = (
+        f"{rc.model.type} flow, maximum likelihood"
+        if rc.model.is_flow
+        else f"preset {preset.name}: σ_data = {rc.sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g}"
+    )
+    labelled = (
+        f", {rc.data.num_classes} classes from {rc.data.labels}, p_uncond {rc.train['p_uncond']}"
+        if rc.data.classes
+        else ""
+    )
+    return (
+        f"{what} (data: {rc.data.spec}, {rc.data.n}×{rc.data.dim}, standardised={standardise}{labelled}"
+        + (f", {env.world_size} processes" if env.active else "")
+        + ")"
+    )
 
 
 def _wrap(objective: torch.nn.Module, env: DistEnv, compile: bool = False) -> torch.nn.Module:
@@ -406,9 +523,15 @@ def _wrap(objective: torch.nn.Module, env: DistEnv, compile: bool = False) -> to
 
 def _check_resume(saved: RunConfig, new: RunConfig) -> None:
     if saved.preset != new.preset:
-        raise DifflabError(f"cannot resume: the run was trained with preset {saved.preset!r}, not {new.preset!r}")
-    if saved.data.classes != new.data.classes:  # before the model check: num_classes follows from it
-        raise DifflabError(f"cannot resume: the run was trained with classes {saved.data.classes}, "
-                           f"the data now has {new.data.classes}")
+        raise DifflabError(
+            f"cannot resume: the run was trained with preset {saved.preset!r}, not {new.preset!r}"
+        )
+    if (
+        saved.data.classes != new.data.classes
+    ):  # before the model check: num_classes follows from it
+        raise DifflabError(
+            f"cannot resume: the run was trained with classes {saved.data.classes}, "
+            f"the data now has {new.data.classes}"
+        )
     if saved.data.shape != new.data.shape or saved.model != new.model:
         raise DifflabError("cannot resume: data dimension or model size differs from the saved run")

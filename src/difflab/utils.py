@@ -19,5 +19,7 @@ def as_sigma(sigma: Tensor | float, x: Tensor) -> Tensor:
     if sigma.ndim == 0:
         sigma = sigma.expand(x.shape[0])
     if sigma.shape != (x.shape[0],):
-        raise ValueError(f"sigma must be a scalar or of shape [{x.shape[0]}], got {tuple(sigma.shape)}")
+        raise ValueError(
+            f"sigma must be a scalar or of shape [{x.shape[0]}], got {tuple(sigma.shape)}"
+        )
     return sigma

@@ -24,15 +24,18 @@ def test_csv_header_and_1d(tmp_path):
     assert load_array(tmp_path / "v.npy").shape == (5, 1)
 
 
-@pytest.mark.parametrize("name,content,needle", [
-    ("nan.csv", "1,2\n3,nan\n", "non-finite"),
-    ("inf.csv", "1,2\ninf,4\n", "non-finite"),
-    ("ragged.csv", "1,2\n3\n", ":2: 1 columns, expected 2"),
-    ("text.csv", "1,2\n3,abc\n", "not a number"),
-    ("empty.csv", "", "empty"),
-    ("blank.csv", "\n\n", "no data rows"),
-    ("data.txt", "1,2\n", "unsupported file type"),
-])
+@pytest.mark.parametrize(
+    "name,content,needle",
+    [
+        ("nan.csv", "1,2\n3,nan\n", "non-finite"),
+        ("inf.csv", "1,2\ninf,4\n", "non-finite"),
+        ("ragged.csv", "1,2\n3\n", ":2: 1 columns, expected 2"),
+        ("text.csv", "1,2\n3,abc\n", "not a number"),
+        ("empty.csv", "", "empty"),
+        ("blank.csv", "\n\n", "no data rows"),
+        ("data.txt", "1,2\n", "unsupported file type"),
+    ],
+)
 def test_bad_text_files(tmp_path, name, content, needle):
     path = tmp_path / name
     path.write_text(content)
@@ -66,4 +69,6 @@ def test_standardiser_round_trip_and_moments():
     assert np.allclose(s.inverse(z), x)
     assert np.allclose(Standardiser.from_dict(s.to_dict()).inverse(z), x)
     const = np.ones((10, 2))
-    assert np.allclose(Standardiser.fit(const).inverse(Standardiser.fit(const).forward(const)), const)
+    assert np.allclose(
+        Standardiser.fit(const).inverse(Standardiser.fit(const).forward(const)), const
+    )

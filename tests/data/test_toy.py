@@ -15,7 +15,12 @@ def test_toy_sets_are_seeded_and_finite(name):
 
 def test_uniform_and_torus_support():
     u = TOY_SETS["uniform-1d"].sample(10_000).numpy()
-    assert u.min() >= 0 and u.max() <= 1 and abs(u.mean() - 0.5) < 0.01 and abs(u.var() - 1 / 12) < 0.003
+    assert (
+        u.min() >= 0
+        and u.max() <= 1
+        and abs(u.mean() - 0.5) < 0.01
+        and abs(u.var() - 1 / 12) < 0.003
+    )
     x = TOY_SETS["torus"].sample(2000)
     assert float(torus_distance(x).max()) < 1e-12
 

@@ -35,9 +35,14 @@ def test_steps_sweep_and_flow_field_share_their_models(out):
     assert r["lecture_claim"].startswith(("agrees", "does not agree"))
     f = reproduce("flow-field", out, quick=True, log=lambda *_: None)
     # the lecture: "exploding formulations sample from a much more spread-out region"
-    assert f["VE"]["x_extent"] > 10 * f["VP"]["x_extent"] and f["EDM"]["x_extent"] > 10 * f["VP"]["x_extent"]
+    assert (
+        f["VE"]["x_extent"] > 10 * f["VP"]["x_extent"]
+        and f["EDM"]["x_extent"] > 10 * f["VP"]["x_extent"]
+    )
     assert f["seconds"] < r["seconds"]  # the second experiment reused the trained models
-    assert (out / "flow-field" / "flow_field.png").exists() and (out / "steps-sweep" / "steps_sweep.png").exists()
+    assert (out / "flow-field" / "flow_field.png").exists() and (
+        out / "steps-sweep" / "steps_sweep.png"
+    ).exists()
 
 
 def test_sde_paths(out):
@@ -61,4 +66,11 @@ def test_toy_gallery(out):
 
 
 def test_every_experiment_is_tested():
-    assert set(EXPERIMENTS) == {"uniform-1d", "steps-sweep", "flow-field", "sde-paths", "torus", "toy-gallery"}
+    assert set(EXPERIMENTS) == {
+        "uniform-1d",
+        "steps-sweep",
+        "flow-field",
+        "sde-paths",
+        "torus",
+        "toy-gallery",
+    }

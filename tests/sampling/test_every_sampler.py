@@ -18,8 +18,16 @@ def runs(tmp_path_factory):
     data = load_data("moons", n=2000)
     out = {}
     for name in PRESETS:
-        train(data, name, root / name, TrainConfig(steps=60, batch_size=128), ModelConfig(width=32, depth=1, emb_dim=16),
-              data_spec="moons", progress=False, log=lambda *_: None)
+        train(
+            data,
+            name,
+            root / name,
+            TrainConfig(steps=60, batch_size=128),
+            ModelConfig(width=32, depth=1, emb_dim=16),
+            data_spec="moons",
+            progress=False,
+            log=lambda *_: None,
+        )
         out[name] = load_run(root / name)
     return out
 
@@ -36,8 +44,19 @@ def test_every_sampler_on_every_preset(runs, sampler):
 
 def test_nfe_counts(runs):
     run = runs["edm"]
-    expected = {"euler": 5, "heun": 9, "midpoint": 9, "rk4": 17, "dpmpp-2m": 5, "deis": 5, "ddim": 5, "ddpm": 5,
-                "euler-maruyama": 5, "edm-stochastic": 9, "pc": 9}
+    expected = {
+        "euler": 5,
+        "heun": 9,
+        "midpoint": 9,
+        "rk4": 17,
+        "dpmpp-2m": 5,
+        "deis": 5,
+        "ddim": 5,
+        "ddpm": 5,
+        "euler-maruyama": 5,
+        "edm-stochastic": 9,
+        "pc": 9,
+    }
     for sampler, nfe in expected.items():
         stats = {}
         run.sample(8, sampler=sampler, steps=5, stats=stats)
@@ -62,10 +81,18 @@ def test_schedules_through_a_run(runs, schedule):
 
 def test_schedule_formulas():
     vp = VP()
-    sig = make_sigmas("time-uniform", 5, float(vp.sigma(torch.tensor(1e-3, dtype=torch.float64))), vp.sigma_max, vp)
+    sig = make_sigmas(
+        "time-uniform",
+        5,
+        float(vp.sigma(torch.tensor(1e-3, dtype=torch.float64))),
+        vp.sigma_max,
+        vp,
+    )
     t = vp.t_of_sigma(sig[:-1])
     assert torch.allclose(t, torch.linspace(1.0, 1e-3, 5, dtype=torch.float64))  # EDM Table 1, VP
     geo = make_sigmas("log-snr", 5, 0.01, 100.0)
-    assert torch.allclose(geo[:-1], torch.tensor([100.0, 10.0, 1.0, 0.1, 0.01], dtype=torch.float64))
+    assert torch.allclose(
+        geo[:-1], torch.tensor([100.0, 10.0, 1.0, 0.1, 0.01], dtype=torch.float64)
+    )
     iddpm = make_sigmas("iddpm", 10, 0.002, 80.0)
     assert float(iddpm[0]) <= 80.0 and float(iddpm[-2]) >= 0.002 and len(iddpm) == 11

@@ -14,14 +14,17 @@ def test_karras_formula():
     assert torch.allclose(r[1:] - r[:-1], (r[1] - r[0]).expand(17), rtol=1e-9)
 
 
-@pytest.mark.parametrize("bad", [
-    torch.tensor([1.0, 2.0, 0.0]),            # increasing
-    torch.tensor([2.0, 1.0, 1.0, 0.0]),       # repeated
-    torch.tensor([2.0, 1.0]),                 # does not end with 0
-    torch.tensor([float("nan"), 1.0, 0.0]),   # not finite
-    torch.tensor([0.0]),                      # too short
-    torch.tensor([[2.0, 0.0]]),               # not 1-D
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        torch.tensor([1.0, 2.0, 0.0]),  # increasing
+        torch.tensor([2.0, 1.0, 1.0, 0.0]),  # repeated
+        torch.tensor([2.0, 1.0]),  # does not end with 0
+        torch.tensor([float("nan"), 1.0, 0.0]),  # not finite
+        torch.tensor([0.0]),  # too short
+        torch.tensor([[2.0, 0.0]]),  # not 1-D
+    ],
+)
 def test_bad_grids_are_refused(bad):
     with pytest.raises(DifflabError):
         check_sigmas(bad)

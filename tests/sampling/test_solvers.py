@@ -13,15 +13,20 @@ from difflab.processes import VP
 from difflab.sampling import SAMPLERS, karras_sigmas, sample, solve
 from difflab.errors import DifflabError
 
-GAUSS = Gaussian(torch.tensor([1.0, -2.0], dtype=torch.float64),
-                 torch.tensor([[1.25, 0.69], [0.69, 0.53]], dtype=torch.float64))
+GAUSS = Gaussian(
+    torch.tensor([1.0, -2.0], dtype=torch.float64),
+    torch.tensor([[1.25, 0.69], [0.69, 0.53]], dtype=torch.float64),
+)
 HI, LO = 10.0, 0.02
 X_T = GAUSS.sample(300, sigma=HI, generator=torch.Generator().manual_seed(0))
 EXACT = GAUSS.pf_ode_solution(X_T, HI, LO)
 
 
-MIX = GaussianMixture(torch.tensor([[-1.0, 0.0], [1.0, 0.5], [0.0, -1.5]], dtype=torch.float64),
-                      torch.tensor([0.3, 0.5, 0.4], dtype=torch.float64), torch.tensor([0.3, 0.3, 0.4], dtype=torch.float64))
+MIX = GaussianMixture(
+    torch.tensor([[-1.0, 0.0], [1.0, 0.5], [0.0, -1.5]], dtype=torch.float64),
+    torch.tensor([0.3, 0.5, 0.4], dtype=torch.float64),
+    torch.tensor([0.3, 0.3, 0.4], dtype=torch.float64),
+)
 MIX_T = MIX.sample(300, sigma=HI, generator=torch.Generator().manual_seed(0))
 
 
@@ -34,17 +39,29 @@ def _slope(method, ns, process=None, problem="gauss", **opts):
     denoiser, x_T = (GAUSS, X_T) if problem == "gauss" else (MIX, MIX_T)
     lo = LO if problem == "gauss" else 0.05
     exact = EXACT if problem == "gauss" else _mixture_reference()
-    errs = [float((solve(denoiser, x_T, karras_sigmas(n, lo, HI)[:-1], method, process=process, **opts) - exact).abs().max())
-            for n in ns]
+    errs = [
+        float(
+            (
+                solve(denoiser, x_T, karras_sigmas(n, lo, HI)[:-1], method, process=process, **opts)
+                - exact
+            )
+            .abs()
+            .max()
+        )
+        for n in ns
+    ]
     return -np.polyfit(np.log(ns), np.log(errs), 1)[0], errs
 
 
-@pytest.mark.parametrize("method,order,ns", [
-    ("euler", 1, [16, 32, 64, 128]),
-    ("heun", 2, [16, 32, 64, 128]),
-    ("rk4", 4, [8, 16, 32, 64]),
-    ("dpmpp-2m", 2, [16, 32, 64, 128]),
-])
+@pytest.mark.parametrize(
+    "method,order,ns",
+    [
+        ("euler", 1, [16, 32, 64, 128]),
+        ("heun", 2, [16, 32, 64, 128]),
+        ("rk4", 4, [8, 16, 32, 64]),
+        ("dpmpp-2m", 2, [16, 32, 64, 128]),
+    ],
+)
 def test_order_on_the_closed_form(method, order, ns):
     slope, errs = _slope(method, ns)
     assert slope == pytest.approx(order, abs=0.25), errs
@@ -56,7 +73,9 @@ def test_midpoint_on_the_closed_form_is_at_least_second_order():
     assert slope > 1.9, errs
 
 
-@pytest.mark.parametrize("method,order", [("euler", 1), ("heun", 2), ("midpoint", 2), ("rk4", 4), ("dpmpp-2m", 2)])
+@pytest.mark.parametrize(
+    "method,order", [("euler", 1), ("heun", 2), ("midpoint", 2), ("rk4", 4), ("dpmpp-2m", 2)]
+)
 def test_order_on_a_mixture(method, order):
     slope, errs = _slope(method, [16, 32, 64, 128, 256], problem="mixture")
     assert slope == pytest.approx(order, abs=0.25), errs
@@ -79,7 +98,9 @@ def test_deis_is_third_order_on_a_mixture():
 def test_adaptive_dopri5_meets_its_tolerance_and_reports_nfe():
     for tol, bound in [(1e-3, 1e-2), (1e-6, 1e-5)]:
         stats = {}
-        x = solve(GAUSS, X_T, karras_sigmas(2, LO, HI)[:-1], "dopri5", rtol=tol, atol=tol, stats=stats)
+        x = solve(
+            GAUSS, X_T, karras_sigmas(2, LO, HI)[:-1], "dopri5", rtol=tol, atol=tol, stats=stats
+        )
         assert float((x - EXACT).abs().max()) < bound
         assert stats["nfe"] > 6 and stats["accepted_steps"] >= 1
     loose, tight = {}, {}
@@ -91,7 +112,9 @@ def test_adaptive_dopri5_meets_its_tolerance_and_reports_nfe():
 def test_ddim_eta0_is_euler():
     """DDIM with η = 0 is exactly the Euler step of the PF-ODE in σ (Karras et al. 2022, Sec. 3)."""
     sig = karras_sigmas(10, 0.01, 10.0)
-    assert torch.allclose(sample(GAUSS, X_T, sig, "ddim", eta=0.0), sample(GAUSS, X_T, sig, "euler"), atol=1e-12)
+    assert torch.allclose(
+        sample(GAUSS, X_T, sig, "ddim", eta=0.0), sample(GAUSS, X_T, sig, "euler"), atol=1e-12
+    )
 
 
 def test_unknown_option_is_refused():
@@ -103,7 +126,12 @@ def test_unknown_option_is_refused():
 
 def test_registry_orders_are_what_the_tests_measure():
     assert {k: SAMPLERS[k].order for k in ["euler", "heun", "midpoint", "rk4", "dpmpp-2m"]} == {
-        "euler": 1, "heun": 2, "midpoint": 2, "rk4": 4, "dpmpp-2m": 2}
+        "euler": 1,
+        "heun": 2,
+        "midpoint": 2,
+        "rk4": 4,
+        "dpmpp-2m": 2,
+    }
 
 
 @pytest.mark.parametrize("nodes", [[3.0], [3.0, 5.0], [3.0, 5.5, 9.0], [2.0, 2.5, 4.0, 7.0]])
@@ -115,4 +143,6 @@ def test_adams_bashforth_weights_integrate_polynomials_exactly(nodes):
     w = adams_bashforth_weights(nodes, a, b)
     for degree in range(len(nodes)):
         exact = (b ** (degree + 1) - a ** (degree + 1)) / (degree + 1)
-        assert sum(wj * n**degree for wj, n in zip(w, nodes)) == pytest.approx(exact, rel=1e-12, abs=1e-12)
+        assert sum(wj * n**degree for wj, n in zip(w, nodes)) == pytest.approx(
+            exact, rel=1e-12, abs=1e-12
+        )

@@ -94,14 +94,19 @@ def _parse_options(opts: tuple[str, ...]) -> dict:
     return options
 
 
-
 def format_metrics(result: dict) -> str:
-    lines = [f"n = {result['n']} samples vs {result['n_references']} exact reference sets ({result['reference']})"]
+    lines = [
+        f"n = {result['n']} samples vs {result['n_references']} exact reference sets ({result['reference']})"
+    ]
     for name in ("sw2", "energy"):
         m = result[name]
-        lines.append(f"  {name:7s} {m['value']:.4g}   noise floor {m['floor']:.4g}   ratio {m['ratio']:.2f}×")
+        lines.append(
+            f"  {name:7s} {m['value']:.4g}   noise floor {m['floor']:.4g}   ratio {m['ratio']:.2f}×"
+        )
     if "modes" in result:
         m = result["modes"]
-        lines.append(f"  modes   dropped {m['dropped_modes'] or 'none'}, off-mode {100 * m['off_mode_fraction']:.2f}%, "
-                     f"TV to weights {m['tv_distance']:.3f}")
+        lines.append(
+            f"  modes   dropped {m['dropped_modes'] or 'none'}, off-mode {100 * m['off_mode_fraction']:.2f}%, "
+            f"TV to weights {m['tv_distance']:.3f}"
+        )
     return "\n".join(lines)

@@ -17,8 +17,15 @@ def bench() -> None:
 
 
 @bench.command("quality")
-@click.option("--seconds", default=60.0, show_default=True, help="Training time per (data, preset).")
-@click.option("--out", default="benchmarks/results/quality.json", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--seconds", default=60.0, show_default=True, help="Training time per (data, preset)."
+)
+@click.option(
+    "--out",
+    default="benchmarks/results/quality.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
 @click.option("--only", multiple=True, help="Restrict to DATA:PRESET pairs (repeatable).")
 @_friendly
 def bench_quality(seconds, out, only):
@@ -34,9 +41,20 @@ def bench_quality(seconds, out, only):
 
 
 @bench.command("samplers")
-@click.option("--out", default="benchmarks/results/samplers.json", show_default=True, type=click.Path(path_type=Path))
-@click.option("--n", default=5000, show_default=True, help="Samples per run (and per reference set).")
-@click.option("--only-overhead", is_flag=True, help="Measure the overhead again; keep the quality rows in --out.")
+@click.option(
+    "--out",
+    default="benchmarks/results/samplers.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option(
+    "--n", default=5000, show_default=True, help="Samples per run (and per reference set)."
+)
+@click.option(
+    "--only-overhead",
+    is_flag=True,
+    help="Measure the overhead again; keep the quality rows in --out.",
+)
 @_friendly
 def bench_samplers(out, n, only_overhead):
     """Every sampler (and k-diffusion's and diffusers', if installed) on ideal mixture denoisers:
@@ -48,7 +66,12 @@ def bench_samplers(out, n, only_overhead):
 
 
 @bench.command("throughput")
-@click.option("--out", default="benchmarks/results/throughput.json", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    default="benchmarks/results/throughput.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
 @click.option("--steps", default=500, show_default=True)
 @click.option("--batch-size", default=512, show_default=True)
 @click.option("--repeats", default=3, show_default=True)
@@ -62,13 +85,22 @@ def bench_throughput(out, steps, batch_size, repeats):
     result = {"machine": machine(), **throughput(steps, batch_size, repeats)}
     write_json(out, result)
     r = result["samples_per_s"]
-    click.echo(f"bare loop {r['bare']:,.0f} samples/s (with foreach AdamW {r['bare, foreach AdamW']:,.0f}), "
-               f"difflab {r['difflab']:,.0f}: ratio {result['ratio']:.3f} ({result['ratio_to_foreach']:.3f}) → {out}")
+    click.echo(
+        f"bare loop {r['bare']:,.0f} samples/s (with foreach AdamW {r['bare, foreach AdamW']:,.0f}), "
+        f"difflab {r['difflab']:,.0f}: ratio {result['ratio']:.3f} ({result['ratio_to_foreach']:.3f}) → {out}"
+    )
 
 
 @bench.command("inpainting")
-@click.option("--out", default="benchmarks/results/inpainting.json", show_default=True, type=click.Path(path_type=Path))
-@click.option("--n", default=2000, show_default=True, help="Rows per case (and per exact reference set).")
+@click.option(
+    "--out",
+    default="benchmarks/results/inpainting.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option(
+    "--n", default=2000, show_default=True, help="Rows per case (and per exact reference set)."
+)
 @click.option("--seed", default=0, show_default=True)
 @_friendly
 def bench_inpainting(out, n, seed):
@@ -79,17 +111,31 @@ def bench_inpainting(out, n, seed):
     from ..checkpoint import write_json
 
     figure = out.with_suffix(".png")
-    write_json(out, {"machine": machine(), **inpainting(n, seed, log=click.echo, figure=str(figure))})
+    write_json(
+        out, {"machine": machine(), **inpainting(n, seed, log=click.echo, figure=str(figure))}
+    )
     click.echo(f"figure → {figure}")
     click.echo(f"results → {out}")
 
 
 @bench.command("guidance")
-@click.option("--run", "run_dir", default=None, type=click.Path(path_type=Path),
-              help="A run trained on a toy mixture with --labels component (default: train one, --seconds).")
+@click.option(
+    "--run",
+    "run_dir",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="A run trained on a toy mixture with --labels component (default: train one, --seconds).",
+)
 @click.option("--data", default="8-gaussians", show_default=True)
-@click.option("--seconds", default=60.0, show_default=True, help="Training time when no --run is given.")
-@click.option("--out", default="benchmarks/results/guidance.json", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--seconds", default=60.0, show_default=True, help="Training time when no --run is given."
+)
+@click.option(
+    "--out",
+    default="benchmarks/results/guidance.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
 @click.option("--n", default=2000, show_default=True, help="Samples per class and scale.")
 @_friendly
 def bench_guidance(run_dir, data, seconds, out, n):
@@ -105,8 +151,17 @@ def bench_guidance(run_dir, data, seconds, out, n):
     with tempfile.TemporaryDirectory() as tmp:
         if run_dir is None:
             x, y, classes = load_labelled(data, "component")
-            run_dir = train(x, "edm", Path(tmp) / "run", TrainConfig(seconds=seconds), data_spec=data, labels=y,
-                            classes=classes, labels_from="component", log=click.echo)
+            run_dir = train(
+                x,
+                "edm",
+                Path(tmp) / "run",
+                TrainConfig(seconds=seconds),
+                data_spec=data,
+                labels=y,
+                classes=classes,
+                labels_from="component",
+                log=click.echo,
+            )
         rows = guidance(str(run_dir), n=n, log=click.echo)
     write_json(out, {"machine": machine(), "data": data, "train_seconds": seconds, "rows": rows})
     click.echo(f"results → {out}")

@@ -15,41 +15,117 @@ from ..data.labels import load_labelled
 from ..errors import DifflabError
 from ..presets import PRESETS, get_preset
 from ..sampling import SAMPLERS, get_sampler
-from .base import _at_most, _check_output, _device, _friendly, _parse_options, _positive, cli, format_metrics
+from .base import (
+    _at_most,
+    _check_output,
+    _device,
+    _friendly,
+    _parse_options,
+    _positive,
+    cli,
+    format_metrics,
+)
 
 
 @cli.command()
-@click.option("--data", required=True, help="A toy set name (see `difflab datasets`) or an N×D .npy/.npz/.csv file.")
-@click.option("--preset", default=None, help="Diffusion recipe (see `difflab presets`)  [default: edm]")
-@click.option("--model", "model_type", type=click.Choice(["mlp", "realnvp", "nice"]), default="mlp", show_default=True,
-              help="mlp: a diffusion model of --preset; realnvp/nice: a normalizing flow by maximum likelihood.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to write.")
+@click.option(
+    "--data",
+    required=True,
+    help="A toy set name (see `difflab datasets`) or an N×D .npy/.npz/.csv file.",
+)
+@click.option(
+    "--preset", default=None, help="Diffusion recipe (see `difflab presets`)  [default: edm]"
+)
+@click.option(
+    "--model",
+    "model_type",
+    type=click.Choice(["mlp", "realnvp", "nice"]),
+    default="mlp",
+    show_default=True,
+    help="mlp: a diffusion model of --preset; realnvp/nice: a normalizing flow by maximum likelihood.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Run directory to write."
+)
 @click.option("--steps", type=int, help="Train until this many optimiser steps in total.")
 @click.option("--seconds", type=float, help="Train for this many seconds (of this invocation).")
-@click.option("--seed", default=0, show_default=True, help="Seed of initialisation, batches and noise.")
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of initialisation, batches and noise."
+)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--batch-size", default=512, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True, help="AdamW learning rate after warm-up.")
 @click.option("--width", default=128, show_default=True, help="MLP width.")
-@click.option("--depth", default=4, show_default=True, help="Residual blocks of the MLP (flows: conditioner layers).")
+@click.option(
+    "--depth",
+    default=4,
+    show_default=True,
+    help="Residual blocks of the MLP (flows: conditioner layers).",
+)
 @click.option("--layers", default=8, show_default=True, help="Coupling layers of a flow.")
-@click.option("--n-toy", default=50_000, show_default=True, help="Training points drawn from a toy set.")
+@click.option(
+    "--n-toy", default=50_000, show_default=True, help="Training points drawn from a toy set."
+)
 @click.option("--key", default=None, help="Array name inside a .npz file with several arrays.")
-@click.option("--labels", default=None, metavar="COLUMN_OR_KEY",
-              help="Class labels: a .csv column (name or index; removed from the data), an .npz array, or "
-                   "'component' for a toy mixture. The model learns p(x | class) and, with --p-uncond, p(x).")
-@click.option("--p-uncond", default=0.1, show_default=True, type=click.FloatRange(0, 1),
-              help="With --labels: probability of training a sample without its class (for guidance).")
+@click.option(
+    "--labels",
+    default=None,
+    metavar="COLUMN_OR_KEY",
+    help="Class labels: a .csv column (name or index; removed from the data), an .npz array, or "
+    "'component' for a toy mixture. The model learns p(x | class) and, with --p-uncond, p(x).",
+)
+@click.option(
+    "--p-uncond",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="With --labels: probability of training a sample without its class (for guidance).",
+)
 @click.option("--no-standardise", is_flag=True, help="Train on the raw data (σ_data from its std).")
-@click.option("--checkpoint-every", default=1000, show_default=True, help="Steps between checkpoints.")
-@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
-              help="Mixed precision of the forward pass: bf16 (CPU or GPU), fp16 (GPU, with loss scaling).")
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the network and loss (slow start, faster steps).")
+@click.option(
+    "--checkpoint-every", default=1000, show_default=True, help="Steps between checkpoints."
+)
+@click.option(
+    "--precision",
+    default="fp32",
+    show_default=True,
+    type=click.Choice(["fp32", "bf16", "fp16"]),
+    help="Mixed precision of the forward pass: bf16 (CPU or GPU), fp16 (GPU, with loss scaling).",
+)
+@click.option(
+    "--compile",
+    "compile_",
+    is_flag=True,
+    help="torch.compile the network and loss (slow start, faster steps).",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
 @_friendly
-def train(data, preset, model_type, out, steps, seconds, seed, device, batch_size, lr, width, depth, layers, n_toy,
-          key, labels, p_uncond, no_standardise, checkpoint_every, precision, compile_, resume, force):
+def train(
+    data,
+    preset,
+    model_type,
+    out,
+    steps,
+    seconds,
+    seed,
+    device,
+    batch_size,
+    lr,
+    width,
+    depth,
+    layers,
+    n_toy,
+    key,
+    labels,
+    p_uncond,
+    no_standardise,
+    checkpoint_every,
+    precision,
+    compile_,
+    resume,
+    force,
+):
     """Train a diffusion model (or, with --model realnvp|nice, a normalizing flow); writes config.json,
     checkpoint.safetensors, loss.json, loss.png."""
     from .. import plots
@@ -57,12 +133,22 @@ def train(data, preset, model_type, out, steps, seconds, seed, device, batch_siz
 
     if steps is None and seconds is None:
         raise DifflabError("give a budget: --steps N or --seconds S")
-    for name, v in [("--steps", steps), ("--seconds", seconds), ("--batch-size", batch_size), ("--lr", lr),
-                    ("--width", width), ("--depth", depth), ("--layers", layers), ("--n-toy", n_toy),
-                    ("--checkpoint-every", checkpoint_every)]:
+    for name, v in [
+        ("--steps", steps),
+        ("--seconds", seconds),
+        ("--batch-size", batch_size),
+        ("--lr", lr),
+        ("--width", width),
+        ("--depth", depth),
+        ("--layers", layers),
+        ("--n-toy", n_toy),
+        ("--checkpoint-every", checkpoint_every),
+    ]:
         _positive(name, v)
     if model_type != "mlp" and preset is not None:
-        raise DifflabError(f"--preset is a diffusion recipe; a {model_type} flow is trained by maximum likelihood")
+        raise DifflabError(
+            f"--preset is a diffusion recipe; a {model_type} flow is trained by maximum likelihood"
+        )
     preset = preset or "edm"
     get_preset(preset)
     model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers)
@@ -70,54 +156,150 @@ def train(data, preset, model_type, out, steps, seconds, seed, device, batch_siz
         arr, y, classes = load_data(data, n=n_toy, seed=seed, key=key), None, None
     else:
         arr, y, classes = load_labelled(data, labels, n=n_toy, seed=seed, key=key)
-    cfg = TrainConfig(steps=steps, seconds=seconds, batch_size=batch_size, lr=lr, seed=seed,
-                      device=_device(device), checkpoint_every=checkpoint_every, precision=precision,
-                      compile=compile_, p_uncond=p_uncond)
-    run_dir = train_run(arr, preset, out, cfg, model, data_spec=data, standardise=not no_standardise,
-                        resume=resume, force=force, log=click.echo, labels=y, classes=classes, labels_from=labels)
+    cfg = TrainConfig(
+        steps=steps,
+        seconds=seconds,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=_device(device),
+        checkpoint_every=checkpoint_every,
+        precision=precision,
+        compile=compile_,
+        p_uncond=p_uncond,
+    )
+    run_dir = train_run(
+        arr,
+        preset,
+        out,
+        cfg,
+        model,
+        data_spec=data,
+        standardise=not no_standardise,
+        resume=resume,
+        force=force,
+        log=click.echo,
+        labels=y,
+        classes=classes,
+        labels_from=labels,
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 writes
     history = json.loads((run_dir / "loss.json").read_text())["step_loss"]
-    plots.loss_curve(history, run_dir / "loss.png", title=f"{preset if model_type == 'mlp' else model_type} on {data}")
+    plots.loss_curve(
+        history,
+        run_dir / "loss.png",
+        title=f"{preset if model_type == 'mlp' else model_type} on {data}",
+    )
     click.echo(f"run written to {run_dir}/ (checkpoint.safetensors, config.json, loss.png)")
 
 
 @cli.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
+@click.option(
+    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory."
+)
 @click.option("--n", default=5000, show_default=True, help="Number of samples.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output .npy or .csv (data units).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output .npy or .csv (data units).",
+)
 @click.option("--sampler", default=None, help="Sampler (see `difflab samplers`)  [default: heun]")
-@click.option("--steps", type=int, default=None, help="Steps N of the σ grid (Heun: 2N-1 NFE)  [default: 18]")
+@click.option(
+    "--steps", type=int, default=None, help="Steps N of the σ grid (Heun: 2N-1 NFE)  [default: 18]"
+)
 @click.option("--seed", default=0, show_default=True, help="Sample i depends only on (seed, i).")
-@click.option("--sigma-min", type=float, help="Smallest nonzero σ of the grid (default: the preset's).")
-@click.option("--sigma-max", type=float, help="Largest σ (default: the preset's, from the data for edm/ve).")
+@click.option(
+    "--sigma-min", type=float, help="Smallest nonzero σ of the grid (default: the preset's)."
+)
+@click.option(
+    "--sigma-max", type=float, help="Largest σ (default: the preset's, from the data for edm/ve)."
+)
 @click.option("--rho", type=float, default=None, help="EDM ρ of the σ grid  [default: 7]")
-@click.option("--schedule", default=None,
-              help="σ grid: karras (EDM ρ), time-uniform (the preset's t), log-snr, iddpm  [default: karras]")
-@click.option("--opt", "opts", multiple=True, metavar="KEY=VALUE",
-              help="Sampler option, repeatable: eta=1, s_churn=40, rtol=1e-4, snr=0.16, predictor=ddpm …")
-@click.option("--own-time", is_flag=True,
-              help="Integrate ODE/SDE in the preset's own (σ(t), s(t)) instead of EDM's σ = t, s = 1.")
-@click.option("--class", "cls", default=None, metavar="K",
-              help="Model trained with --labels: the class to draw (its name or index).")
-@click.option("--guidance", default=1.0, show_default=True, type=float, metavar="W",
-              help="Classifier-free guidance D(∅) + W·(D(K) - D(∅)): 0 unconditional, 1 conditional, "
-                   ">1 guided (2 NFE per evaluation unless W = 1).")
-@click.option("--unconditional", is_flag=True, help="Model trained with --labels: draw from p(x), ignoring classes.")
+@click.option(
+    "--schedule",
+    default=None,
+    help="σ grid: karras (EDM ρ), time-uniform (the preset's t), log-snr, iddpm  [default: karras]",
+)
+@click.option(
+    "--opt",
+    "opts",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Sampler option, repeatable: eta=1, s_churn=40, rtol=1e-4, snr=0.16, predictor=ddpm …",
+)
+@click.option(
+    "--own-time",
+    is_flag=True,
+    help="Integrate ODE/SDE in the preset's own (σ(t), s(t)) instead of EDM's σ = t, s = 1.",
+)
+@click.option(
+    "--class",
+    "cls",
+    default=None,
+    metavar="K",
+    help="Model trained with --labels: the class to draw (its name or index).",
+)
+@click.option(
+    "--guidance",
+    default=1.0,
+    show_default=True,
+    type=float,
+    metavar="W",
+    help="Classifier-free guidance D(∅) + W·(D(K) - D(∅)): 0 unconditional, 1 conditional, "
+    ">1 guided (2 NFE per evaluation unless W = 1).",
+)
+@click.option(
+    "--unconditional",
+    is_flag=True,
+    help="Model trained with --labels: draw from p(x), ignoring classes.",
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-@click.option("--plot/--no-plot", default=True, show_default=True, help="Also write OUT.png: data vs samples.")
+@click.option(
+    "--plot/--no-plot", default=True, show_default=True, help="Also write OUT.png: data vs samples."
+)
 @_friendly
-def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, schedule, opts, own_time, cls, guidance,
-           unconditional, device, force, plot):
+def sample(
+    run_dir,
+    n,
+    out,
+    sampler,
+    steps,
+    seed,
+    sigma_min,
+    sigma_max,
+    rho,
+    schedule,
+    opts,
+    own_time,
+    cls,
+    guidance,
+    unconditional,
+    device,
+    force,
+    plot,
+):
     """Sample from a trained run with any sampler (see `difflab samplers`), in the data's original units.
     A flow run samples exactly (x = f⁻¹(z)) and takes none of the sampler options. A run trained with
     --labels needs --class K (optionally --guidance W) or --unconditional."""
     from ..run import FlowRun, load_run
 
-    for name, v in [("--n", n), ("--steps", steps), ("--sigma-min", sigma_min), ("--sigma-max", sigma_max), ("--rho", rho)]:
+    for name, v in [
+        ("--n", n),
+        ("--steps", steps),
+        ("--sigma-min", sigma_min),
+        ("--sigma-max", sigma_max),
+        ("--rho", rho),
+    ]:
         _positive(name, v)
-    _at_most("--steps", steps, 100_000, "no sampler gains anything from more (the σ grid is already continuous)")
+    _at_most(
+        "--steps",
+        steps,
+        100_000,
+        "no sampler gains anything from more (the σ grid is already continuous)",
+    )
     _at_most("--n", n, 100_000_000, "sample in several runs with different --seed")
     get_sampler(sampler or "heun")
     options = _parse_options(opts)
@@ -126,21 +308,53 @@ def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, sch
     _check_output(out, force)
     run = load_run(run_dir, _device(device))
     stats: dict = {}
-    given = {"sampler": sampler, "steps": steps, "sigma_min": sigma_min, "sigma_max": sigma_max, "rho": rho,
-             "schedule": schedule, "own_time": own_time or None, **options}
+    given = {
+        "sampler": sampler,
+        "steps": steps,
+        "sigma_min": sigma_min,
+        "sigma_max": sigma_max,
+        "rho": rho,
+        "schedule": schedule,
+        "own_time": own_time or None,
+        **options,
+    }
     if isinstance(run, FlowRun):
-        x = run.sample(n, seed=seed, stats=stats, **given, **{"class": cls, "unconditional": unconditional or None,
-                                                              "guidance": None if guidance == 1 else guidance})
+        x = run.sample(
+            n,
+            seed=seed,
+            stats=stats,
+            **given,
+            **{
+                "class": cls,
+                "unconditional": unconditional or None,
+                "guidance": None if guidance == 1 else guidance,
+            },
+        )
         what = f"exact flow samples, {run.name}"
     else:
-        defaults = {"sampler": "heun", "steps": 18, "rho": 7.0, "schedule": "karras", "own_time": False}
+        defaults = {
+            "sampler": "heun",
+            "steps": 18,
+            "rho": 7.0,
+            "schedule": "karras",
+            "own_time": False,
+        }
         kwargs = {k: (defaults.get(k) if v is None else v) for k, v in given.items()}
-        x = run.sample(n, seed=seed, stats=stats, cond=cls, guidance=guidance, unconditional=unconditional,
-                       **kwargs)
-        what = (f"{kwargs['sampler']}, {stats['steps']} steps, NFE {stats['nfe']}, "
-                f"σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0"
-                + (f", class {cls}, guidance {guidance:g}" if cls is not None else "")
-                + (", unconditional" if unconditional else ""))
+        x = run.sample(
+            n,
+            seed=seed,
+            stats=stats,
+            cond=cls,
+            guidance=guidance,
+            unconditional=unconditional,
+            **kwargs,
+        )
+        what = (
+            f"{kwargs['sampler']}, {stats['steps']} steps, NFE {stats['nfe']}, "
+            f"σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0"
+            + (f", class {cls}, guidance {guidance:g}" if cls is not None else "")
+            + (", unconditional" if unconditional else "")
+        )
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({what})")
     if plot:
@@ -148,34 +362,96 @@ def sample(run_dir, n, out, sampler, steps, seed, sigma_min, sigma_max, rho, sch
 
         k = None if cls is None else run.config.data.class_index(cls)
         ref = run.reference_sets(min(n, 5000), k=2, cls=k)[0]
-        plots.data_vs_samples(ref, x[:5000], out.with_suffix(".png"), title=f"{run.name}: {what.split(',')[0]}")
+        plots.data_vs_samples(
+            ref, x[:5000], out.with_suffix(".png"), title=f"{run.name}: {what.split(',')[0]}"
+        )
 
 
 @cli.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-              help="Rows to complete (.csv/.npy/.npz, the model's columns): empty cells or NaN mark what to fill.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Completed rows, .csv or .npy.")
-@click.option("--method", default="smc", show_default=True, type=click.Choice(["replace", "repaint", "smc"]),
-              help="smc: twisted sequential Monte Carlo, asymptotically exact (--particles); repaint: "
-                   "resampling (--jumps); replace: fast, biased (keeps the observed part noised, any --sampler).")
-@click.option("--steps", type=click.IntRange(1, 100_000), default=None,
-              help="σ levels  [default: 18 for replace, 50 for repaint and smc]")
-@click.option("--particles", type=click.IntRange(1, 4096), default=32, show_default=True,
-              help="smc: particles per row (cost and exactness grow with it).")
-@click.option("--jumps", type=click.IntRange(1, 1000), default=10, show_default=True,
-              help="repaint: resampling jumps U per level.")
-@click.option("--sampler", default=None, help="replace: the sampler (see `difflab samplers`)  [default: heun]")
+@click.option(
+    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory."
+)
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Rows to complete (.csv/.npy/.npz, the model's columns): empty cells or NaN mark what to fill.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Completed rows, .csv or .npy."
+)
+@click.option(
+    "--method",
+    default="smc",
+    show_default=True,
+    type=click.Choice(["replace", "repaint", "smc"]),
+    help="smc: twisted sequential Monte Carlo, asymptotically exact (--particles); repaint: "
+    "resampling (--jumps); replace: fast, biased (keeps the observed part noised, any --sampler).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="σ levels  [default: 18 for replace, 50 for repaint and smc]",
+)
+@click.option(
+    "--particles",
+    type=click.IntRange(1, 4096),
+    default=32,
+    show_default=True,
+    help="smc: particles per row (cost and exactness grow with it).",
+)
+@click.option(
+    "--jumps",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="repaint: resampling jumps U per level.",
+)
+@click.option(
+    "--sampler", default=None, help="replace: the sampler (see `difflab samplers`)  [default: heun]"
+)
 @click.option("--key", default=None, help="Array name inside an .npz file.")
-@click.option("--class", "cls", default=None, metavar="K", help="Model trained with --labels: the rows' class.")
-@click.option("--guidance", default=1.0, show_default=True, type=float, metavar="W", help="Guidance scale with --class.")
-@click.option("--unconditional", is_flag=True, help="Model trained with --labels: complete from p(x).")
+@click.option(
+    "--class",
+    "cls",
+    default=None,
+    metavar="K",
+    help="Model trained with --labels: the rows' class.",
+)
+@click.option(
+    "--guidance",
+    default=1.0,
+    show_default=True,
+    type=float,
+    metavar="W",
+    help="Guidance scale with --class.",
+)
+@click.option(
+    "--unconditional", is_flag=True, help="Model trained with --labels: complete from p(x)."
+)
 @click.option("--seed", default=0, show_default=True, help="Row i depends only on (seed, i).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @_friendly
-def inpaint(run_dir, data_path, out, method, steps, particles, jumps, sampler, key, cls, guidance, unconditional,
-            seed, device, force):
+def inpaint(
+    run_dir,
+    data_path,
+    out,
+    method,
+    steps,
+    particles,
+    jumps,
+    sampler,
+    key,
+    cls,
+    guidance,
+    unconditional,
+    seed,
+    device,
+    force,
+):
     """Complete partly observed rows with a trained diffusion model (imputation / inpainting): the
     observed values come back exactly; a row with nothing missing is passed through; a row with
     everything missing is sampled unconditionally."""
@@ -190,24 +466,59 @@ def inpaint(run_dir, data_path, out, method, steps, particles, jumps, sampler, k
     run = load_run(run_dir, _device(device))
     if not isinstance(run, Run):
         raise DifflabError(f"{run_dir} is a {run.name} flow; inpainting needs a diffusion model")
-    options = {"smc": {"particles": particles}, "repaint": {"jumps": jumps}, "replace": {"sampler": sampler}}[method]
+    options = {
+        "smc": {"particles": particles},
+        "repaint": {"jumps": jumps},
+        "replace": {"sampler": sampler},
+    }[method]
     stats: dict = {}
-    filled = run.inpaint(known, method=method, steps=steps, seed=seed, stats=stats, cond=cls, guidance=guidance,
-                         unconditional=unconditional, **{k: v for k, v in options.items() if v is not None})
+    filled = run.inpaint(
+        known,
+        method=method,
+        steps=steps,
+        seed=seed,
+        stats=stats,
+        cond=cls,
+        guidance=guidance,
+        unconditional=unconditional,
+        **{k: v for k, v in options.items() if v is not None},
+    )
     save_array(out, filled)
     observed = np.isfinite(known)
     full, empty = int(observed.all(1).sum()), int((~observed).all(1).sum())
-    click.echo(f"{len(known)} rows → {out} ({method}, {stats['steps']} levels, NFE {stats['nfe']}): "
-               f"{len(known) - full - empty} completed, {full} passed through (nothing missing), "
-               f"{empty} sampled unconditionally (everything missing); {int((~observed).sum())} values filled")
+    click.echo(
+        f"{len(known)} rows → {out} ({method}, {stats['steps']} levels, NFE {stats['nfe']}): "
+        f"{len(known) - full - empty} completed, {full} passed through (nothing missing), "
+        f"{empty} sampled unconditionally (everything missing); {int((~observed).sum())} values filled"
+    )
 
 
 @cli.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory.")
-@click.option("--samples", required=True, type=click.Path(path_type=Path), help="Samples .npy/.csv (data units).")
-@click.option("--reference", default=None, help="Toy set name or data file (default: the run's data).")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Metrics JSON (default: SAMPLES.metrics.json).")
-@click.option("--class", "cls", default=None, metavar="K", help="Compare with class K's data only (labelled runs).")
+@click.option(
+    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory."
+)
+@click.option(
+    "--samples",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Samples .npy/.csv (data units).",
+)
+@click.option(
+    "--reference", default=None, help="Toy set name or data file (default: the run's data)."
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    help="Metrics JSON (default: SAMPLES.metrics.json).",
+)
+@click.option(
+    "--class",
+    "cls",
+    default=None,
+    metavar="K",
+    help="Compare with class K's data only (labelled runs).",
+)
 @_friendly
 def evaluate(run_dir, samples, reference, json_out, cls):
     """SW2, energy distance (and mode coverage for mixtures) with their noise floors."""
@@ -236,7 +547,15 @@ def demo(out, data, preset, seconds, seed):
     from ..training import TrainConfig, train as train_run
 
     arr = load_data(data, seed=seed)
-    train_run(arr, preset, out, TrainConfig(seconds=seconds, seed=seed), data_spec=data, force=True, log=click.echo)
+    train_run(
+        arr,
+        preset,
+        out,
+        TrainConfig(seconds=seconds, seed=seed),
+        data_spec=data,
+        force=True,
+        log=click.echo,
+    )
     run = load_run(out)
     stats: dict = {}
     x = run.sample(5000, steps=18, seed=seed, stats=stats)
@@ -245,10 +564,16 @@ def demo(out, data, preset, seconds, seed):
     write_json(out / "metrics.json", result)
     history = json.loads((out / "loss.json").read_text())["step_loss"]
     plots.loss_curve(history, out / "loss.png", title=f"{preset} on {data}")
-    plots.data_vs_samples(run.reference_sets(5000, k=2)[0], x, out / "samples.png",
-                          title=f"{preset} on {data}: Heun, NFE {stats['nfe']}")
+    plots.data_vs_samples(
+        run.reference_sets(5000, k=2)[0],
+        x,
+        out / "samples.png",
+        title=f"{preset} on {data}: Heun, NFE {stats['nfe']}",
+    )
     click.echo(format_metrics(result))
-    click.echo(f"files in {out}/: samples.png, loss.png, samples.npy, metrics.json, checkpoint.safetensors")
+    click.echo(
+        f"files in {out}/: samples.png, loss.png, samples.npy, metrics.json, checkpoint.safetensors"
+    )
 
 
 @cli.command()
@@ -271,7 +596,9 @@ def samplers():
     for name, s in SAMPLERS.items():
         kind = "SDE" if s.stochastic else "ODE"
         opts = f"  options: {', '.join(s.options)}" if s.options else ""
-        click.echo(f"{name:15s} {kind}  order {s.order}  NFE/step {s.nfe_per_step:22s} {s.summary}{opts}")
+        click.echo(
+            f"{name:15s} {kind}  order {s.order}  NFE/step {s.nfe_per_step:22s} {s.summary}{opts}"
+        )
 
 
 @cli.command()

@@ -13,24 +13,64 @@ from .base import _at_most, _check_output, _device, _friendly, _positive, cli
 
 
 @cli.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory (diffusion or flow).")
-@click.option("--data", required=True, help="Toy set name (fresh held-out points) or a .npy/.npz/.csv file.")
-@click.option("--n", default=2000, show_default=True, help="Points to evaluate (a random subset of a file).")
-@click.option("--method", default="dopri5", show_default=True, type=click.Choice(["dopri5", "rk4", "heun", "euler"]),
-              help="PF-ODE integrator (diffusion runs).")
-@click.option("--steps", default=64, show_default=True, help="Steps of a fixed-step method (uniform in log σ).")
+@click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run directory (diffusion or flow).",
+)
+@click.option(
+    "--data", required=True, help="Toy set name (fresh held-out points) or a .npy/.npz/.csv file."
+)
+@click.option(
+    "--n", default=2000, show_default=True, help="Points to evaluate (a random subset of a file)."
+)
+@click.option(
+    "--method",
+    default="dopri5",
+    show_default=True,
+    type=click.Choice(["dopri5", "rk4", "heun", "euler"]),
+    help="PF-ODE integrator (diffusion runs).",
+)
+@click.option(
+    "--steps",
+    default=64,
+    show_default=True,
+    help="Steps of a fixed-step method (uniform in log σ).",
+)
 @click.option("--rtol", default=1e-5, show_default=True, help="dopri5 tolerance (atol the same).")
-@click.option("--hutchinson", default=0, show_default=True,
-              help="0: exact divergence (one backward pass per dimension); K > 0: Hutchinson with K probes.")
-@click.option("--sigma-max", default=80.0, show_default=True, help="Where the PF-ODE meets the Gaussian prior.")
-@click.option("--dequantise", "bin_width", type=float, default=None,
-              help="Data quantised in bins of this width (data units, e.g. 1 for 0–255 pixels): add U[0, w) "
-                   "noise and report the discrete model's bits/dim.")
-@click.option("--seed", default=0, show_default=True, help="Seed of probes and dequantisation noise.")
+@click.option(
+    "--hutchinson",
+    default=0,
+    show_default=True,
+    help="0: exact divergence (one backward pass per dimension); K > 0: Hutchinson with K probes.",
+)
+@click.option(
+    "--sigma-max",
+    default=80.0,
+    show_default=True,
+    help="Where the PF-ODE meets the Gaussian prior.",
+)
+@click.option(
+    "--dequantise",
+    "bin_width",
+    type=float,
+    default=None,
+    help="Data quantised in bins of this width (data units, e.g. 1 for 0–255 pixels): add U[0, w) "
+    "noise and report the discrete model's bits/dim.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of probes and dequantisation noise."
+)
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Also write the numbers as JSON.")
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path), help="Also write the numbers as JSON."
+)
 @_friendly
-def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin_width, seed, device, json_out):
+def likelihood(
+    run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin_width, seed, device, json_out
+):
     """Mean negative log-likelihood of data under a trained run, in nats and bits/dim, with standard errors.
 
     Diffusion runs integrate the probability-flow ODE with the divergence (instantaneous change of
@@ -38,41 +78,79 @@ def likelihood(run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin
     from ..compare import held_out, log_probs, nll_summary, true_log_prob, true_nll
     from ..run import FlowRun, load_run
 
-    for name, v in [("--n", n), ("--steps", steps), ("--rtol", rtol), ("--sigma-max", sigma_max), ("--dequantise", bin_width)]:
+    for name, v in [
+        ("--n", n),
+        ("--steps", steps),
+        ("--rtol", rtol),
+        ("--sigma-max", sigma_max),
+        ("--dequantise", bin_width),
+    ]:
         _positive(name, v)
     _at_most("--steps", steps, 100_000, "use --method dopri5 for tight tolerances")
     _at_most("--n", n, 10_000_000, "the standard error is already tiny; evaluate a subset")
     if hutchinson < 0:
-        raise DifflabError(f"--hutchinson must be 0 (exact) or a positive number of probes, got {hutchinson}")
+        raise DifflabError(
+            f"--hutchinson must be 0 (exact) or a positive number of probes, got {hutchinson}"
+        )
     run = load_run(run_dir, _device(device))
     x = held_out(data, n)
     if x.shape[1] != run.dim:
         raise DifflabError(f"{data}: {x.shape[1]} columns, the model was trained on {run.dim}")
     if bin_width:
         x = x + np.random.default_rng(seed).uniform(0, bin_width, size=x.shape)
-    lp, info = log_probs(run, x, method=method, steps=steps, rtol=rtol, atol=rtol, hutchinson=hutchinson,
-                         sigma_max=sigma_max, seed=seed)
+    lp, info = log_probs(
+        run,
+        x,
+        method=method,
+        steps=steps,
+        rtol=rtol,
+        atol=rtol,
+        hutchinson=hutchinson,
+        sigma_max=sigma_max,
+        seed=seed,
+    )
     true_lp = None if bin_width else true_log_prob(data, x)
-    result = {"run": str(run_dir), "data": data, **nll_summary(lp, run.dim, true_lp, bin_width),
-              "dequantised_bin_width": bin_width, "nfe": info["nfe"],
-              "method": "exact (flow)" if isinstance(run, FlowRun) else method,
-              "true": None if bin_width else true_nll(data, x)}
-    click.echo(f"{run.name} on {len(x)} points of {data} ({result['method']}, NFE {result['nfe']}):")
-    click.echo(f"  NLL {result['nll']:.4f} ± {result['nll_se']:.4f} nats   {result['bits_per_dim']:.4f} ± "
-               f"{result['bits_per_dim_se']:.4f} bits/dim" + (" (dequantised)" if bin_width else ""))
+    result = {
+        "run": str(run_dir),
+        "data": data,
+        **nll_summary(lp, run.dim, true_lp, bin_width),
+        "dequantised_bin_width": bin_width,
+        "nfe": info["nfe"],
+        "method": "exact (flow)" if isinstance(run, FlowRun) else method,
+        "true": None if bin_width else true_nll(data, x),
+    }
+    click.echo(
+        f"{run.name} on {len(x)} points of {data} ({result['method']}, NFE {result['nfe']}):"
+    )
+    click.echo(
+        f"  NLL {result['nll']:.4f} ± {result['nll_se']:.4f} nats   {result['bits_per_dim']:.4f} ± "
+        f"{result['bits_per_dim_se']:.4f} bits/dim" + (" (dequantised)" if bin_width else "")
+    )
     if result["true"]:
-        click.echo(f"  true density: NLL {result['true']['nll']:.4f} ± {result['true']['nll_se']:.4f} nats; "
-                   f"gap (paired) {result['gap_to_true']:.4f} ± {result['gap_to_true_se']:.4f}")
+        click.echo(
+            f"  true density: NLL {result['true']['nll']:.4f} ± {result['true']['nll_se']:.4f} nats; "
+            f"gap (paired) {result['gap_to_true']:.4f} ± {result['gap_to_true_se']:.4f}"
+        )
     if json_out:
         write_json(json_out, result)
 
 
 @cli.command()
-@click.option("--data", required=True, help="Toy set name or data file (2-D or more: flows need ≥ 2 dimensions).")
+@click.option(
+    "--data",
+    required=True,
+    help="Toy set name or data file (2-D or more: flows need ≥ 2 dimensions).",
+)
 @click.option("--seconds", default=60.0, show_default=True, help="Training time of each model.")
 @click.option("--preset", default="edm", show_default=True, help="The diffusion recipe.")
-@click.option("--flow", default="realnvp", show_default=True, type=click.Choice(["realnvp", "nice"]))
-@click.option("--out", type=click.Path(path_type=Path), help="Directory for both runs [default: runs/compare-DATA].")
+@click.option(
+    "--flow", default="realnvp", show_default=True, type=click.Choice(["realnvp", "nice"])
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Directory for both runs [default: runs/compare-DATA].",
+)
 @click.option("--n-eval", default=2000, show_default=True, help="Held-out points for the NLL.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite runs in --out.")
@@ -90,46 +168,75 @@ def compare(data, seconds, preset, flow, out, n_eval, seed, force):
     _check_output(out / "compare.json", force)
     if load_data(data, n=10).shape[1] < 2:
         raise DifflabError(f"{data}: flows need data of dimension ≥ 2")
-    report = compare_models(data, out, seconds, preset, flow, n_eval=n_eval, seed=seed, log=click.echo)
+    report = compare_models(
+        data, out, seconds, preset, flow, n_eval=n_eval, seed=seed, log=click.echo
+    )
     click.echo(format_report(report))
     click.echo(f"→ {out}/compare.json, {out}/samples.png")
 
 
 @cli.command("neural-ode")
-@click.option("--system", default="damped-oscillator", show_default=True,
-              help="damped-oscillator (linear) or lotka-volterra (nonlinear): data made by RK4 on the true field.")
-@click.option("--scheme", default="rk4", show_default=True, type=click.Choice(["euler", "midpoint", "heun", "rk4"]),
-              help="Solver unrolled in training, from h(t₁) to h(t₂).")
+@click.option(
+    "--system",
+    default="damped-oscillator",
+    show_default=True,
+    help="damped-oscillator (linear) or lotka-volterra (nonlinear): data made by RK4 on the true field.",
+)
+@click.option(
+    "--scheme",
+    default="rk4",
+    show_default=True,
+    type=click.Choice(["euler", "midpoint", "heun", "rk4"]),
+    help="Solver unrolled in training, from h(t₁) to h(t₂).",
+)
 @click.option("--steps", default=2000, show_default=True, help="Optimiser steps.")
-@click.option("--max-gap", default=1, show_default=True, help="t₂ - t₁ up to this many observation intervals.")
+@click.option(
+    "--max-gap", default=1, show_default=True, help="t₂ - t₁ up to this many observation intervals."
+)
 @click.option("--trajectories", default=128, show_default=True, help="Training trajectories.")
 @click.option("--points", default=41, show_default=True, help="Observations per trajectory.")
 @click.option("--width", default=64, show_default=True)
 @click.option("--lr", default=3e-3, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--out", default="runs/neural-ode", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", default="runs/neural-ode", show_default=True, type=click.Path(path_type=Path)
+)
 @_friendly
 def neural_ode(system, scheme, steps, max_gap, trajectories, points, width, lr, seed, out):
     """Learn dh/dt = f_θ(h) from trajectories (seed 000), then integrate it with every solver and step size."""
     from ..neural_ode import NODETrainConfig, get_system, run_example
 
-    for name, v in [("--steps", steps), ("--max-gap", max_gap), ("--trajectories", trajectories), ("--width", width),
-                    ("--lr", lr)]:
+    for name, v in [
+        ("--steps", steps),
+        ("--max-gap", max_gap),
+        ("--trajectories", trajectories),
+        ("--width", width),
+        ("--lr", lr),
+    ]:
         _positive(name, v)
     if points < max_gap + 2:
         raise DifflabError(f"--points must be at least --max-gap + 2 = {max_gap + 2}, got {points}")
     get_system(system)
     cfg = NODETrainConfig(steps=steps, lr=lr, scheme=scheme, max_gap=max_gap, seed=seed)
-    run_example(system, out, cfg, trajectories=trajectories, points=points, width=width, log=click.echo)
+    run_example(
+        system, out, cfg, trajectories=trajectories, points=points, width=width, log=click.echo
+    )
     click.echo(f"→ {out}/results.json, trajectories.png, loss.png, field.safetensors")
 
 
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--list", "list_", is_flag=True, help="List the experiments.")
-@click.option("--out", default="runs/reproduce", show_default=True, type=click.Path(path_type=Path),
-              help="Figures and numbers go to OUT/NAME/.")
-@click.option("--quick", is_flag=True, help="The CI budget: under 2 minutes on 2 CPU cores (full: under 20).")
+@click.option(
+    "--out",
+    default="runs/reproduce",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Figures and numbers go to OUT/NAME/.",
+)
+@click.option(
+    "--quick", is_flag=True, help="The CI budget: under 2 minutes on 2 CPU cores (full: under 20)."
+)
 @click.option("--seed", default=0, show_default=True)
 @_friendly
 def reproduce(name, list_, out, quick, seed):

@@ -26,11 +26,16 @@ def load_array(path: str | Path, key: str | None = None, missing: bool = False) 
         raise DifflabError(f"{path}: is a directory, expected a .npy, .npz or .csv file")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise DifflabError(f"{path}: unsupported file type {suffix or '(none)'}; expected .npy, .npz or .csv")
+        raise DifflabError(
+            f"{path}: unsupported file type {suffix or '(none)'}; expected .npy, .npz or .csv"
+        )
     if path.stat().st_size == 0:
         raise DifflabError(f"{path}: file is empty")
-    reader = {".npy": _read_npy, ".npz": lambda p: _read_npz(p, key),
-              ".csv": lambda p: csv_numbers(p, *csv_table(p), missing=missing)}[suffix]
+    reader = {
+        ".npy": _read_npy,
+        ".npz": lambda p: _read_npz(p, key),
+        ".csv": lambda p: csv_numbers(p, *csv_table(p), missing=missing),
+    }[suffix]
     return check_array(reader(path), str(path), missing)
 
 
@@ -49,7 +54,11 @@ def check_array(arr: np.ndarray, where: str, missing: bool = False) -> np.ndarra
     bad = np.isinf(arr) if missing else ~np.isfinite(arr)
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        what = "infinite value(s) (NaN or an empty cell marks a missing one)" if missing else "non-finite value(s) (NaN/Inf)"
+        what = (
+            "infinite value(s) (NaN or an empty cell marks a missing one)"
+            if missing
+            else "non-finite value(s) (NaN/Inf)"
+        )
         raise DifflabError(f"{where}: {int(bad.sum())} {what}, first at row {row}, column {col}")
     return arr
 
@@ -98,8 +107,9 @@ def csv_table(path: Path) -> tuple[list[str] | None, list[tuple[int, list[str]]]
     return header, rows
 
 
-def csv_numbers(path: Path, header: list[str] | None, rows: list[tuple[int, list[str]]],
-                missing: bool = False) -> np.ndarray:
+def csv_numbers(
+    path: Path, header: list[str] | None, rows: list[tuple[int, list[str]]], missing: bool = False
+) -> np.ndarray:
     """The rows of csv_table as an N×D float64 array (comma-separated numbers, one sample per line,
     an optional header line skipped); a non-number is an error naming its line. missing=True: an
     empty cell is NaN."""

@@ -16,14 +16,22 @@ def eight_gaussians() -> GaussianMixture:
     """8 equal Gaussians on a circle of radius 2, std 0.15."""
     angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
     means = 2.0 * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
-    return GaussianMixture(means, torch.full((8,), 0.15, dtype=torch.float64), torch.full((8,), 1 / 8, dtype=torch.float64))
+    return GaussianMixture(
+        means,
+        torch.full((8,), 0.15, dtype=torch.float64),
+        torch.full((8,), 1 / 8, dtype=torch.float64),
+    )
 
 
 def twentyfive_gaussians() -> GaussianMixture:
     """25 equal Gaussians on the grid {-2,…,2}², std 0.05."""
     g = torch.arange(-2, 3, dtype=torch.float64)
     means = torch.cartesian_prod(g, g)
-    return GaussianMixture(means, torch.full((25,), 0.05, dtype=torch.float64), torch.full((25,), 1 / 25, dtype=torch.float64))
+    return GaussianMixture(
+        means,
+        torch.full((25,), 0.05, dtype=torch.float64),
+        torch.full((25,), 1 / 25, dtype=torch.float64),
+    )
 
 
 def _uniform_1d(n: int, gen: torch.Generator) -> Tensor:
@@ -50,7 +58,10 @@ def _swiss_roll(n: int, gen: torch.Generator, noise: float = 0.25) -> Tensor:
 def _checkerboard(n: int, gen: torch.Generator) -> Tensor:
     """Uniform on the 8 black squares of a 4×4 board over [-2, 2]²."""
     x1 = 4 * torch.rand(n, generator=gen, dtype=torch.float64) - 2
-    x2 = torch.rand(n, generator=gen, dtype=torch.float64) - torch.randint(0, 2, (n,), generator=gen) * 2.0
+    x2 = (
+        torch.rand(n, generator=gen, dtype=torch.float64)
+        - torch.randint(0, 2, (n,), generator=gen) * 2.0
+    )
     x2 = x2 + torch.floor(x1) % 2
     return torch.stack([x1, x2], dim=1)
 
@@ -64,10 +75,14 @@ def _torus(n: int, gen: torch.Generator) -> Tensor:
     while sum(len(o) for o in out) < n:
         u = 2 * math.pi * torch.rand(2 * n, generator=gen, dtype=torch.float64)
         v = 2 * math.pi * torch.rand(2 * n, generator=gen, dtype=torch.float64)
-        keep = torch.rand(2 * n, generator=gen, dtype=torch.float64) < (TORUS_R + TORUS_r * torch.cos(v)) / (TORUS_R + TORUS_r)
+        keep = torch.rand(2 * n, generator=gen, dtype=torch.float64) < (
+            TORUS_R + TORUS_r * torch.cos(v)
+        ) / (TORUS_R + TORUS_r)
         u, v = u[keep], v[keep]
         ring = TORUS_R + TORUS_r * torch.cos(v)
-        out.append(torch.stack([ring * torch.cos(u), ring * torch.sin(u), TORUS_r * torch.sin(v)], dim=1))
+        out.append(
+            torch.stack([ring * torch.cos(u), ring * torch.sin(u), TORUS_r * torch.sin(v)], dim=1)
+        )
     return torch.cat(out)[:n]
 
 
@@ -100,8 +115,12 @@ TOY_SETS: dict[str, ToySet] = {
     t.name: t
     for t in [
         ToySet("uniform-1d", _uniform_1d, 1, "U[0, 1] in 1-D (the lecture's example)"),
-        _mixture_set("8-gaussians", eight_gaussians(), "8 Gaussians on a ring of radius 2, std 0.15"),
-        _mixture_set("25-gaussians", twentyfive_gaussians(), "25 Gaussians on a 5×5 grid, std 0.05"),
+        _mixture_set(
+            "8-gaussians", eight_gaussians(), "8 Gaussians on a ring of radius 2, std 0.15"
+        ),
+        _mixture_set(
+            "25-gaussians", twentyfive_gaussians(), "25 Gaussians on a 5×5 grid, std 0.05"
+        ),
         ToySet("moons", _moons, 2, "two interleaving half circles, noise 0.05"),
         ToySet("swiss-roll", _swiss_roll, 2, "2-D swiss roll"),
         ToySet("checkerboard", _checkerboard, 2, "uniform on a 4×4 checkerboard's black squares"),

@@ -30,7 +30,9 @@ class MLP(nn.Module):
     behaviour at the noise extremes.
     """
 
-    def __init__(self, dim: int, width: int = 128, depth: int = 4, emb_dim: int = 64, num_classes: int = 0):
+    def __init__(
+        self, dim: int, width: int = 128, depth: int = 4, emb_dim: int = 64, num_classes: int = 0
+    ):
         super().__init__()
         self.config = {"dim": dim, "width": width, "depth": depth, "emb_dim": emb_dim}
         self.num_classes = num_classes

@@ -27,14 +27,32 @@ def lecture_presets() -> dict[str, Preset]:
     }
 
 
-def train_recipe(data: np.ndarray, preset: Preset, out: Path, steps: int, seed: int = 0,
-                 standardise: bool = False, model: ModelConfig = ModelConfig(), data_spec: str = "array",
-                 log=print) -> Run:
+def train_recipe(
+    data: np.ndarray,
+    preset: Preset,
+    out: Path,
+    steps: int,
+    seed: int = 0,
+    standardise: bool = False,
+    model: ModelConfig = ModelConfig(),
+    data_spec: str = "array",
+    log=print,
+) -> Run:
     """Train `preset` on `data` for `steps` optimiser steps (a step budget, so the numbers are the same
     on any CPU) into `out` and load it back with the same recipe; data_spec (a toy set's name) is
     where evaluation draws its exact reference sets."""
-    train(data, preset, out, TrainConfig(steps=steps, seed=seed), model, data_spec=data_spec,
-          standardise=standardise, force=True, progress=False, log=lambda *_: None)
+    train(
+        data,
+        preset,
+        out,
+        TrainConfig(steps=steps, seed=seed),
+        model,
+        data_spec=data_spec,
+        standardise=standardise,
+        force=True,
+        progress=False,
+        log=lambda *_: None,
+    )
     run = Run.load(out, preset=preset)
     log(f"  trained {preset.name} for {steps} steps")
     return run
@@ -57,26 +75,36 @@ def w1_uniform(x: np.ndarray) -> float:
     below = x <= a  # x_i left of its quantile bin [a, b]: ∫(u - x) du
     above = x >= b
     inside = (b * b - a * a) / 2
-    val = np.where(below, inside - x * (b - a), np.where(above, x * (b - a) - inside,
-                   ((x - a) ** 2 + (b - x) ** 2) / 2))
+    val = np.where(
+        below,
+        inside - x * (b - a),
+        np.where(above, x * (b - a) - inside, ((x - a) ** 2 + (b - x) ** 2) / 2),
+    )
     return float(val.sum())
 
 
 def densities(columns: list[np.ndarray], edges: np.ndarray) -> np.ndarray:
     """Histogram densities [bins, columns] of each 1-D sample set on common bin edges."""
-    return np.stack([np.histogram(np.ravel(c), bins=edges, density=False)[0] / (len(np.ravel(c)) * np.diff(edges))
-                     for c in columns], axis=1)
+    return np.stack(
+        [
+            np.histogram(np.ravel(c), bins=edges, density=False)[0]
+            / (len(np.ravel(c)) * np.diff(edges))
+            for c in columns
+        ],
+        axis=1,
+    )
 
 
-def sample_path(denoiser, x: torch.Tensor, sigmas: torch.Tensor, method: str, process=None,
-                seed: int = 0) -> torch.Tensor:
+def sample_path(
+    denoiser, x: torch.Tensor, sigmas: torch.Tensor, method: str, process=None, seed: int = 0
+) -> torch.Tensor:
     """Every intermediate state x̂_i along the grid [len(sigmas), *x.shape], by running a one-step
     sampler on each pair (σ_i, σ_{i+1}); step i draws its noise from stream i + 1 of `seed`. Only for
     one-step methods (Euler, DDPM, Euler–Maruyama): a multistep method would restart at every pair."""
     states = [x]
     n = x.shape[0]
     for i in range(len(sigmas) - 1):
-        pair = sigmas[i:i + 2]
+        pair = sigmas[i : i + 2]
         noise = lambda _k, i=i: randn_per_sample(seed, 0, n, tuple(x.shape[1:]), stream=i + 1).to(x)  # noqa: E731
         step = sample if pair[-1] == 0 else solve
         x = step(denoiser, x, pair, method, process=process, noise=noise)

@@ -48,20 +48,45 @@ COMMON = {"process", "noise", "stats"}
 SAMPLERS: dict[str, Sampler] = {
     "euler": Sampler(ode.euler, 1, "1", False, "PF-ODE, explicit Euler"),
     "heun": Sampler(ode.heun, 2, "2 (1 on the last step)", False, "PF-ODE, Heun (EDM Alg. 1)"),
-    "midpoint": Sampler(ode.midpoint, 2, "2 (1 on the last step)", False, "PF-ODE, explicit midpoint"),
+    "midpoint": Sampler(
+        ode.midpoint, 2, "2 (1 on the last step)", False, "PF-ODE, explicit midpoint"
+    ),
     "rk4": Sampler(ode.rk4, 4, "4 (1 on the last step)", False, "PF-ODE, classical Runge–Kutta"),
-    "dopri5": Sampler(ode.dopri5, 5, "adaptive (rtol, atol)", False, "PF-ODE, adaptive Dormand–Prince 5(4)"),
-    "dpmpp-2m": Sampler(multistep.dpmpp_2m, 2, "1", False, "DPM-Solver++(2M), multistep in λ = -ln σ"),
-    "deis": Sampler(multistep.deis, 3, "1", False, "ρAB-DEIS: Adams–Bashforth in σ (order option, ≤ 4)"),
+    "dopri5": Sampler(
+        ode.dopri5, 5, "adaptive (rtol, atol)", False, "PF-ODE, adaptive Dormand–Prince 5(4)"
+    ),
+    "dpmpp-2m": Sampler(
+        multistep.dpmpp_2m, 2, "1", False, "DPM-Solver++(2M), multistep in λ = -ln σ"
+    ),
+    "deis": Sampler(
+        multistep.deis, 3, "1", False, "ρAB-DEIS: Adams–Bashforth in σ (order option, ≤ 4)"
+    ),
     "ddim": Sampler(sde.ddim, 1, "1", True, "DDIM with η (η = 0: deterministic)"),
     "ddpm": Sampler(sde.ddpm, 1, "1", True, "DDPM ancestral sampling, posterior variance β̃"),
-    "euler-maruyama": Sampler(sde.euler_maruyama, 1, "1", True, "reverse SDE of the process, Euler–Maruyama"),
-    "edm-stochastic": Sampler(sde.edm_stochastic, 2, "2 (1 on the last step)", True,
-                              "EDM Alg. 2: churn (s_churn, s_tmin, s_tmax, s_noise) + Heun"),
-    "langevin": Sampler(sde.annealed_langevin, 1, "steps_per_level", True,
-                        "annealed Langevin dynamics (NCSN): steps_per_level, epsilon"),
-    "pc": Sampler(sde.predictor_corrector, 1, "1 + corrector_steps", True,
-                  "predictor–corrector: predictor (any sampler) + Langevin corrector (snr)"),
+    "euler-maruyama": Sampler(
+        sde.euler_maruyama, 1, "1", True, "reverse SDE of the process, Euler–Maruyama"
+    ),
+    "edm-stochastic": Sampler(
+        sde.edm_stochastic,
+        2,
+        "2 (1 on the last step)",
+        True,
+        "EDM Alg. 2: churn (s_churn, s_tmin, s_tmax, s_noise) + Heun",
+    ),
+    "langevin": Sampler(
+        sde.annealed_langevin,
+        1,
+        "steps_per_level",
+        True,
+        "annealed Langevin dynamics (NCSN): steps_per_level, epsilon",
+    ),
+    "pc": Sampler(
+        sde.predictor_corrector,
+        1,
+        "1 + corrector_steps",
+        True,
+        "predictor–corrector: predictor (any sampler) + Langevin corrector (snr)",
+    ),
 }
 
 
@@ -96,7 +121,9 @@ def _check_options(name: str, spec: Sampler, options: dict) -> None:
         allowed |= set(get_sampler(options.get("predictor", "ddpm")).options)
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise DifflabError(f"sampler {name!r} has no option {', '.join(unknown)}; it takes: {', '.join(sorted(allowed)) or 'none'}")
+        raise DifflabError(
+            f"sampler {name!r} has no option {', '.join(unknown)}; it takes: {', '.join(sorted(allowed)) or 'none'}"
+        )
 
 
 @torch.no_grad()
@@ -111,22 +138,73 @@ def _run(denoiser, x, sigmas, method, process, noise, seed, stats, options) -> T
     return out
 
 
-def sample(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, method: str = "heun", *,
-           process: Process | None = None, noise: Callable[[int], Tensor] | None = None, seed: int | None = None,
-           stats: dict | None = None, **options) -> Tensor:
+def sample(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    method: str = "heun",
+    *,
+    process: Process | None = None,
+    noise: Callable[[int], Tensor] | None = None,
+    seed: int | None = None,
+    stats: dict | None = None,
+    **options,
+) -> Tensor:
     """Draw x̂_0 from x̂_T along a grid that ends with 0; `stats`, if given, receives {'nfe': …}."""
-    return _run(denoiser, x, check_sigmas(sigmas, end_at_zero=True), method, process, noise, seed, stats, options)
+    return _run(
+        denoiser,
+        x,
+        check_sigmas(sigmas, end_at_zero=True),
+        method,
+        process,
+        noise,
+        seed,
+        stats,
+        options,
+    )
 
 
-def solve(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, method: str = "heun", *,
-          process: Process | None = None, noise: Callable[[int], Tensor] | None = None, seed: int | None = None,
-          stats: dict | None = None, **options) -> Tensor:
+def solve(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    method: str = "heun",
+    *,
+    process: Process | None = None,
+    noise: Callable[[int], Tensor] | None = None,
+    seed: int | None = None,
+    stats: dict | None = None,
+    **options,
+) -> Tensor:
     """Like sample, along a positive grid σ_0 > … > σ_N > 0: returns x̂ at σ_N (no final denoising)."""
-    return _run(denoiser, x, check_sigmas(sigmas, end_at_zero=False), method, process, noise, seed, stats, options)
+    return _run(
+        denoiser,
+        x,
+        check_sigmas(sigmas, end_at_zero=False),
+        method,
+        process,
+        noise,
+        seed,
+        stats,
+        options,
+    )
 
 
 from .guidance import cfg  # noqa: E402  (wrappers over the protocol: guidance and inpainting)
 from .inpaint import inpaint  # noqa: E402
 
-__all__ = ["SAMPLERS", "SCHEDULES", "Sampler", "CountingDenoiser", "get_sampler", "karras_sigmas", "make_sigmas", "check_sigmas",
-           "sample", "solve", "default_noise", "cfg", "inpaint"]
+__all__ = [
+    "SAMPLERS",
+    "SCHEDULES",
+    "Sampler",
+    "CountingDenoiser",
+    "get_sampler",
+    "karras_sigmas",
+    "make_sigmas",
+    "check_sigmas",
+    "sample",
+    "solve",
+    "default_noise",
+    "cfg",
+    "inpaint",
+]

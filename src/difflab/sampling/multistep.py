@@ -31,7 +31,11 @@ def dpmpp_2m(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, **_) -> Tensor:
         if grid[i + 1] == 0:
             return d
         h = math.log(grid[i] / grid[i + 1])  # λ_{i+1} - λ_i
-        d_eff = d if d_prev is None else torch.add(d * (1 + h / (2 * h_prev)), d_prev, alpha=-h / (2 * h_prev))
+        d_eff = (
+            d
+            if d_prev is None
+            else torch.add(d * (1 + h / (2 * h_prev)), d_prev, alpha=-h / (2 * h_prev))
+        )
         x = torch.add(x * (grid[i + 1] / grid[i]), d_eff, alpha=-math.expm1(-h))
         d_prev, h_prev = d, h
     return x
@@ -67,8 +71,11 @@ def deis(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, order: int = 3, **_
         raise DifflabError(f"deis order must be 1–4, got {order}")
     grid = sigmas.tolist()
     levels = sigmas.to(dtype=x.dtype, device=x.device).unbind()
-    weights = [adams_bashforth_weights(grid[max(0, i - order + 1): i + 1][::-1], grid[i], grid[i + 1])
-               for i in range(len(grid) - 1) if grid[i + 1] > 0]  # all before the loop: they depend on the grid only
+    weights = [
+        adams_bashforth_weights(grid[max(0, i - order + 1) : i + 1][::-1], grid[i], grid[i + 1])
+        for i in range(len(grid) - 1)
+        if grid[i + 1] > 0
+    ]  # all before the loop: they depend on the grid only
     history: list[Tensor] = []
     for i in range(len(grid) - 1):
         d = denoiser(x, levels[i])

@@ -14,8 +14,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..integrate import (EULER, HEUN, MIDPOINT, RK4, AdaptiveStats, Tableau, solve_adaptive, solve_fixed,
-                         stage_times)
+from ..integrate import (
+    EULER,
+    HEUN,
+    MIDPOINT,
+    RK4,
+    AdaptiveStats,
+    Tableau,
+    solve_adaptive,
+    solve_fixed,
+    stage_times,
+)
 from ..parameterisation import DenoiserFn
 from ..processes import EDM, VE, Process
 
@@ -37,13 +46,18 @@ class PFODE:
 
     def __call__(self, x: Tensor, t: float) -> Tensor:
         sigma, s, a, b = self.coefficients(torch.tensor(t, dtype=torch.float64))
-        return _rhs(self.denoiser, x, sigma.to(dtype=x.dtype, device=x.device), float(s), float(a), float(b))
+        return _rhs(
+            self.denoiser, x, sigma.to(dtype=x.dtype, device=x.device), float(s), float(a), float(b)
+        )
 
     def on_grid(self, times: list[float], like: Tensor) -> "GridPFODE":
         """The same right-hand side with its coefficients computed once, vectorised, for known times."""
         sigma, s, a, b = self.coefficients(torch.tensor(times, dtype=torch.float64))
         sig = sigma.to(dtype=like.dtype, device=like.device).unbind()
-        table = {t: (sg, si, ai, bi) for t, sg, si, ai, bi in zip(times, sig, s.tolist(), a.tolist(), b.tolist())}
+        table = {
+            t: (sg, si, ai, bi)
+            for t, sg, si, ai, bi in zip(times, sig, s.tolist(), a.tolist(), b.tolist())
+        }
         return GridPFODE(self, table)
 
 
@@ -95,8 +109,15 @@ def _integrate(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, process: Process
     return finish(denoiser, x * (1.0 / _s(process, ts[-1])), sigmas)
 
 
-def rk_sampler(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, tableau: Tableau = HEUN,
-               process: Process | None = None, **_) -> Tensor:
+def rk_sampler(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    tableau: Tableau = HEUN,
+    process: Process | None = None,
+    **_,
+) -> Tensor:
     """Fixed-step explicit RK along the grid in the process's time (EDM Alg. 1 for Heun)."""
 
     def solve(ode: PFODE, x: Tensor, ts: list[float]) -> Tensor:
@@ -126,8 +147,17 @@ def rk4(denoiser, x, sigmas, **kw):
     return rk_sampler(denoiser, x, sigmas, tableau=RK4, **kw)
 
 
-def dopri5(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, process: Process | None = None,
-           rtol: float = 1e-3, atol: float | None = None, stats: dict | None = None, **_) -> Tensor:
+def dopri5(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    process: Process | None = None,
+    rtol: float = 1e-3,
+    atol: float | None = None,
+    stats: dict | None = None,
+    **_,
+) -> Tensor:
     """Adaptive Dormand–Prince 5(4) from σ_0 to σ_{N-1} (only the grid's ends are used), then to 0.
 
     Without a process it integrates in t = log σ (VE time, s = 1), where the PF-ODE's scales are even
@@ -138,7 +168,9 @@ def dopri5(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, process: Process 
     process = process or VE(sigma_lo=float(ends.min()), sigma_hi=float(ends.max()))
 
     def solve(ode: PFODE, x: Tensor, ts: list[float]) -> Tensor:
-        return solve_adaptive(ode, x, ts[0], ts[-1], rtol=rtol, atol=rtol if atol is None else atol, stats=info)
+        return solve_adaptive(
+            ode, x, ts[0], ts[-1], rtol=rtol, atol=rtol if atol is None else atol, stats=info
+        )
 
     out = _integrate(denoiser, x, sigmas, process, solve)
     if stats is not None:
@@ -146,5 +178,15 @@ def dopri5(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, process: Process 
     return out
 
 
-__all__ = ["PFODE", "GridPFODE", "euler", "heun", "midpoint", "rk4", "dopri5", "rk_sampler", "finish",
-           "positive_part"]
+__all__ = [
+    "PFODE",
+    "GridPFODE",
+    "euler",
+    "heun",
+    "midpoint",
+    "rk4",
+    "dopri5",
+    "rk_sampler",
+    "finish",
+    "positive_part",
+]

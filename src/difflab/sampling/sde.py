@@ -29,7 +29,9 @@ def ancestral_sigmas(sigma: float, sigma_next: float, eta: float = 1.0) -> tuple
     return math.sqrt(max(sigma_next**2 - sigma_up**2, 0.0)), sigma_up
 
 
-def ddim(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, eta: float = 0.0, **_) -> Tensor:
+def ddim(
+    denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, eta: float = 0.0, **_
+) -> Tensor:
     """DDIM (Song et al. 2021a, Eq. 12) in x̂: x̂_{i+1} = D + σ_down·ε̂ + σ_up·z, ε̂ = (x̂ - D)/σ.
 
     η = 0 is deterministic (the Euler step of the PF-ODE in σ); η = 1 is DDPM ancestral sampling.
@@ -51,12 +53,21 @@ def ddpm(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, **kw)
     return ddim(denoiser, x, sigmas, noise=noise, eta=1.0, **kw)
 
 
-def euler_maruyama(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise,
-                   process: Process | None = None, **_) -> Tensor:
+def euler_maruyama(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    noise: Noise,
+    process: Process | None = None,
+    **_,
+) -> Tensor:
     """Reverse SDE dx = [f x - g² ∇log p_t(x)] dt + g dw̄ (Anderson 1982; seed 004), Euler–Maruyama
     backwards in the process's t, with ∇_x log p_t(x) = (D(x/s; σ) - x/s)/(s σ²)."""
     process = process or EDM()
-    ts = process.t_of_sigma(positive_part(sigmas).to(torch.float64)).to(dtype=x.dtype, device=x.device)
+    ts = process.t_of_sigma(positive_part(sigmas).to(torch.float64)).to(
+        dtype=x.dtype, device=x.device
+    )
     x = x * process.s(ts[0])
     for i in range(len(ts) - 1):
         t, dt = ts[i], ts[i] - ts[i + 1]
@@ -67,8 +78,18 @@ def euler_maruyama(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: No
     return finish(denoiser, x / process.s(ts[-1]), sigmas)
 
 
-def edm_stochastic(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, s_churn: float = 0.0,
-                   s_tmin: float = 0.0, s_tmax: float = float("inf"), s_noise: float = 1.0, **_) -> Tensor:
+def edm_stochastic(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    noise: Noise,
+    s_churn: float = 0.0,
+    s_tmin: float = 0.0,
+    s_tmax: float = float("inf"),
+    s_noise: float = 1.0,
+    **_,
+) -> Tensor:
     """EDM Algorithm 2: raise σ_i to σ̂ = σ_i(1 + γ_i) by adding noise, then a Heun step σ̂ → σ_{i+1}
     (Euler when σ_{i+1} = 0); γ_i = min(S_churn/N, √2 - 1) for σ_i in [S_tmin, S_tmax], else 0."""
     sigmas = sigmas.to(dtype=x.dtype, device=x.device)
@@ -88,14 +109,24 @@ def edm_stochastic(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: No
     return x
 
 
-def langevin_step(denoiser: DenoiserFn, x: Tensor, sigma: Tensor, step: Tensor, z: Tensor) -> Tensor:
+def langevin_step(
+    denoiser: DenoiserFn, x: Tensor, sigma: Tensor, step: Tensor, z: Tensor
+) -> Tensor:
     """x̂ + ε ∇log p(x̂; σ) + sqrt(2ε) z with ∇log p = (D - x̂)/σ² (seed 003, Eq. 1; ε per sample or scalar)."""
     step = append_dims(step, x.ndim) if step.ndim else step
     return x + step * (denoiser(x, sigma) - x) / sigma**2 + torch.sqrt(2 * step) * z
 
 
-def annealed_langevin(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, steps_per_level: int = 5,
-                      epsilon: float | None = None, **_) -> Tensor:
+def annealed_langevin(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    noise: Noise,
+    steps_per_level: int = 5,
+    epsilon: float | None = None,
+    **_,
+) -> Tensor:
     """Annealed Langevin dynamics (NCSN, Song & Ermon 2019, Alg. 1): at each σ_i, M Langevin steps of size
     ε_i = ε·σ_i²/σ_L² (σ_L the smallest nonzero level); then the denoiser at σ_L (NCSNv2's final step).
     ε defaults to 0.2·σ_L², NCSN's ratio (ε = 2e-5 at σ_L = 0.01), so the default fits any grid."""
@@ -106,8 +137,10 @@ def annealed_langevin(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise:
     # every level takes the same relative step r = ε_i/σ_i² = ε/σ_L²; a Gaussian's Langevin update
     # x - D ← (1 - r)(x - D) + noise diverges for r ≥ 2: refuse rather than return NaNs
     if epsilon / sigma_l**2 >= 2:
-        raise DifflabError(f"langevin epsilon {epsilon:g} is too large for the smallest σ {sigma_l:g}: "
-                           f"ε/σ_L² = {epsilon / sigma_l**2:.3g} must be below 2 (NCSN uses 0.2, the default)")
+        raise DifflabError(
+            f"langevin epsilon {epsilon:g} is too large for the smallest σ {sigma_l:g}: "
+            f"ε/σ_L² = {epsilon / sigma_l**2:.3g} must be below 2 (NCSN uses 0.2, the default)"
+        )
     for i, sigma in enumerate(levels):
         step = epsilon * sigma**2 / levels[-1] ** 2
         for m in range(steps_per_level):
@@ -115,8 +148,17 @@ def annealed_langevin(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise:
     return finish(denoiser, x, sigmas)
 
 
-def predictor_corrector(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise,
-                        predictor: str = "ddpm", corrector_steps: int = 1, snr: float = 0.16, **kw) -> Tensor:
+def predictor_corrector(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    noise: Noise,
+    predictor: str = "ddpm",
+    corrector_steps: int = 1,
+    snr: float = 0.16,
+    **kw,
+) -> Tensor:
     """Predictor–corrector (Song et al. 2021b, Alg. 1–3): one step of any sampler, then Langevin corrector
     steps at σ_{i+1} of size ε = 2(r·||z||/||∇log p||)² (r = `snr`) with the norms at their expectations,
     E||z||² = d and E||∇log p||² ≈ d/σ², i.e. ε = 2(rσ)². (Song et al. average the norms over the batch,
@@ -129,7 +171,7 @@ def predictor_corrector(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, nois
     for i in range(len(sigmas) - 1):
         key = i * stride
         # a single step of the predictor on the two-point grid (multistep methods reduce to 1st order)
-        x = step_fn(denoiser, x, sigmas[i:i + 2], noise=lambda _j, k=key: noise(k), **kw)
+        x = step_fn(denoiser, x, sigmas[i : i + 2], noise=lambda _j, k=key: noise(k), **kw)
         if sigmas[i + 1] == 0:
             return x
         eps = 2 * (snr * sigmas[i + 1]) ** 2
@@ -138,5 +180,13 @@ def predictor_corrector(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, nois
     return x
 
 
-__all__ = ["ddim", "ddpm", "euler_maruyama", "edm_stochastic", "annealed_langevin", "predictor_corrector",
-           "ancestral_sigmas", "langevin_step"]
+__all__ = [
+    "ddim",
+    "ddpm",
+    "euler_maruyama",
+    "edm_stochastic",
+    "annealed_langevin",
+    "predictor_corrector",
+    "ancestral_sigmas",
+    "langevin_step",
+]
