@@ -40,3 +40,19 @@ def train_tiny(out, data: str = "moons", steps: int = 30, width: int = 16, *extr
     ]
     r = CliRunner().invoke(cli, args + [str(a) for a in extra])
     assert r.exit_code == 0, r.output
+
+
+def run(*args):
+    """The command line in-process, arguments as strings."""
+    from click.testing import CliRunner
+
+    from difflab.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def one_line_error(r, needle):
+    """Bad input: exit code 2, one line naming the problem, no traceback."""
+    assert r.exit_code == 2, r.output
+    assert needle in r.output, r.output
+    assert r.output.count("\n") == 1 and "Traceback" not in r.output

@@ -4,23 +4,11 @@ run asks for; guidance and inpainting through the command line and Run; bad inpu
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from difflab.cli import cli
 from difflab.data.labels import load_labelled
 from difflab.errors import DifflabError
 from difflab.run import load_run
-from helpers import train_tiny
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(r, needle):
-    assert r.exit_code == 2, r.output
-    assert needle in r.output, r.output
-    assert r.output.count("\n") == 1 and "Traceback" not in r.output
+from helpers import one_line_error, run, train_tiny
 
 
 @pytest.fixture(scope="module")

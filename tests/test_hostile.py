@@ -7,22 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from difflab.cli import cli
-from helpers import train_tiny
+from helpers import one_line_error, run, train_tiny
 
 CKPT = "checkpoint.safetensors"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_error(r, needle):
-    assert r.exit_code == 2, r.output
-    assert needle in r.output, r.output
-    assert r.output.count("\n") == 1 and "Traceback" not in r.output
 
 
 def snapshot(root):

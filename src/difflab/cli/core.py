@@ -27,6 +27,36 @@ from .base import (
 )
 
 
+def _condition_options(fn):
+    """--class, --guidance and --unconditional: the decision a model trained with labels needs."""
+    options = [
+        click.option(
+            "--class",
+            "cls",
+            default=None,
+            metavar="K",
+            help="Model trained with --labels: the class (its name or index).",
+        ),
+        click.option(
+            "--guidance",
+            default=1.0,
+            show_default=True,
+            type=float,
+            metavar="W",
+            help="Classifier-free guidance D(∅) + W·(D(K) - D(∅)) with --class: 0 unconditional, "
+            "1 conditional, >1 guided (2 NFE per evaluation unless W = 1).",
+        ),
+        click.option(
+            "--unconditional",
+            is_flag=True,
+            help="Model trained with --labels: use p(x), ignoring classes.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @cli.command()
 @click.option(
     "--data",
@@ -234,27 +264,7 @@ def train(
     is_flag=True,
     help="Integrate ODE/SDE in the preset's own (σ(t), s(t)) instead of EDM's σ = t, s = 1.",
 )
-@click.option(
-    "--class",
-    "cls",
-    default=None,
-    metavar="K",
-    help="Model trained with --labels: the class to draw (its name or index).",
-)
-@click.option(
-    "--guidance",
-    default=1.0,
-    show_default=True,
-    type=float,
-    metavar="W",
-    help="Classifier-free guidance D(∅) + W·(D(K) - D(∅)): 0 unconditional, 1 conditional, "
-    ">1 guided (2 NFE per evaluation unless W = 1).",
-)
-@click.option(
-    "--unconditional",
-    is_flag=True,
-    help="Model trained with --labels: draw from p(x), ignoring classes.",
-)
+@_condition_options
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option(
@@ -413,24 +423,7 @@ def sample(
     "--sampler", default=None, help="replace: the sampler (see `difflab samplers`)  [default: heun]"
 )
 @click.option("--key", default=None, help="Array name inside an .npz file.")
-@click.option(
-    "--class",
-    "cls",
-    default=None,
-    metavar="K",
-    help="Model trained with --labels: the rows' class.",
-)
-@click.option(
-    "--guidance",
-    default=1.0,
-    show_default=True,
-    type=float,
-    metavar="W",
-    help="Guidance scale with --class.",
-)
-@click.option(
-    "--unconditional", is_flag=True, help="Model trained with --labels: complete from p(x)."
-)
+@_condition_options
 @click.option("--seed", default=0, show_default=True, help="Row i depends only on (seed, i).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
