@@ -17,6 +17,7 @@ from torch import nn
 from .errors import DifflabError, lookup
 from .flows import nice, realnvp
 from .nn import MLP
+from .nn.unet import UNet
 from .parameterisation import Denoiser
 from .presets import Preset
 
@@ -24,7 +25,8 @@ from .presets import Preset
 @dataclass(frozen=True)
 class ModelConfig:
     """type: a name of MODELS. mlp: residual MLP of `depth` blocks of `width`; realnvp | nice:
-    `layers` coupling layers, each conditioner an MLP of `depth` hidden layers of `width`.
+    `layers` coupling layers, each conditioner an MLP of `depth` hidden layers of `width`; unet:
+    `channels` base width, `mults` per resolution, `blocks` per resolution, `dropout`.
     num_classes > 0 conditions a denoiser on class labels (plus the null class of guidance)."""
 
     type: str = "mlp"
@@ -34,8 +36,13 @@ class ModelConfig:
     layers: int = 8
     actnorm: bool = True
     num_classes: int = 0
+    channels: int = 64
+    mults: tuple[int, ...] = (1, 2, 2)
+    blocks: int = 2
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mults", tuple(int(m) for m in self.mults))  # JSON gives a list
         spec = lookup(MODELS, self.type, "model")
         if self.num_classes and spec.kind != "denoiser":
             raise DifflabError(
@@ -72,6 +79,20 @@ def _mlp(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> Den
     return Denoiser(net, preset.precond)
 
 
+def _unet(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> Denoiser:
+    if len(shape) != 3:
+        raise DifflabError(f"the unet models images C×H×W; the data's samples have shape {shape}")
+    net = UNet(
+        shape,
+        channels=cfg.channels,
+        mults=cfg.mults,
+        blocks=cfg.blocks,
+        num_classes=cfg.num_classes,
+        dropout=cfg.dropout,
+    )
+    return Denoiser(net, preset.precond)
+
+
 def _vector_dim(shape: tuple[int, ...], what: str) -> int:
     if len(shape) != 1:
         raise DifflabError(f"a {what} flow models vectors; the data's samples have shape {shape}")
@@ -97,6 +118,9 @@ MODELS: dict[str, ModelSpec] = {
             _vector_dim(shape, "nice"), layers=c.layers, width=c.width, depth=c.depth
         ),
         "normalizing flow: additive couplings + scaling (Dinh et al. 2015)",
+    ),
+    "unet": ModelSpec(
+        "denoiser", _unet, "diffusion model: compact U-Net denoiser for images (C×H×W)"
     ),
 }
 

@@ -161,3 +161,37 @@ def inpainting(
     axes[0][0].set_ylabel(f"filled x{chr(0x2080 + column)}")
     fig.suptitle(title)
     _save(fig, path)
+
+
+def image_grid(
+    images: np.ndarray,
+    path: str | Path,
+    title: str = "",
+    lo: float = 0.0,
+    hi: float = 1.0,
+    ncol: int | None = None,
+    row_labels: list[str] | None = None,
+) -> None:
+    """Images N×C×H×W (pixel values in [lo, hi]; C = 1 grey, 3 RGB) tiled in a grid, one PNG."""
+    n = len(images)
+    ncol = ncol or int(np.ceil(np.sqrt(n)))
+    nrow = int(np.ceil(n / ncol))
+    c, h, w = images.shape[1:]
+    canvas = np.ones((nrow * (h + 1) + 1, ncol * (w + 1) + 1, 3))
+    for i, im in enumerate(np.clip((images - lo) / (hi - lo), 0, 1)):
+        r, q = divmod(i, ncol)
+        canvas[1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + q * (w + 1) : 1 + q * (w + 1) + w] = (
+            np.repeat(im, 3, 0) if c == 1 else im[:3]
+        ).transpose(1, 2, 0)
+    scale = max(1.0, 6.0 / max(canvas.shape[:2]) * 40)
+    fig, ax = plt.subplots(
+        figsize=(min(14, canvas.shape[1] / 40 * scale), min(14, canvas.shape[0] / 40 * scale))
+    )
+    ax.imshow(canvas, interpolation="nearest")
+    ax.set_xticks([])
+    if row_labels:
+        ax.set_yticks([1 + r * (h + 1) + h / 2 for r in range(len(row_labels))], row_labels)
+    else:
+        ax.set_yticks([])
+    ax.set_title(title)
+    _save(fig, path)

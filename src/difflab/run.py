@@ -12,7 +12,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .flows import Flow
-from .data import Standardiser, check_array, get_toy, is_toy, load_data
+from .data import Standardiser, check_array, get_toy, is_toy, load_data, scaler_from_dict
 from .data.labels import load_labelled
 from .ideal import GaussianMixture
 from .errors import DifflabError
@@ -60,6 +60,11 @@ class TrainedRun:
     @property
     def dim(self) -> int:
         return self.config.data.dim
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One sample's shape: (D,) for vectors, (C, H, W) for images."""
+        return self.config.data.shape
 
     @property
     def name(self) -> str:
@@ -174,7 +179,7 @@ class Run(TrainedRun):
         denoiser = build_model(preset, config.data.shape, config.model)
         _ema_weights(denoiser, tensors, path)
         denoiser.to(device).eval().requires_grad_(False)
-        return cls(path, config, Standardiser.from_dict(config.data.standardiser), preset, denoiser)
+        return cls(path, config, scaler_from_dict(config.data.standardiser), preset, denoiser)
 
     def sigmas(
         self,
@@ -227,12 +232,12 @@ class Run(TrainedRun):
         out, info = [], {}
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
-            x = scale * randn_per_sample(seed, start, count, (self.dim,)).to(device)
+            x = scale * randn_per_sample(seed, start, count, self.shape).to(device)
             if centre is not None:
                 x = x + centre.to(device)
 
             def noise(key: int, start=start, count=count) -> torch.Tensor:
-                return randn_per_sample(seed, start, count, (self.dim,), stream=key + 1).to(device)
+                return randn_per_sample(seed, start, count, self.shape, stream=key + 1).to(device)
 
             out.append(
                 sample(
@@ -285,9 +290,8 @@ class Run(TrainedRun):
         means = self.config.data.class_means
         if cond is None or unconditional or not means or guidance == 0:
             return None  # w = 0 must stay the unconditional sampler bit for bit
-        return min(guidance, 1.0) * torch.tensor(
-            means[self.config.data.class_index(cond)], dtype=torch.float32
-        )
+        mean = torch.tensor(means[self.config.data.class_index(cond)], dtype=torch.float32)
+        return min(guidance, 1.0) * mean.reshape(self.shape)
 
     def inpaint(
         self,
@@ -305,11 +309,13 @@ class Run(TrainedRun):
     ) -> np.ndarray:
         """Fill the missing entries of `known` (data units; NaN where missing, or `mask` False) with
         difflab.sampling.inpaint; observed entries come back exactly. Steps default to 18 (replace,
-        Heun) or 50 (repaint, smc). Row i depends only on (seed, i)."""
+        Heun) or 50 (repaint, smc). Rows are N×D vectors or N×C×H×W images (pixel units). Row i
+        depends only on (seed, i); lower `batch_size` for large images (smc holds K copies)."""
         known = np.asarray(known, dtype=np.float64)
-        if known.ndim != 2 or known.shape[1] != self.dim:
-            raise DifflabError(f"rows to complete must be N×{self.dim}, got shape {known.shape}")
-        mask = np.isfinite(known) if mask is None else np.asarray(mask, dtype=bool)
+        if known.shape[1:] != self.shape:
+            want = "×".join(str(s) for s in ("N", *self.shape))
+            raise DifflabError(f"rows to complete must be {want}, got shape {known.shape}")
+        mask = np.isfinite(known) if mask is None else np.array(mask, dtype=bool)  # a copy
         if mask.shape != known.shape:
             raise DifflabError(f"mask has shape {mask.shape}; expected {known.shape} like the rows")
         if np.isinf(known[mask]).any():
@@ -328,7 +334,7 @@ class Run(TrainedRun):
             count = min(batch_size, len(z) - start)
 
             def noise(key: int, start=start, count=count) -> torch.Tensor:
-                return randn_per_sample(seed, start * k, count * k, (self.dim,), stream=key + 2).to(
+                return randn_per_sample(seed, start * k, count * k, self.shape, stream=key + 2).to(
                     device
                 )
 
@@ -409,7 +415,7 @@ class FlowRun(TrainedRun):
         flow = build_model(None, config.data.shape, config.model)
         _ema_weights(flow, tensors, path)
         flow.to(device).eval().requires_grad_(False)
-        return cls(path, config, Standardiser.from_dict(config.data.standardiser), flow)
+        return cls(path, config, scaler_from_dict(config.data.standardiser), flow)
 
     def sample(
         self, n: int, seed: int = 0, batch_size: int = 10_000, stats: dict | None = None, **options
@@ -427,7 +433,7 @@ class FlowRun(TrainedRun):
         device = next(self.flow.parameters()).device
         out = [
             self.flow.sample(
-                randn_per_sample(seed, start, min(batch_size, n - start), (self.dim,)).to(device)
+                randn_per_sample(seed, start, min(batch_size, n - start), self.shape).to(device)
             ).cpu()
             for start in range(0, n, batch_size)
         ]

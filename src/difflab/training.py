@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from . import __version__
 from .checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state, write_json
-from .data import Standardiser, max_pairwise_distance
+from .data import Standardiser, max_pairwise_distance, scaler_from_dict
+from .data.images import SIGMA_DATA, PixelScaler
 from .distributed import DistEnv, any_across, barrier, mean_across, setup, teardown
 from .errors import DifflabError, Interrupted
 from .models import ModelConfig, build_model
@@ -187,33 +188,42 @@ def load_state(state: TrainState, tensors: dict[str, Tensor], meta: dict) -> Non
 
 # -- the loop ----------------------------------------------------------------------------------------
 def prepare_data(
-    raw: np.ndarray, standardise: bool
-) -> tuple[np.ndarray, Standardiser, float, float]:
-    """Standardised training array, the standardiser, σ_data and σ_max derived from the data.
+    raw: np.ndarray, standardise: bool, pixels: PixelScaler | None = None
+) -> tuple[np.ndarray, Standardiser | PixelScaler, float, float]:
+    """The training array in the model's units, its scaler, σ_data and σ_max derived from the data.
 
-    σ_data is the standard deviation of the (standardised) data; σ_max is the largest pairwise
-    distance between data points (Song & Ermon 2020, Technique 1), so the prior covers the data.
+    Vectors are standardised per dimension (σ_data: their standard deviation, 1 unless not
+    standardised); images are scaled by their known pixel range to [-1, 1] with σ_data = 0.5 (EDM).
+    σ_max is the largest pairwise distance between data points (Song & Ermon 2020, Technique 1),
+    so the prior covers the data.
     """
-    std = Standardiser.fit(raw) if standardise else Standardiser.identity(raw.shape[1])
-    z = std.forward(raw)
-    sigma_data = float(z.std())
-    sigma_max = max_pairwise_distance(torch.from_numpy(z))
+    if pixels is not None:
+        std, sigma_data = pixels, SIGMA_DATA
+        z = std.forward(raw)
+    else:
+        std = Standardiser.fit(raw) if standardise else Standardiser.identity(raw.shape[1])
+        z = std.forward(raw)
+        sigma_data = float(z.std())
+    sigma_max = max_pairwise_distance(torch.from_numpy(z.reshape(len(z), -1)))
     return z, std, sigma_data, float(f"{sigma_max:.3g}")
 
 
-def class_means(z: np.ndarray, labels: np.ndarray, k: int) -> list:
+def class_means(z: np.ndarray, labels: np.ndarray, k: int) -> list | None:
     """Each class's mean of the (standardised) data, [K][D] (a class without rows: the overall mean).
 
     Sampling class c starts from N(m_c, σ_max² + σ_data²) instead of N(0, …): a PF-ODE carries an
     offset of the prior's centre down to σ_min shrunk only by ~σ_c/σ_max, so a narrow class far from
     the overall mean (a ring mode: σ_c = 0.1, |m_c| = 1.4, σ_max = 3.5) came out shifted by 0.04."""
+    if z[0].size > 4096:  # large images: the prior is wide enough, and config.json stays small
+        return None
     out = [z[labels == c].mean(0) if (labels == c).any() else z.mean(0) for c in range(k)]
     return np.asarray(out).reshape(k, -1).tolist()
 
 
 def data_covariance(z: np.ndarray, max_dim: int = 64) -> list | None:
     """The (standardised) training data's covariance, kept for the likelihood's prior (small D only)."""
-    return np.atleast_2d(np.cov(z.T)).tolist() if z.shape[1] <= max_dim else None
+    flat = z.reshape(len(z), -1)
+    return np.atleast_2d(np.cov(flat.T)).tolist() if flat.shape[1] <= max_dim else None
 
 
 def make_state(
@@ -351,8 +361,10 @@ def train(
     labels: np.ndarray | None = None,
     classes: list[str] | None = None,
     labels_from: str | None = None,
+    pixels: PixelScaler | None = None,
 ) -> Path:
-    """Train a preset on an N×D array; returns the run directory. See `difflab train --help`.
+    """Train a preset on an N×D array (or N×C×H×W images with their `pixels` range); returns the
+    run directory. See `difflab train --help`.
 
     labels: class indices [N] in 0…K-1 (names in `classes`, default '0'…'K-1'): the model learns
     p(x | c) and, with probability cfg.p_uncond per sample, the unconditional p(x) (for guidance)."""
@@ -386,6 +398,7 @@ def train(
             labels,
             classes,
             labels_from,
+            pixels,
         )
     finally:
         teardown(env)
@@ -435,19 +448,19 @@ def _train(
     labels: np.ndarray | None,
     classes: list[str] | None,
     labels_from: str | None,
+    pixels: PixelScaler | None,
 ) -> Path:
-    z, std, sigma_data, sigma_max = prepare_data(data, standardise)
+    z, std, sigma_data, sigma_max = prepare_data(data, standardise, pixels)
     saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
-    if (
-        saved is not None
-    ):  # keep the run's own standardisation and σ's so the model sees the same data
+    if saved is not None:
+        # keep the run's own standardisation and σ's so the model sees the same data
         old = RunConfig.from_dict(saved[1].get("config", {}), str(run_dir / CHECKPOINT))
         if data.shape[1:] != old.data.shape:
             raise DifflabError(
                 f"cannot resume: the data has {data.shape[1]} columns, the run in {run_dir} was "
                 f"trained on {old.data.dim} (data dimension differs)"
             )
-        std = Standardiser.from_dict(old.data.standardiser)
+        std = scaler_from_dict(old.data.standardiser)
         z, sigma_data, sigma_max = std.forward(data), old.sigma_data, old.sigma_max
     preset = preset.adapt(sigma_data, sigma_max)
     info = DataInfo(
@@ -502,8 +515,15 @@ def _describe(rc: RunConfig, preset: Preset, env: DistEnv, standardise: bool) ->
         if rc.data.classes
         else ""
     )
+    scaling = rc.data.standardiser
+    how = (
+        f"pixels {scaling['lo']:g}–{scaling['hi']:g} → [-1, 1]"
+        if scaling.get("kind") == "pixels"
+        else f"standardised={standardise}"
+    )
+    size = "×".join(str(s) for s in (rc.data.n, *rc.data.shape))
     return (
-        f"{what} (data: {rc.data.spec}, {rc.data.n}×{rc.data.dim}, standardised={standardise}{labelled}"
+        f"{what} (data: {rc.data.spec}, {size}, {how}{labelled}"
         + (f", {env.world_size} processes" if env.active else "")
         + ")"
     )

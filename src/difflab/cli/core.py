@@ -11,6 +11,7 @@ import numpy as np
 
 from ..checkpoint import write_json
 from ..data import TOY_SETS, load_array, load_data, save_array
+from ..data.images import is_image_spec, load_images
 from ..data.labels import load_labelled
 from ..errors import DifflabError
 from ..presets import PRESETS, get_preset
@@ -25,6 +26,82 @@ from .base import (
     cli,
     format_metrics,
 )
+
+
+def _training_data(
+    data: str,
+    labels: str | None,
+    key: str | None,
+    n_toy: int,
+    seed: int,
+    image_size: int | None,
+    images: bool,
+):
+    """(array, labels, class names, pixel scaler or None) for `train`: vectors (a toy set or a
+    file; labels from a column, an .npz array or a toy mixture's components) or images (a built-in
+    set, a folder, an array; a built-in set's or class folders' own labels with --labels class)."""
+    if not images:
+        if image_size is not None:
+            raise DifflabError(
+                "--image-size applies to image data (a folder, digits, faces, or --model unet)"
+            )
+        if labels is None:
+            return load_data(data, n=n_toy, seed=seed, key=key), None, None, None
+        return (*load_labelled(data, labels, n=n_toy, seed=seed, key=key), None)
+    own = labels == "class"
+    ims = load_images(data, key=key, labels=None if own else labels, image_size=image_size)
+    if own and ims.labels is None:
+        raise DifflabError(
+            f"{data}: these images carry no classes (a folder needs one sub-folder per class)"
+        )
+    use = labels is not None
+    return ims.pixels, ims.labels if use else None, ims.classes if use else None, ims.scaler
+
+
+def _inpaint_images(
+    run, spec: str, mask_name: str, n: int, per_image: int, out: Path, key: str | None, kwargs: dict
+) -> None:
+    """--images: the first n images, the --mask region hidden, `per_image` completions each; writes
+    OUT/completions.npy (n·per_image×C×H×W) and OUT/inpainting.png (original, masked, completions)."""
+    from .. import plots
+    from ..data.images import image_mask
+
+    if len(run.shape) != 3:
+        raise DifflabError(
+            f"--images needs a run trained on images; this one models shape {run.shape}"
+        )
+    ims = load_images(spec, key=key, split="test", image_size=run.shape[-1])
+    if ims.shape != run.shape:
+        raise DifflabError(
+            f"{spec}: images of shape {ims.shape}, the run was trained on {run.shape}"
+        )
+    originals = ims.pixels[:n]
+    observed = image_mask(mask_name, run.shape)
+    known = np.repeat(originals, per_image, axis=0)
+    stats: dict = {}
+    filled = run.inpaint(
+        known, np.broadcast_to(observed, known.shape), stats=stats, batch_size=64, **kwargs
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    save_array(out / "completions.npy", filled)
+    masked = np.where(observed, originals, run.standardiser.lo)
+    rows = [
+        np.concatenate([o[None], m[None], f])
+        for o, m, f in zip(originals, masked, filled.reshape(len(originals), per_image, *run.shape))
+    ]
+    scale = run.standardiser
+    plots.image_grid(
+        np.concatenate(rows),
+        out / "inpainting.png",
+        f"{mask_name} hidden: original, masked, {per_image} completions ({kwargs['method']})",
+        scale.lo,
+        scale.hi,
+        ncol=per_image + 2,
+    )
+    click.echo(
+        f"{len(originals)} images × {per_image} completions → {out}/ (completions.npy, inpainting.png; "
+        f"{kwargs['method']}, {stats['steps']} levels, NFE {stats['nfe']})"
+    )
 
 
 def _condition_options(fn):
@@ -69,10 +146,23 @@ def _condition_options(fn):
 @click.option(
     "--model",
     "model_type",
-    type=click.Choice(["mlp", "realnvp", "nice"]),
-    default="mlp",
+    type=click.Choice(["mlp", "unet", "realnvp", "nice"]),
+    default=None,
+    help="mlp (vectors) or unet (images): a diffusion model of --preset; realnvp/nice: a normalizing "
+    "flow by maximum likelihood  [default: unet for images, else mlp]",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(4, 1024),
+    default=None,
+    help="Images: resize every image to this square size.",
+)
+@click.option(
+    "--channels",
+    default=64,
     show_default=True,
-    help="mlp: a diffusion model of --preset; realnvp/nice: a normalizing flow by maximum likelihood.",
+    type=click.IntRange(8, 1024),
+    help="U-Net base channels.",
 )
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Run directory to write."
@@ -102,7 +192,8 @@ def _condition_options(fn):
     default=None,
     metavar="COLUMN_OR_KEY",
     help="Class labels: a .csv column (name or index; removed from the data), an .npz array, or "
-    "'component' for a toy mixture. The model learns p(x | class) and, with --p-uncond, p(x).",
+    "'component' for a toy mixture, 'class' for images that carry classes (digits, class folders). "
+    "The model learns p(x | class) and, with --p-uncond, p(x).",
 )
 @click.option(
     "--p-uncond",
@@ -135,6 +226,8 @@ def train(
     data,
     preset,
     model_type,
+    image_size,
+    channels,
     out,
     steps,
     seconds,
@@ -175,17 +268,16 @@ def train(
         ("--checkpoint-every", checkpoint_every),
     ]:
         _positive(name, v)
-    if model_type != "mlp" and preset is not None:
+    images = is_image_spec(data) or model_type == "unet"
+    model_type = model_type or ("unet" if images else "mlp")
+    if model_type in ("realnvp", "nice") and preset is not None:
         raise DifflabError(
             f"--preset is a diffusion recipe; a {model_type} flow is trained by maximum likelihood"
         )
     preset = preset or "edm"
     get_preset(preset)
-    model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers)
-    if labels is None:
-        arr, y, classes = load_data(data, n=n_toy, seed=seed, key=key), None, None
-    else:
-        arr, y, classes = load_labelled(data, labels, n=n_toy, seed=seed, key=key)
+    model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers, channels=channels)
+    arr, y, classes, pixels = _training_data(data, labels, key, n_toy, seed, image_size, images)
     cfg = TrainConfig(
         steps=steps,
         seconds=seconds,
@@ -212,6 +304,7 @@ def train(
         labels=y,
         classes=classes,
         labels_from=labels,
+        pixels=pixels,
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 writes
@@ -265,6 +358,12 @@ def train(
     help="Integrate ODE/SDE in the preset's own (σ(t), s(t)) instead of EDM's σ = t, s = 1.",
 )
 @_condition_options
+@click.option(
+    "--grid",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Images: also write the first 64 as one PNG grid here (default OUT.png).",
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @click.option(
@@ -287,6 +386,7 @@ def sample(
     cls,
     guidance,
     unconditional,
+    grid,
     device,
     force,
     plot,
@@ -317,6 +417,14 @@ def sample(
         raise DifflabError(f"{out}: output must end in .npy or .csv")
     _check_output(out, force)
     run = load_run(run_dir, _device(device))
+    if len(run.shape) > 1 and out.suffix.lower() == ".csv":
+        raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
+    if grid is not None:
+        if len(run.shape) != 3:
+            raise DifflabError("--grid draws images; this run models vectors (see OUT.png)")
+        if grid.suffix.lower() != ".png":
+            raise DifflabError(f"{grid}: --grid must end in .png")
+        _check_output(grid, force)
     stats: dict = {}
     given = {
         "sampler": sampler,
@@ -367,7 +475,14 @@ def sample(
         )
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({what})")
-    if plot:
+    if len(run.shape) == 3 and (plot or grid):  # images: a grid of the first 64
+        from .. import plots
+
+        grid = grid or out.with_suffix(".png")
+        scale = run.standardiser
+        plots.image_grid(x[:64], grid, f"{run.name}: {what.split(',')[0]}", scale.lo, scale.hi)
+        click.echo(f"grid of {min(n, 64)} → {grid}")
+    elif plot:
         from .. import plots
 
         k = None if cls is None else run.config.data.class_index(cls)
@@ -384,9 +499,37 @@ def sample(
 @click.option(
     "--data",
     "data_path",
-    required=True,
     type=click.Path(path_type=Path),
+    default=None,
     help="Rows to complete (.csv/.npy/.npz, the model's columns): empty cells or NaN mark what to fill.",
+)
+@click.option(
+    "--images",
+    default=None,
+    help="Image runs: images to complete (a folder, .npy/.npz, or digits/faces: their test split).",
+)
+@click.option(
+    "--mask",
+    "mask_name",
+    default="left-half",
+    show_default=True,
+    help="With --images, what is blacked out: left-half, right-half, top-half, bottom-half, center, "
+    "or an .npy of 0/1 (1 = observed).",
+)
+@click.option(
+    "--n",
+    "n_images",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="With --images: how many images (the first N).",
+)
+@click.option(
+    "--per-image",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="With --images: completions per image.",
 )
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Completed rows, .csv or .npy."
@@ -431,6 +574,10 @@ def sample(
 def inpaint(
     run_dir,
     data_path,
+    images,
+    mask_name,
+    n_images,
+    per_image,
     out,
     method,
     steps,
@@ -447,15 +594,18 @@ def inpaint(
 ):
     """Complete partly observed rows with a trained diffusion model (imputation / inpainting): the
     observed values come back exactly; a row with nothing missing is passed through; a row with
-    everything missing is sampled unconditionally."""
+    everything missing is sampled unconditionally. Images: --images with --mask (the seed's
+    'left half blacked out'); OUT is then a folder (completions.npy, inpainting.png)."""
     from ..run import Run, load_run
 
     if sampler is not None and method != "replace":
         raise DifflabError(f"--sampler applies to --method replace, not {method}")
-    if out.suffix.lower() not in (".npy", ".csv"):
+    if (data_path is None) == (images is None):
+        raise DifflabError("give the rows to complete: --data FILE, or --images for an image run")
+    if images is None and out.suffix.lower() not in (".npy", ".csv"):
         raise DifflabError(f"{out}: output must end in .npy or .csv")
     _check_output(out, force)
-    known = load_array(data_path, key=key, missing=True)
+    known = load_array(data_path, key=key, missing=True) if images is None else None
     run = load_run(run_dir, _device(device))
     if not isinstance(run, Run):
         raise DifflabError(f"{run_dir} is a {run.name} flow; inpainting needs a diffusion model")
@@ -464,18 +614,19 @@ def inpaint(
         "repaint": {"jumps": jumps},
         "replace": {"sampler": sampler},
     }[method]
-    stats: dict = {}
-    filled = run.inpaint(
-        known,
-        method=method,
-        steps=steps,
-        seed=seed,
-        stats=stats,
-        cond=cls,
-        guidance=guidance,
-        unconditional=unconditional,
+    kwargs = {
+        "method": method,
+        "steps": steps,
+        "seed": seed,
+        "cond": cls,
+        "guidance": guidance,
+        "unconditional": unconditional,
         **{k: v for k, v in options.items() if v is not None},
-    )
+    }
+    if images is not None:
+        return _inpaint_images(run, images, mask_name, n_images, per_image, out, key, kwargs)
+    stats: dict = {}
+    filled = run.inpaint(known, stats=stats, **kwargs)
     save_array(out, filled)
     observed = np.isfinite(known)
     full, empty = int(observed.all(1).sum()), int((~observed).all(1).sum())

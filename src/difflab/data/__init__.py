@@ -63,6 +63,13 @@ class Standardiser:
         return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
 
 
+def scaler_from_dict(d: dict):
+    """The data scaling a run stored: pixel-range scaling (images) or per-dimension standards."""
+    from .images import PixelScaler
+
+    return PixelScaler.from_dict(d) if d.get("kind") == "pixels" else Standardiser.from_dict(d)
+
+
 def max_pairwise_distance(x: Tensor, n: int = 2000) -> float:
     """Largest Euclidean distance between two points of (a subsample of) x: σ_max's scale."""
     x = x[:n].to(torch.float64)
@@ -80,4 +87,5 @@ __all__ = [
     "load_data",
     "max_pairwise_distance",
     "save_array",
+    "scaler_from_dict",
 ]
