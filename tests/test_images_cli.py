@@ -129,3 +129,34 @@ def test_image_errors(digits_run, tmp_path):
         "carry no classes",
     )
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
+def test_evaluate_images(digits_run, tmp_path, monkeypatch):
+    """FD beside its floor, class accuracy and memorisation, with a classifier difflab trains (and
+    caches) on the training split; its held-out accuracy on digits is high (≥ 0.9)."""
+    monkeypatch.setenv("DIFFLAB_CACHE", str(tmp_path / "cache"))
+    samples = tmp_path / "s.npy"
+    assert (
+        run(
+            "sample",
+            "--run",
+            digits_run,
+            "--n",
+            60,
+            "--steps",
+            4,
+            "--out",
+            samples,
+            "--class",
+            2,
+            "--no-plot",
+        ).exit_code
+        == 0
+    )
+    r = run("evaluate", "--run", digits_run, "--samples", samples, "--class", 2)
+    assert r.exit_code == 0, r.output
+    assert "FD" in r.output and "floor" in r.output and "memorised" in r.output
+    metrics = __import__("json").loads((tmp_path / "s.metrics.json").read_text())
+    assert metrics["classifier_accuracy"] >= 0.9
+    assert metrics["fd"]["ratio"] > 1  # an 8-step model is far from the data
+    assert list((tmp_path / "cache").glob("classifier-*.safetensors"))

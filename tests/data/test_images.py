@@ -40,7 +40,7 @@ def test_array_layouts(layout, tmp_path):
     base = np.random.default_rng(0).integers(0, 256, (5, 3, 6, 7)).astype(np.uint8)  # N C H W
     arr = {"NHW": base[:, 0], "NHWC": base.transpose(0, 2, 3, 1), "NCHW": base}[layout]
     np.save(tmp_path / "x.npy", arr)
-    ims = load_images(str(tmp_path / "x.npy"))
+    ims = load_images(str(tmp_path / "x.npy"), split=None)
     want = base[:, :1] if layout == "NHW" else base
     assert np.array_equal(ims.pixels, want) and ims.scaler.hi == 255.0
 

@@ -94,7 +94,29 @@ def _parse_options(opts: tuple[str, ...]) -> dict:
     return options
 
 
+def format_image_metrics(result: dict) -> str:
+    """FD with its floor, class accuracy, memorisation beside held-out real images."""
+    lines = [f"n = {result['n']} images vs the held-out test split of {result['reference']}"]
+    if "fd" in result:
+        m = result["fd"]
+        lines.append(
+            f"  FD      {m['value']:.4g}   floor {m['floor']:.4g} (real test vs real train, "
+            f"n = {result['n_floor']})   ratio {m['ratio']:.2f}×   "
+            f"(classifier's own held-out accuracy {100 * result['classifier_accuracy']:.1f}%)"
+        )
+    if "accuracy" in result:
+        lines.append(f"  class accuracy of the samples {100 * result['accuracy']:.1f}%")
+    m = result["memorisation"]
+    lines.append(
+        f"  memorised (nearest training image < 1/3 of the second) {100 * m['samples']:.1f}% "
+        f"of samples, {100 * m['held_out']:.1f}% of held-out real images"
+    )
+    return "\n".join(lines)
+
+
 def format_metrics(result: dict) -> str:
+    if "memorisation" in result:
+        return format_image_metrics(result)
     lines = [
         f"n = {result['n']} samples vs {result['n_references']} exact reference sets ({result['reference']})"
     ]

@@ -159,7 +159,7 @@ def _condition_options(fn):
 )
 @click.option(
     "--channels",
-    default=64,
+    default=32,
     show_default=True,
     type=click.IntRange(8, 1024),
     help="U-Net base channels.",
@@ -670,7 +670,13 @@ def evaluate(run_dir, samples, reference, json_out, cls):
 
     run = load_run(run_dir)
     k = None if cls is None else run.config.data.class_index(cls)
-    result = run.evaluate(load_array(samples), reference, cls=k)
+    if len(run.shape) == 3:  # images: an N×C×H×W .npy as `difflab sample` writes it
+        from ..data.images import read_image_array
+
+        x = read_image_array(samples, None, None).pixels
+    else:
+        x = load_array(samples)
+    result = run.evaluate(x, reference, cls=k)
     json_out = json_out or samples.with_suffix(".metrics.json")
     write_json(json_out, result)
     click.echo(format_metrics(result))

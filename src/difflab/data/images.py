@@ -235,19 +235,11 @@ def load_images(
     image_size: int | None = None,
     split: str | None = "train",
 ) -> ImageSet:
-    """Images by name (digits, faces: their fixed 80/20 train/test split, `split` None for all), a
-    folder, or an .npy/.npz array. Built-in sets carry their labels (digits: the digit)."""
+    """Images by name (digits, faces), a folder, or an .npy/.npz array, with a fixed 80/20
+    train/test split (`split` 'train', 'test', or None for all): models train on 'train', image
+    metrics compare with 'test'. Built-in sets carry their labels (digits: the digit)."""
     if spec in BUILTIN:
         images = BUILTIN[spec]()
-        if split is not None:
-            train, test = train_test_split(len(images.pixels))
-            idx = train if split == "train" else test
-            images = ImageSet(
-                images.pixels[idx],
-                images.scaler,
-                None if images.labels is None else images.labels[idx],
-                images.classes,
-            )
     else:
         path = Path(spec)
         if path.is_dir():
@@ -262,6 +254,11 @@ def load_images(
             raise DifflabError(
                 f"{path}: expected a folder of images or an .npy/.npz array of images"
             )
+    if split is not None:
+        train, test = train_test_split(len(images.pixels))
+        idx = train if split == "train" else test
+        labels = None if images.labels is None else images.labels[idx]
+        images = ImageSet(images.pixels[idx], images.scaler, labels, images.classes)
     if image_size is not None and images.shape[1:] != (image_size, image_size):
         images = ImageSet(
             resize(images.pixels, image_size, images.scaler),
