@@ -160,3 +160,13 @@ def test_evaluate_images(digits_run, tmp_path, monkeypatch):
     assert metrics["classifier_accuracy"] >= 0.9
     assert metrics["fd"]["ratio"] > 1  # an 8-step model is far from the data
     assert list((tmp_path / "cache").glob("classifier-*.safetensors"))
+
+
+def test_report_of_an_image_run(digits_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFLAB_CACHE", str(tmp_path / "cache"))
+    r = run("report", digits_run, "--n", 40)
+    assert r.exit_code == 0, r.output
+    page = (digits_run / "report" / "index.html").read_text()
+    for image in ("samples.png", "classes.png", "inpainting.png", "loss.png"):
+        assert f'src="{image}"' in page and (digits_run / "report" / image).stat().st_size > 1000
+    assert "FD floor" in page and "left half blacked out" in page

@@ -48,7 +48,27 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
     return rows
 
 
+def _image_metrics_table(m: dict) -> str:
+    rows = [("samples", str(m["n"]))]
+    if "fd" in m:
+        fd = m["fd"]
+        rows += [
+            ("FD (classifier features)", f"{fd['value']:.4g}"),
+            ("FD floor (real test vs real train, same n)", f"{fd['floor']:.4g}"),
+            ("FD ratio", f"{fd['ratio']:.2f}×"),
+            ("classifier's held-out accuracy", f"{100 * m['classifier_accuracy']:.1f}%"),
+        ]
+    mem = m["memorisation"]
+    rows += [
+        ("memorised samples", f"{100 * mem['samples']:.1f}%"),
+        ("memorised held-out real images", f"{100 * mem['held_out']:.1f}%"),
+    ]
+    return _table(rows)
+
+
 def _metrics_table(m: dict) -> str:
+    if "memorisation" in m:
+        return _image_metrics_table(m)
     rows = "".join(
         f"<tr><td>{name}</td><td class='num'>{m[name]['value']:.4g}</td><td class='num'>{m[name]['floor']:.4g}</td>"
         f"<td class='num'>{m[name]['ratio']:.2f}×</td></tr>"
@@ -87,6 +107,19 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
         else f"Heun, 18 steps, NFE {stats['nfe']}"
     )
     how += ", unconditional" if labelled else ""
+    if len(run.shape) == 3:
+        _image_figures(run, out, x, how, seed)
+    else:
+        _vector_figures(run, out, x, how, n, seed)
+    write_json(out / "metrics.json", metrics)
+    page = _page(run, history, metrics, how, n, isinstance(run, Run) and run.dim >= 2)
+    atomic_write(out / "index.html", lambda f: f.write(page.encode()))
+    log(f"report → {out / 'index.html'}")
+    return out / "index.html"
+
+
+def _vector_figures(run, out: Path, x: np.ndarray, how: str, n: int, seed: int) -> None:
+    """Samples beside the data, per-class samples (labelled runs), inpainting (diffusion, ≥ 2-D)."""
     plots.data_vs_samples(
         run.reference_sets(n, k=1)[0], x, out / "samples.png", title=f"{run.name}: {how}"
     )
@@ -101,20 +134,75 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
             title=f"{run.name}: per class (guidance 1)",
             data=run.reference_sets(n, k=1)[0],
         )
-    inpainted = isinstance(run, Run) and run.dim >= 2
-    if inpainted:
+    if isinstance(run, Run) and run.dim >= 2:
         _inpainting_figure(run, out / "inpainting.png", seed)
-    write_json(out / "metrics.json", metrics)
-    page = _page(run, history, metrics, how, n, inpainted)
-    atomic_write(out / "index.html", lambda f: f.write(page.encode()))
-    log(f"report → {out / 'index.html'}")
-    return out / "index.html"
+
+
+GUIDANCE = (0.0, 1.0, 2.0, 3.0)
+
+
+def _image_figures(run: Run, out: Path, x: np.ndarray, how: str, seed: int) -> None:
+    """A grid of samples; for a labelled run a class × guidance grid (w = 0, 1, 2, 3; two samples
+    each); the seed's left half blacked out: originals, masked, four completions each (smc)."""
+    from .data.images import image_mask, load_images
+
+    lo, hi = run.standardiser.lo, run.standardiser.hi
+    plots.image_grid(x[:64], out / "samples.png", f"{run.name}: {how}", lo, hi)
+    if run.classes:
+        shown = run.classes[:10]
+        per_w = [
+            run.sample(
+                2 * len(shown), seed=seed, cond=[c for c in shown for _ in (0, 1)], guidance=w
+            )
+            for w in GUIDANCE
+        ]  # one batch per w, two per class
+        rows = [np.concatenate([s[2 * i : 2 * i + 2] for s in per_w]) for i in range(len(shown))]
+        plots.image_grid(
+            np.concatenate(rows),
+            out / "classes.png",
+            "class × guidance w = 0, 0 | 1, 1 | 2, 2 | 3, 3",
+            lo,
+            hi,
+            ncol=2 * len(GUIDANCE),
+            row_labels=shown,
+        )
+    test = load_images(run.config.data.spec, split="test", image_size=run.shape[-1]).pixels[:8]
+    observed = image_mask("left-half", run.shape)
+    known = np.repeat(test, 4, axis=0)
+    labelled = {"unconditional": True} if run.classes else {}
+    filled = run.inpaint(
+        known,
+        np.broadcast_to(observed, known.shape),
+        seed=seed,
+        particles=16,
+        batch_size=32,
+        **labelled,
+    )
+    masked = np.where(observed, test, lo)
+    tiles = [
+        np.concatenate([o[None], m[None], f])
+        for o, m, f in zip(test, masked, filled.reshape(len(test), 4, *run.shape))
+    ]
+    plots.image_grid(
+        np.concatenate(tiles),
+        out / "inpainting.png",
+        "left half hidden: original, masked, 4 completions (smc)",
+        lo,
+        hi,
+        ncol=6,
+    )
 
 
 _INPAINT = """<h2>Inpainting: the last coordinate hidden</h2>
 <img id="inpainting" src="inpainting.png" alt="inpainting">
 <p class="small">Left: the real rows (their hidden value is a draw of the exact conditional). smc is
 asymptotically exact; replace is fast and biased (difflab inpaint --method).</p>"""
+
+
+_INPAINT_IMAGES = """<h2>Inpainting: the left half blacked out</h2>
+<img id="inpainting" src="inpainting.png" alt="inpainting">
+<p class="small">Per row: a held-out test image, what the model sees, four completions by the
+asymptotically exact smc method (difflab inpaint --images … --mask left-half).</p>"""
 
 
 def _inpainting_figure(run: Run, path: Path, seed: int, n: int = 400) -> None:
@@ -158,7 +246,7 @@ def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) 
 <h2>Samples beside the data</h2>
 <img id="samples" src="samples.png" alt="data and samples">
 {'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes else ""}
-{_INPAINT if inpainted else ""}
+{(_INPAINT_IMAGES if len(run.shape) == 3 else _INPAINT) if inpainted else ""}
 <h2>Metrics (against fresh exact data, with the noise floor)</h2>
 {_metrics_table(metrics)}
 <p class="small">The noise floor is the same metric between independent exact sets of the same size; a ratio near 1

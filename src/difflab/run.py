@@ -250,21 +250,24 @@ class Run(TrainedRun):
         ODE solvers and Euler–Maruyama integrate in EDM's time σ = t, s = 1 (EDM Sec. 3: the best ODE
         for sampling), or with own_time=True in the preset's process (σ(t), s(t)).
 
-        A run trained with labels needs a decision: `cond` (a class name or index) with guidance
-        scale w (D_w = D(∅) + w·(D(c) - D(∅)); w = 0 unconditional, 1 conditional, > 1 guided;
-        2 NFE per evaluation unless w = 1), or unconditional=True."""
+        A run trained with labels needs a decision: `cond` (a class name or index, or one per
+        sample) with guidance scale w (D_w = D(∅) + w·(D(c) - D(∅)); w = 0 unconditional,
+        1 conditional, > 1 guided; 2 NFE per evaluation unless w = 1), or unconditional=True."""
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
         get_sampler(sampler)
-        denoiser = self.conditioned(cond, guidance, unconditional)
-        centre = self._prior_centre(cond, guidance, unconditional)
+        labels = self._class_labels(cond, n)
+        self.conditioned(labels, guidance, unconditional)  # refuse before any work
         sigmas = self.sigmas(steps, schedule, sigma_min, sigma_max, rho)
         scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
         device = next(self.denoiser.parameters()).device
         out, info = [], {}
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
+            classes = None if labels is None else labels[start : start + count]
+            denoiser = self.conditioned(classes, guidance, unconditional)
             x = scale * randn_per_sample(seed, start, count, self.shape).to(device)
+            centre = self._prior_centre(classes, guidance, unconditional)
             if centre is not None:
                 x = x + centre.to(device)
 
@@ -289,11 +292,21 @@ class Run(TrainedRun):
             )
         return self.standardiser.inverse(torch.cat(out).double().numpy())
 
-    def conditioned(
-        self, cond: int | str | None, guidance: float = 1.0, unconditional: bool = False
-    ):
-        """The two-argument denoiser to sample: D(·, c), guided D_w, or the unconditional D(·, ∅).
-        A labelled run refuses to guess: conditioning silently ignored is a classic peer bug."""
+    def _class_labels(self, cond, n: int) -> torch.Tensor | None:
+        """cond as class indices [n]: one class for all (a name or an index) or one per sample."""
+        if cond is None or not self.config.data.classes:
+            return None if cond is None else torch.zeros(0)  # conditioned() explains the latter
+        if isinstance(cond, (str, int, np.integer)):
+            return torch.full((n,), self.config.data.class_index(cond), dtype=torch.long)
+        cond = list(cond)
+        if len(cond) != n:
+            raise DifflabError(f"give one class per sample: {len(cond)} classes for {n} samples")
+        return torch.tensor([self.config.data.class_index(c) for c in cond], dtype=torch.long)
+
+    def conditioned(self, cond, guidance: float = 1.0, unconditional: bool = False):
+        """The two-argument denoiser to sample: D(·, c), guided D_w, or the unconditional D(·, ∅);
+        `cond` a class (name or index) or class indices, one per sample. A labelled run refuses to
+        guess: conditioning silently ignored is a classic peer bug."""
         classes = self.config.data.classes
         if not classes:
             if cond is not None or guidance != 1.0:
@@ -312,7 +325,7 @@ class Run(TrainedRun):
                 f"{self.path} was trained with labels ({len(classes)} classes: "
                 f"{_short(classes)}); give a class (--class K) or --unconditional"
             )
-        k = self.config.data.class_index(cond)
+        k = cond if isinstance(cond, torch.Tensor) else self.config.data.class_index(cond)
         return Conditioned(self.denoiser, k) if guidance == 1.0 else cfg(self.denoiser, k, guidance)
 
     def _prior_centre(self, cond, guidance: float, unconditional: bool) -> torch.Tensor | None:
@@ -322,8 +335,10 @@ class Run(TrainedRun):
         means = self.config.data.class_means
         if cond is None or unconditional or not means or guidance == 0:
             return None  # w = 0 must stay the unconditional sampler bit for bit
-        mean = torch.tensor(means[self.config.data.class_index(cond)], dtype=torch.float32)
-        return min(guidance, 1.0) * mean.reshape(self.shape)
+        if not isinstance(cond, torch.Tensor):
+            cond = torch.tensor(self.config.data.class_index(cond))
+        mean = torch.tensor(means, dtype=torch.float32)[cond]
+        return min(guidance, 1.0) * mean.reshape(*cond.shape, *self.shape)
 
     def inpaint(
         self,
