@@ -21,21 +21,34 @@ from .models import ModelConfig, build_model
 from .training import TrainConfig, make_state, prepare_data, run_loop
 
 
+MODELS = {  # what is timed: (model, data, σ_data)
+    "mlp": (ModelConfig(), "8-gaussians", 1.0),
+    "unet": (ModelConfig(type="unet", channels=32), "digits", 0.5),
+}
+
+
 def bare_loop(
-    data: torch.Tensor, steps: int, batch: int, seed: int = 0, foreach: bool | None = None
+    data: torch.Tensor,
+    steps: int,
+    batch: int,
+    seed: int = 0,
+    foreach: bool | None = None,
+    model_name: str = "mlp",
 ) -> float:
     """The hand-written baseline (AdamW as constructed by default, or with foreach=True); returns its
     final loss."""
     torch.manual_seed(seed)
-    preset = get_preset("edm").adapt(1.0, 3.0)
-    model = build_model(preset, data.shape[1], ModelConfig())
+    cfg, _, sigma_data = MODELS[model_name]
+    preset = get_preset("edm").adapt(sigma_data, 3.0)
+    model = build_model(preset, tuple(data.shape[1:]), cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=foreach)
     pc = preset.precond
     for _ in range(steps):
         x0 = data[torch.randint(0, len(data), (batch,))]
         sigma = torch.exp(-1.2 + 1.2 * torch.randn(batch))
-        x = x0 + sigma[:, None] * torch.randn_like(x0)
-        target = (x0 - pc.c_skip(sigma)[:, None] * x) / pc.c_out(sigma)[:, None]
+        s = sigma.view(-1, *[1] * (x0.ndim - 1))
+        x = x0 + s * torch.randn_like(x0)
+        target = (x0 - pc.c_skip(s) * x) / pc.c_out(s)
         loss = ((model.raw(x, sigma) - target) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -43,24 +56,43 @@ def bare_loop(
     return float(loss.detach())
 
 
-def difflab_loop(data: torch.Tensor, steps: int, batch: int, workdir: Path, seed: int = 0) -> float:
-    preset = get_preset("edm").adapt(1.0, 3.0)
+def difflab_loop(
+    data: torch.Tensor,
+    steps: int,
+    batch: int,
+    workdir: Path,
+    seed: int = 0,
+    model_name: str = "mlp",
+) -> float:
+    model_cfg, _, sigma_data = MODELS[model_name]
+    preset = get_preset("edm").adapt(sigma_data, 3.0)
     cfg = TrainConfig(steps=steps, batch_size=batch, seed=seed)
-    state = make_state(preset, data.shape[1], ModelConfig(), cfg)
+    state = make_state(preset, tuple(data.shape[1:]), model_cfg, cfg)
     run_loop(state, data, cfg, workdir, {"bench": True}, progress=False)
     return state.history[-1][1]
 
 
-def throughput(
-    steps: int = 500, batch: int = 512, repeats: int = 3, data: str = "8-gaussians"
-) -> dict:
-    """Samples/s of both loops (best of `repeats`, alternating) and their ratio."""
-    z = torch.as_tensor(prepare_data(load_data(data, n=50_000), True)[0], dtype=torch.float32)
+def _data(model_name: str) -> torch.Tensor:
+    _, data, _ = MODELS[model_name]
+    if model_name == "unet":
+        from .data.images import load_images
+
+        images = load_images(data)
+        z = prepare_data(images.pixels, False, images.scaler)[0]
+    else:
+        z = prepare_data(load_data(data, n=50_000), True)[0]
+    return torch.as_tensor(z, dtype=torch.float32)
+
+
+def throughput(steps: int = 500, batch: int = 512, repeats: int = 3, model: str = "mlp") -> dict:
+    """Samples/s of both loops (best of `repeats`, alternating) and their ratio, for difflab's
+    default MLP on 8-gaussians or the U-Net on digits."""
+    z = _data(model)
     with tempfile.TemporaryDirectory() as tmp:
         loops = {
-            "bare": lambda n: bare_loop(z, n, batch),
-            "bare, foreach AdamW": lambda n: bare_loop(z, n, batch, foreach=True),
-            "difflab": lambda n: difflab_loop(z, n, batch, Path(tmp)),
+            "bare": lambda n: bare_loop(z, n, batch, model_name=model),
+            "bare, foreach AdamW": lambda n: bare_loop(z, n, batch, foreach=True, model_name=model),
+            "difflab": lambda n: difflab_loop(z, n, batch, Path(tmp), model_name=model),
         }
         best = {name: float("inf") for name in loops}
         for fn in loops.values():
@@ -72,6 +104,7 @@ def throughput(
                 best[name] = min(best[name], time.perf_counter() - start)
     rate = {k: steps * batch / v for k, v in best.items()}
     return {
+        "model": model,
         "steps": steps,
         "batch": batch,
         "threads": torch.get_num_threads(),

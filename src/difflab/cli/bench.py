@@ -68,21 +68,31 @@ def bench_samplers(out, n, only_overhead):
 @bench.command("throughput")
 @click.option(
     "--out",
-    default="benchmarks/results/throughput.json",
-    show_default=True,
+    default=None,
     type=click.Path(path_type=Path),
+    help="[default: benchmarks/results/throughput.json, throughput-unet.json for the U-Net]",
 )
-@click.option("--steps", default=500, show_default=True)
-@click.option("--batch-size", default=512, show_default=True)
+@click.option(
+    "--model",
+    default="mlp",
+    show_default=True,
+    type=click.Choice(["mlp", "unet"]),
+    help="mlp on 8-gaussians, or the U-Net (32 channels) on digits.",
+)
+@click.option("--steps", default=None, type=int, help="[default: 500 (mlp), 60 (unet)]")
+@click.option("--batch-size", default=None, type=int, help="[default: 512 (mlp), 128 (unet)]")
 @click.option("--repeats", default=3, show_default=True)
 @_friendly
-def bench_throughput(out, steps, batch_size, repeats):
+def bench_throughput(out, model, steps, batch_size, repeats):
     """Training samples/s of difflab's loop against a bare hand-written PyTorch loop (same model, batch)."""
     from ..bench import machine
     from ..bench_throughput import throughput
     from ..checkpoint import write_json
 
-    result = {"machine": machine(), **throughput(steps, batch_size, repeats)}
+    unet = model == "unet"
+    out = out or Path(f"benchmarks/results/throughput{'-unet' if unet else ''}.json")
+    steps, batch_size = steps or (60 if unet else 500), batch_size or (128 if unet else 512)
+    result = {"machine": machine(), **throughput(steps, batch_size, repeats, model)}
     write_json(out, result)
     r = result["samples_per_s"]
     click.echo(
