@@ -180,12 +180,20 @@ class TrainedRun:
         return result
 
     def log_prob(self, x: np.ndarray, **options) -> np.ndarray:
-        """log p(x) in nats per point, x in the data's original units (the standardisation's
-        Jacobian -Σ log std included)."""
-        z = self.standardiser.forward(self._check_data(x, "points"))
-        return self.log_prob_standardised(torch.from_numpy(z), **options) - float(
-            np.log(self.standardiser.std).sum()
-        )
+        """log p(x) in nats per point, x in the data's original units (vectors, or images in pixel
+        units), the scaling's Jacobian log|dz/dx| included."""
+        if len(self.shape) > 1:
+            x = np.asarray(x, dtype=np.float64)
+            if x.shape[1:] != self.shape or not np.isfinite(x).all():
+                raise DifflabError(
+                    f"points must be finite and of shape N×{'×'.join(map(str, self.shape))}, "
+                    f"got {x.shape}"
+                )
+        else:
+            x = self._check_data(x, "points")
+        z = self.standardiser.forward(x)
+        jacobian = self.standardiser.log_abs_det(self.shape)
+        return self.log_prob_standardised(torch.from_numpy(z), **options) + jacobian
 
     def log_prob_standardised(
         self, z: torch.Tensor, **options

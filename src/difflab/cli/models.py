@@ -12,6 +12,19 @@ from ..errors import DifflabError
 from .base import _at_most, _check_output, _device, _friendly, _positive, cli
 
 
+def _test_images(
+    run, data: str, n: int, bin_width: float | None
+) -> tuple[np.ndarray, float | None]:
+    """The first n images of the held-out test split of `data`; integer pixel levels are
+    dequantised with bins of width 1 (uniform noise) unless --dequantise says otherwise."""
+    from ..data.images import load_images
+
+    images = load_images(data, split="test", image_size=run.shape[-1])
+    if bin_width is None and run.standardiser.integer:
+        bin_width = 1.0
+    return images.pixels[:n], bin_width
+
+
 @cli.command()
 @click.option(
     "--run",
@@ -21,7 +34,10 @@ from .base import _at_most, _check_output, _device, _friendly, _positive, cli
     help="Run directory (diffusion or flow).",
 )
 @click.option(
-    "--data", required=True, help="Toy set name (fresh held-out points) or a .npy/.npz/.csv file."
+    "--data",
+    required=True,
+    help="Toy set name (fresh held-out points) or a .npy/.npz/.csv file; for an image run its image "
+    "set (the held-out test split, integer levels dequantised in bins of 1).",
 )
 @click.option(
     "--n", default=2000, show_default=True, help="Points to evaluate (a random subset of a file)."
@@ -93,8 +109,11 @@ def likelihood(
             f"--hutchinson must be 0 (exact) or a positive number of probes, got {hutchinson}"
         )
     run = load_run(run_dir, _device(device))
-    x = held_out(data, n)
-    if x.shape[1] != run.dim:
+    if len(run.shape) == 3:  # images: the held-out test split, dequantised by integer levels
+        x, bin_width = _test_images(run, data, n, bin_width)
+    else:
+        x = held_out(data, n)
+    if x.shape[1:] != run.shape:
         raise DifflabError(f"{data}: {x.shape[1]} columns, the model was trained on {run.dim}")
     if bin_width:
         x = x + np.random.default_rng(seed).uniform(0, bin_width, size=x.shape)

@@ -55,6 +55,10 @@ class Standardiser:
     def inverse(self, z: np.ndarray) -> np.ndarray:
         return z * self.std + self.mean
 
+    def log_abs_det(self, shape: tuple[int, ...]) -> float:
+        """log|dz/dx| of one sample: -Σ log std."""
+        return -float(np.log(self.std).sum())
+
     def to_dict(self) -> dict:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 

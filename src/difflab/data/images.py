@@ -36,6 +36,10 @@ class PixelScaler:
         v = (np.asarray(x, dtype=np.float64) + 1.0) * 0.5 * (self.hi - self.lo) + self.lo
         return np.clip(np.round(v), self.lo, self.hi) if self.integer else v
 
+    def log_abs_det(self, shape: tuple[int, ...]) -> float:
+        """log|dz/dv| of one image: D·log(2/(hi − lo))."""
+        return float(np.prod(shape)) * float(np.log(2.0 / (self.hi - self.lo)))
+
     def to_dict(self) -> dict:
         return {"kind": "pixels", "lo": self.lo, "hi": self.hi, "integer": self.integer}
 
