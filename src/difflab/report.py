@@ -108,7 +108,7 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
     )
     how += ", unconditional" if labelled else ""
     if len(run.shape) == 3:
-        _image_figures(run, out, x, how, seed)
+        image_figures(run, out, x, f"{run.name}: {how}", seed)
     else:
         _vector_figures(run, out, x, how, n, seed)
     write_json(out / "metrics.json", metrics)
@@ -141,13 +141,22 @@ def _vector_figures(run, out: Path, x: np.ndarray, how: str, n: int, seed: int) 
 GUIDANCE = (0.0, 1.0, 2.0, 3.0)
 
 
-def _image_figures(run: Run, out: Path, x: np.ndarray, how: str, seed: int) -> None:
-    """A grid of samples; for a labelled run a class × guidance grid (w = 0, 1, 2, 3; two samples
-    each); the seed's left half blacked out: originals, masked, four completions each (smc)."""
+def image_figures(
+    run: Run,
+    out: Path,
+    x: np.ndarray,
+    title: str,
+    seed: int = 0,
+    particles: int = 16,
+    steps: int | None = None,
+) -> None:
+    """samples.png: a grid of x; classes.png (labelled run): class × guidance w = 0, 1, 2, 3, two
+    samples each; inpainting.png: the seed's left half blacked out on 8 held-out images:
+    originals, masked, four completions each (smc with `particles`)."""
     from .data.images import image_mask, load_images
 
     lo, hi = run.standardiser.lo, run.standardiser.hi
-    plots.image_grid(x[:64], out / "samples.png", f"{run.name}: {how}", lo, hi)
+    plots.image_grid(x[:64], out / "samples.png", title, lo, hi)
     if run.classes:
         shown = run.classes[:10]
         per_w = [
@@ -174,7 +183,8 @@ def _image_figures(run: Run, out: Path, x: np.ndarray, how: str, seed: int) -> N
         known,
         np.broadcast_to(observed, known.shape),
         seed=seed,
-        particles=16,
+        particles=particles,
+        steps=steps,
         batch_size=32,
         **labelled,
     )

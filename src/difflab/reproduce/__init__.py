@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..checkpoint import write_json
 from ..errors import lookup
-from . import gallery, lecture
+from . import gallery, images, lecture
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,14 @@ EXPERIMENTS: dict[str, Experiment] = {
             "every preset on moons, swiss roll, 8 Gaussians, checkerboard",
         ),
         Experiment("sde-paths", lecture.sde_paths, "forward and reverse SDE paths over p_t(x)"),
+        Experiment(
+            "digits",
+            images.digits,
+            "class-conditional U-Net on 8×8 digits: grids, guidance, the left half blacked out",
+        ),
+        Experiment(
+            "faces", images.faces, "U-Net on 25×25 faces: samples, the left half blacked out"
+        ),
     ]
 }
 
