@@ -25,7 +25,7 @@ from .random import randn_per_sample
 from .runconfig import RunConfig
 from .sampling import get_sampler, make_sigmas, sample
 from .sampling.guidance import Conditioned, cfg
-from .sampling.inpaint import inpaint
+from .sampling.inpaint import PARTICLES, inpaint
 from .training import CHECKPOINT
 
 
@@ -382,7 +382,7 @@ class Run(TrainedRun):
         z = torch.from_numpy(
             np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan)
         )
-        k = options.get("particles", 32) if method == "smc" else 1
+        k = options.get("particles", PARTICLES) if method == "smc" else 1
         device = next(self.denoiser.parameters()).device
         out, info = [], {}
         for start in range(0, len(z), batch_size):

@@ -13,6 +13,7 @@ from ..checkpoint import write_json
 from ..data import TOY_SETS, load_array, load_data, save_array
 from ..data.images import is_image_spec, load_images
 from ..data.labels import load_labelled
+from ..sampling.inpaint import PARTICLES
 from ..errors import DifflabError
 from ..presets import PRESETS, get_preset
 from ..sampling import SAMPLERS, get_sampler
@@ -551,7 +552,7 @@ def sample(
 @click.option(
     "--particles",
     type=click.IntRange(1, 4096),
-    default=32,
+    default=PARTICLES,
     show_default=True,
     help="smc: particles per row (cost and exactness grow with it).",
 )

@@ -85,7 +85,9 @@ def _accuracy(run: Run, x: np.ndarray, y: np.ndarray) -> float:
     return class_accuracy(_classifier(run)[0], run.standardiser.forward(x), y)
 
 
-def left_half(run: Run, n: int, particles: int, steps: int | None, seed: int = 0) -> dict:
+def left_half(
+    run: Run, n: int, particles: int = 16, steps: int | None = None, seed: int = 0
+) -> dict:
     """Classifier accuracy on n held-out images: whole, right half alone (left blacked out),
     completions of the unconditional model, and completions given the true class."""
     test = load_images(run.config.data.spec, split="test")
@@ -108,6 +110,11 @@ def left_half(run: Run, n: int, particles: int, steps: int | None, seed: int = 0
     }
 
 
+def _smc(quick: bool) -> dict:
+    """Inpainting effort: a few particles and levels for --quick, else 16 particles, 50 levels."""
+    return {"particles": 4, "steps": 10} if quick else {"particles": 16, "steps": None}
+
+
 def digits(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     """Class-conditional U-Net on digits: sample grid, class × guidance grid, left-half inpainting,
     FD/accuracy/memorisation and the left-half accuracies."""
@@ -115,21 +122,11 @@ def digits(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
 
     run = _train("digits", out, quick, seed, labelled=True, log=log)
     x = run.sample(64, seed=seed, unconditional=True)
-    image_figures(
-        run,
-        out,
-        x,
-        "digits: unconditional samples",
-        seed,
-        particles=4 if quick else 16,
-        steps=10 if quick else None,
-    )
+    image_figures(run, out, x, "digits: unconditional samples", seed, **_smc(quick))
     numbers = {
         "train_steps": run.trained_steps,
         "quality": quality(run, 4 if quick else 36, seed),
-        "left_half": left_half(
-            run, 20 if quick else 200, 4 if quick else 16, 10 if quick else None, seed
-        ),
+        "left_half": left_half(run, 20 if quick else 200, seed=seed, **_smc(quick)),
     }
     q, lh = numbers["quality"], numbers["left_half"]
     log(
@@ -151,15 +148,7 @@ def faces(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
 
     run = _train("faces", out, quick, seed, labelled=False, log=log)
     x = run.sample(36, seed=seed)
-    image_figures(
-        run,
-        out,
-        x,
-        "faces: samples",
-        seed,
-        particles=4 if quick else 16,
-        steps=10 if quick else None,
-    )
+    image_figures(run, out, x, "faces: samples", seed, **_smc(quick))
     m = run.evaluate(x)
     log(
         f"  memorised {100 * m['memorisation']['samples']:.1f}% of samples "
