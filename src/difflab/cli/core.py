@@ -51,14 +51,14 @@ def _training_data(
         return (*load_labelled(data, labels, n=n_toy, seed=seed, key=key), None)
     own = labels == "class"
     ims = load_images(data, key=key, labels=None if own else labels, image_size=image_size)
-    click.echo(
-        f"{data}: training on the fixed 80% train split ({len(ims.pixels)} images); the other "
-        "20% is held out for image metrics"
-    )
     if own and ims.labels is None:
         raise DifflabError(
             f"{data}: these images carry no classes (a folder needs one sub-folder per class)"
         )
+    click.echo(
+        f"{data}: training on the fixed 80% train split ({len(ims.pixels)} images); the other "
+        "20% is held out for image metrics"
+    )
     use = labels is not None
     return ims.pixels, ims.labels if use else None, ims.classes if use else None, ims.scaler
 
