@@ -107,7 +107,7 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
         else f"Heun, 18 steps, NFE {stats['nfe']}"
     )
     how += ", unconditional" if labelled else ""
-    if len(run.shape) == 3:
+    if run.is_image:
         image_figures(run, out, x, f"{run.name}: {how}", seed)
     else:
         _vector_figures(run, out, x, how, n, seed)
@@ -256,7 +256,7 @@ def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) 
 <h2>Samples beside the data</h2>
 <img id="samples" src="samples.png" alt="data and samples">
 {'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes else ""}
-{(_INPAINT_IMAGES if len(run.shape) == 3 else _INPAINT) if inpainted else ""}
+{(_INPAINT_IMAGES if run.is_image else _INPAINT) if inpainted else ""}
 <h2>Metrics (against fresh exact data, with the noise floor)</h2>
 {_metrics_table(metrics)}
 <p class="small">The noise floor is the same metric between independent exact sets of the same size; a ratio near 1

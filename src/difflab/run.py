@@ -67,6 +67,11 @@ class TrainedRun:
         return self.config.data.shape
 
     @property
+    def is_image(self) -> bool:
+        """Samples are images C×H×W (pixel units), not vectors."""
+        return len(self.shape) == 3
+
+    @property
     def name(self) -> str:
         return self.config.name
 
@@ -137,7 +142,7 @@ class TrainedRun:
     ) -> dict:
         """Metrics of samples (original units) against the reference, with the noise floor; with
         `cls` (a class index) against that class's data only."""
-        if len(self.shape) == 3:
+        if self.is_image:
             return self.evaluate_images(np.asarray(samples), reference, cls)
         samples = self._check_data(samples, "samples")
         spec = reference or self.config.data.spec
@@ -182,7 +187,7 @@ class TrainedRun:
     def log_prob(self, x: np.ndarray, **options) -> np.ndarray:
         """log p(x) in nats per point, x in the data's original units (vectors, or images in pixel
         units), the scaling's Jacobian log|dz/dx| included."""
-        if len(self.shape) > 1:
+        if self.is_image:
             x = np.asarray(x, dtype=np.float64)
             if x.shape[1:] != self.shape or not np.isfinite(x).all():
                 raise DifflabError(

@@ -71,7 +71,7 @@ def _inpaint_images(
     from .. import plots
     from ..data.images import image_mask
 
-    if len(run.shape) != 3:
+    if not run.is_image:
         raise DifflabError(
             f"--images needs a run trained on images; this one models shape {run.shape}"
         )
@@ -422,10 +422,10 @@ def sample(
         raise DifflabError(f"{out}: output must end in .npy or .csv")
     _check_output(out, force)
     run = load_run(run_dir, _device(device))
-    if len(run.shape) > 1 and out.suffix.lower() == ".csv":
+    if run.is_image and out.suffix.lower() == ".csv":
         raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
     if grid is not None:
-        if len(run.shape) != 3:
+        if not run.is_image:
             raise DifflabError("--grid draws images; this run models vectors (see OUT.png)")
         if grid.suffix.lower() != ".png":
             raise DifflabError(f"{grid}: --grid must end in .png")
@@ -480,7 +480,7 @@ def sample(
         )
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({what})")
-    if len(run.shape) == 3 and (plot or grid):  # images: a grid of the first 64
+    if run.is_image and (plot or grid):  # images: a grid of the first 64
         from .. import plots
 
         grid = grid or out.with_suffix(".png")
@@ -675,7 +675,7 @@ def evaluate(run_dir, samples, reference, json_out, cls):
 
     run = load_run(run_dir)
     k = None if cls is None else run.config.data.class_index(cls)
-    if len(run.shape) == 3:  # images: an N×C×H×W .npy as `difflab sample` writes it
+    if run.is_image:  # images: an N×C×H×W .npy as `difflab sample` writes it
         from ..data.images import read_image_array
 
         x = read_image_array(samples, None, None).pixels

@@ -109,7 +109,7 @@ def likelihood(
             f"--hutchinson must be 0 (exact) or a positive number of probes, got {hutchinson}"
         )
     run = load_run(run_dir, _device(device))
-    if len(run.shape) == 3:  # images: the held-out test split, dequantised by integer levels
+    if run.is_image:  # images: the held-out test split, dequantised by integer levels
         x, bin_width = _test_images(run, data, n, bin_width)
     else:
         x = held_out(data, n)
