@@ -160,21 +160,15 @@ class TrainedRun:
         """Image metrics (difflab.image_metrics) of samples in pixel units against the data set's
         held-out test split: FD in a difflab-trained classifier's features beside its floor, class
         accuracy for samples of class `cls`, memorisation beside held-out real images."""
-        from .data.images import load_images
-        from .image_metrics import image_metrics, train_classifier
+        from .image_metrics import image_metrics
 
         if samples.shape[1:] != self.shape:
             raise DifflabError(f"samples have shape {samples.shape[1:]}, the model {self.shape}")
         spec = reference or self.config.data.spec
-        size = self.shape[-1]
-        train, test = (load_images(spec, split=s, image_size=size) for s in ("train", "test"))
+        train, test = self._image_splits(spec)
+        classifier, accuracy = self._classifier_for(train, test)
         scale = self.standardiser
         x_train, x_test = scale.forward(train.pixels), scale.forward(test.pixels)
-        classifier, accuracy = None, None
-        if train.labels is not None:
-            classifier, accuracy = train_classifier(
-                x_train, train.labels, x_test, test.labels, len(train.classes)
-            )
         reference = None
         if cls is not None and test.labels is not None:  # that class's real images only
             x_test, reference = x_test[test.labels == cls], x_train[train.labels == cls]
@@ -183,6 +177,28 @@ class TrainedRun:
         )
         result.update(reference=spec, classifier_accuracy=accuracy)
         return result
+
+    def image_classifier(self, spec: str | None = None) -> tuple:
+        """(classifier, its held-out accuracy) for the image metrics, trained on the train split
+        of `spec` (default: the run's data) or loaded from the cache; (None, None) without labels."""
+        return self._classifier_for(*self._image_splits(spec or self.config.data.spec))
+
+    def _image_splits(self, spec: str) -> tuple:
+        from .data.images import load_images
+
+        return tuple(
+            load_images(spec, split=s, image_size=self.shape[-1]) for s in ("train", "test")
+        )
+
+    def _classifier_for(self, train, test) -> tuple:
+        from .image_metrics import train_classifier
+
+        if train.labels is None:
+            return None, None
+        f = self.standardiser.forward
+        return train_classifier(
+            f(train.pixels), train.labels, f(test.pixels), test.labels, len(train.classes)
+        )
 
     def log_prob(self, x: np.ndarray, **options) -> np.ndarray:
         """log p(x) in nats per point, x in the data's original units (vectors, or images in pixel

@@ -101,7 +101,7 @@ def pixel_range(arr: np.ndarray, where: str) -> PixelScaler:
 def read_image_array(path: Path, key: str | None, labels: str | None) -> ImageSet:
     """Images from .npy/.npz (N×H×W, N×H×W×C or N×C×H×W); labels from another .npz array."""
     from .files import _read_npy, _read_npz
-    from .labels import class_indices
+    from .labels import _npz_labels, class_indices
 
     arr = _read_npy(path) if path.suffix.lower() == ".npy" else _read_npz(path, key)
     if arr.dtype.kind not in "biuf":
@@ -114,10 +114,7 @@ def read_image_array(path: Path, key: str | None, labels: str | None) -> ImageSe
         return ImageSet(pixels.astype(np.float64), scaler)
     if path.suffix.lower() != ".npz":
         raise DifflabError(f"{path}: labels come from an .npz array beside the images")
-    with np.load(path, allow_pickle=False) as z:
-        if labels not in z:
-            raise DifflabError(f"{path}: has no label array {labels!r}; it holds {list(z.keys())}")
-        values = z[labels]
+    values = _npz_labels(path, labels)
     if values.shape != (len(pixels),):
         raise DifflabError(
             f"{path}[{labels}]: expected one label per image ({len(pixels)}), got {values.shape}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.images import image_mask, load_images
-from ..image_metrics import class_accuracy, train_classifier
+from ..image_metrics import class_accuracy
 from ..models import ModelConfig
 from ..run import Run
 from ..training import TrainConfig, train
@@ -45,8 +45,9 @@ def _train(spec: str, out: Path, quick: bool, seed: int, labelled: bool, log) ->
     return run
 
 
-def quality(run: Run, per_class: int, seed: int = 0) -> dict:
-    """FD ÷ floor, class accuracy and memorisation at w = 1, w = 2 and unconditionally."""
+def quality(run: Run, classifier, per_class: int, seed: int = 0) -> dict:
+    """FD ÷ floor, class accuracy (by `classifier`) and memorisation at w = 1, w = 2 and
+    unconditionally."""
     labels = [c for c in run.classes for _ in range(per_class)]
     out = {}
     for name, kw in [
@@ -64,30 +65,13 @@ def quality(run: Run, per_class: int, seed: int = 0) -> dict:
             "memorised_held_out": m["memorisation"]["held_out"],
         }
         if "cond" in kw:
-            out[name]["accuracy"] = _accuracy(
-                run, x, np.repeat(np.arange(len(run.classes)), per_class)
-            )
+            y = np.repeat(np.arange(len(run.classes)), per_class)
+            out[name]["accuracy"] = class_accuracy(classifier, run.standardiser.forward(x), y)
     return out
 
 
-def _classifier(run: Run):
-    spec, scale = run.config.data.spec, run.standardiser
-    train_set, test = load_images(spec), load_images(spec, split="test")
-    return train_classifier(
-        scale.forward(train_set.pixels),
-        train_set.labels,
-        scale.forward(test.pixels),
-        test.labels,
-        len(train_set.classes),
-    )
-
-
-def _accuracy(run: Run, x: np.ndarray, y: np.ndarray) -> float:
-    return class_accuracy(_classifier(run)[0], run.standardiser.forward(x), y)
-
-
 def left_half(
-    run: Run, n: int, particles: int = 16, steps: int | None = None, seed: int = 0
+    run: Run, classifier, n: int, particles: int = 16, steps: int | None = None, seed: int = 0
 ) -> dict:
     """Classifier accuracy on n held-out images: whole, right half alone (left blacked out),
     completions of the unconditional model, and completions given the true class."""
@@ -99,7 +83,6 @@ def left_half(
     given = np.empty_like(x)
     for c in np.unique(y):
         given[y == c] = run.inpaint(x[y == c], observed[y == c], cond=int(c), **opts)
-    classifier = _classifier(run)[0]
     acc = lambda v: class_accuracy(classifier, run.standardiser.forward(v), y)  # noqa: E731
     return {
         "n": int(n),
@@ -124,10 +107,11 @@ def digits(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     run = _train("digits", out, quick, seed, labelled=True, log=log)
     x = run.sample(64, seed=seed, unconditional=True)
     image_figures(run, out, x, "digits: unconditional samples", seed, **_smc(quick))
+    classifier = run.image_classifier()[0]  # trained or loaded once for both
     numbers = {
         "train_steps": run.trained_steps,
-        "quality": quality(run, 4 if quick else 36, seed),
-        "left_half": left_half(run, 20 if quick else 100, seed=seed, **_smc(quick)),
+        "quality": quality(run, classifier, 4 if quick else 36, seed),
+        "left_half": left_half(run, classifier, 20 if quick else 100, seed=seed, **_smc(quick)),
     }
     q, lh = numbers["quality"], numbers["left_half"]
     log(
