@@ -176,31 +176,54 @@ def image_figures(
             row_labels=shown,
         )
     test = load_images(run.config.data.spec, split="test", image_size=run.shape[-1]).pixels[:8]
-    observed = image_mask("left-half", run.shape)
-    known = np.repeat(test, 4, axis=0)
     labelled = {"unconditional": True} if run.classes else {}
-    filled = run.inpaint(
-        known,
-        np.broadcast_to(observed, known.shape),
+    completion_grid(
+        run,
+        test,
+        image_mask("left-half", run.shape),
+        4,
+        out / "inpainting.png",
+        "left half hidden",
         seed=seed,
         particles=particles,
         steps=steps,
         batch_size=32,
         **labelled,
     )
-    masked = np.where(observed, test, lo)
-    tiles = [
+
+
+def completion_grid(
+    run: Run,
+    originals: np.ndarray,
+    observed: np.ndarray,
+    per_image: int,
+    path: Path,
+    title: str,
+    **inpaint,
+) -> tuple[np.ndarray, dict]:
+    """Complete each image `per_image` times where `observed` is False (run.inpaint, smc unless
+    `method` says otherwise) and draw one row per image: original, masked, completions.
+    Returns the completions (len(originals)·per_image × C×H×W) and the inpainting's stats."""
+    lo, hi = run.standardiser.lo, run.standardiser.hi
+    known = np.repeat(originals, per_image, axis=0)
+    stats: dict = {}
+    filled = run.inpaint(known, np.broadcast_to(observed, known.shape), stats=stats, **inpaint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    masked = np.where(observed, originals, lo)
+    rows = [
         np.concatenate([o[None], m[None], f])
-        for o, m, f in zip(test, masked, filled.reshape(len(test), 4, *run.shape))
+        for o, m, f in zip(originals, masked, filled.reshape(len(originals), per_image, *run.shape))
     ]
+    method = inpaint.get("method", "smc")
     plots.image_grid(
-        np.concatenate(tiles),
-        out / "inpainting.png",
-        "left half hidden: original, masked, 4 completions (smc)",
+        np.concatenate(rows),
+        path,
+        f"{title}: original, masked, {per_image} completions ({method})",
         lo,
         hi,
-        ncol=6,
+        ncol=per_image + 2,
     )
+    return filled, stats
 
 
 _INPAINT = """<h2>Inpainting: the last coordinate hidden</h2>

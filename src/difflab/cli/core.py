@@ -68,8 +68,8 @@ def _inpaint_images(
 ) -> None:
     """--images: the first n images, the --mask region hidden, `per_image` completions each; writes
     OUT/completions.npy (n·per_image×C×H×W) and OUT/inpainting.png (original, masked, completions)."""
-    from .. import plots
     from ..data.images import image_mask
+    from ..report import completion_grid
 
     if not run.is_image:
         raise DifflabError(
@@ -80,29 +80,19 @@ def _inpaint_images(
         raise DifflabError(
             f"{spec}: images of shape {ims.shape}, the run was trained on {run.shape}"
         )
-    originals = ims.pixels[:n]
-    observed = image_mask(mask_name, run.shape)
-    known = np.repeat(originals, per_image, axis=0)
-    stats: dict = {}
-    filled = run.inpaint(
-        known, np.broadcast_to(observed, known.shape), stats=stats, batch_size=64, **kwargs
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    save_array(out / "completions.npy", filled)
-    masked = np.where(observed, originals, run.standardiser.lo)
-    rows = [
-        np.concatenate([o[None], m[None], f])
-        for o, m, f in zip(originals, masked, filled.reshape(len(originals), per_image, *run.shape))
-    ]
-    scale = run.standardiser
-    plots.image_grid(
-        np.concatenate(rows),
+    originals, observed = ims.pixels[:n], image_mask(mask_name, run.shape)
+    # completion_grid makes OUT only once the completions exist: bad input leaves nothing behind
+    filled, stats = completion_grid(
+        run,
+        originals,
+        observed,
+        per_image,
         out / "inpainting.png",
-        f"{mask_name} hidden: original, masked, {per_image} completions ({kwargs['method']})",
-        scale.lo,
-        scale.hi,
-        ncol=per_image + 2,
+        f"{mask_name} hidden",
+        batch_size=64,
+        **kwargs,
     )
+    save_array(out / "completions.npy", filled)
     click.echo(
         f"{len(originals)} images × {per_image} completions → {out}/ (completions.npy, inpainting.png; "
         f"{kwargs['method']}, {stats['steps']} levels, NFE {stats['nfe']})"
