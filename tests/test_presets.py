@@ -12,6 +12,7 @@ from difflab.data import load_data
 from difflab.losses import dsm_loss
 from difflab.presets import PRESETS, get_preset
 from difflab.errors import DifflabError
+from difflab.batches import InMemory
 from difflab.training import ModelConfig, TrainConfig, make_state, prepare_data, run_loop
 
 
@@ -33,7 +34,8 @@ def test_short_training_reduces_the_loss(name, tmp_path):
         prepare_data(load_data("moons", n=4096, seed=99), True)[0], dtype=torch.float32
     )
     before = _heldout_loss(state.model, preset, heldout)
-    run_loop(state, torch.as_tensor(z, dtype=torch.float32), cfg, tmp_path, {}, progress=False)
+    batches = InMemory(torch.as_tensor(z, dtype=torch.float32), None, cfg.seed, cfg.batch_size)
+    run_loop(state, batches, cfg, tmp_path, {}, progress=False)
     after = _heldout_loss(state.model, preset, heldout)
     assert np.isfinite(after) and after < 0.95 * before, (before, after)
 

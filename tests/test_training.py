@@ -166,3 +166,34 @@ def test_compiled_training_matches_eager(tmp_path):
     b = load_checkpoint(tmp_path / "compiled" / CHECKPOINT)[1]["history"]
     assert [s for s, _ in a] == [s for s, _ in b]
     assert all(x == pytest.approx(y, rel=1e-4) for (_, x), (_, y) in zip(a, b))
+
+
+def test_channels_last_changes_the_layout_not_the_training(tmp_path):
+    """NHWC weights and batches compute the same U-Net steps as NCHW, to float tolerance."""
+    from difflab.data.images import load_images
+
+    ims = load_images("digits")
+    runs = {}
+    for name, nhwc in [("nchw", False), ("nhwc", True)]:
+        cfg = TrainConfig(steps=6, batch_size=16, log_every=2, channels_last=nhwc)
+        model = ModelConfig(type="unet", channels=8)
+        out = train(
+            ims.pixels[:64],
+            "edm",
+            tmp_path / name,
+            cfg,
+            model,
+            pixels=ims.scaler,
+            progress=False,
+            log=lambda *_: None,
+        )
+        runs[name] = load_checkpoint(out / CHECKPOINT)
+    (a, meta_a), (b, meta_b) = runs["nchw"], runs["nhwc"]
+    assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # another summation order: it did run NHWC
+    assert all(
+        x == pytest.approx(y, rel=1e-4)
+        for (_, x), (_, y) in zip(meta_a["history"], meta_b["history"])
+    )
+    with pytest.raises(DifflabError, match="--channels-last lays out images"):
+        _train(tmp_path / "v", 2, cfg={"channels_last": True})

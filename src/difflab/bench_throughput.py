@@ -18,6 +18,7 @@ import torch
 from .data import load_data
 from .presets import get_preset
 from .models import ModelConfig, build_model
+from .batches import InMemory
 from .training import TrainConfig, make_state, prepare_data, run_loop
 
 
@@ -68,7 +69,8 @@ def difflab_loop(
     preset = get_preset("edm").adapt(sigma_data, 3.0)
     cfg = TrainConfig(steps=steps, batch_size=batch, seed=seed)
     state = make_state(preset, tuple(data.shape[1:]), model_cfg, cfg)
-    run_loop(state, data, cfg, workdir, {"bench": True}, progress=False)
+    batches = InMemory(data, None, seed, batch)
+    run_loop(state, batches, cfg, workdir, {"bench": True}, progress=False)
     return state.history[-1][1]
 
 

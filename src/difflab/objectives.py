@@ -1,5 +1,6 @@
-"""Training objectives, apart from the loop: each draws its global batch from one seeded generator
-and returns per-sample losses, as a module so DDP can wrap it.
+"""Training objectives, apart from the loop: each draws the random parts of its global batch (σ,
+noise, label dropout) from one seeded generator — the rows come from batches.py — and returns
+per-sample losses, as a module so DDP can wrap it.
 
 - DSM: denoising score matching of a denoiser at drawn (σ, noise), with the batch's class labels
   replaced by the null class (-1) with probability p_uncond (classifier-free guidance training).
@@ -24,16 +25,18 @@ class DSM(nn.Module):
         super().__init__()
         self.model, self.preset, self.p_uncond = model, preset, p_uncond
 
-    def draw(self, data: Tensor, labels: Tensor | None, n: int, gen: torch.Generator) -> tuple:
-        """(x0, σ, noise[, cond]): indices with replacement, then σ, noise and label dropout."""
-        idx = torch.randint(0, data.shape[0], (n,), generator=gen, device=data.device)
-        x0 = data[idx]
-        sigma = self.preset.noise.sample(n, self.preset.process, gen, data.device)
-        noise = torch.randn(x0.shape, generator=gen, device=data.device)
+    def draw(
+        self, x0: Tensor, labels: Tensor | None, n: int, gen: torch.Generator, part: slice
+    ) -> tuple:
+        """(x0, σ, noise[, cond]) of this rank's `part` of a global batch of n: σ, noise and label
+        dropout are drawn for all n (the same on every rank), x0 and labels are the part's rows."""
+        dev = x0.device
+        sigma = self.preset.noise.sample(n, self.preset.process, gen, dev)[part]
+        noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=dev)[part]
         if labels is None:
             return x0, sigma, noise
-        drop = torch.rand(n, generator=gen, device=data.device) < self.p_uncond
-        return x0, sigma, noise, torch.where(drop, -1, labels[idx])
+        drop = (torch.rand(n, generator=gen, device=dev) < self.p_uncond)[part]
+        return x0, sigma, noise, torch.where(drop, -1, labels)
 
     def initialise(self, first: Tensor) -> None:
         """No data-dependent initialisation for a denoiser."""
@@ -51,8 +54,10 @@ class NLL(nn.Module):
         super().__init__()
         self.model = model
 
-    def draw(self, data: Tensor, labels: Tensor | None, n: int, gen: torch.Generator) -> tuple:
-        return (data[torch.randint(0, data.shape[0], (n,), generator=gen, device=data.device)],)
+    def draw(
+        self, x0: Tensor, labels: Tensor | None, n: int, gen: torch.Generator, part: slice
+    ) -> tuple:
+        return (x0,)
 
     def initialise(self, first: Tensor) -> None:
         """Data-dependent initialisation (ActNorm) on the first rows of the data, the same on every

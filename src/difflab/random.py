@@ -13,7 +13,8 @@ from torch import Tensor
 CHUNK = 1024
 
 
-def _chunk_generator(seed: int, stream: int, chunk: int) -> torch.Generator:
+def keyed_generator(seed: int, stream: int, chunk: int) -> torch.Generator:
+    """A CPU generator that depends only on (seed, stream, chunk) (NumPy's SeedSequence mixing)."""
     state = np.random.SeedSequence([seed, stream, chunk]).generate_state(1, dtype=np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
 
@@ -31,7 +32,7 @@ def randn_per_sample(
         return torch.empty(0, *shape, dtype=dtype)
     first, last = start // CHUNK, (start + count - 1) // CHUNK
     parts = [
-        torch.randn(CHUNK, *shape, generator=_chunk_generator(seed, stream, c), dtype=dtype)
+        torch.randn(CHUNK, *shape, generator=keyed_generator(seed, stream, c), dtype=dtype)
         for c in range(first, last + 1)
     ]
     offset = start - first * CHUNK

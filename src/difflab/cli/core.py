@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from ..checkpoint import write_json
 from ..data import TOY_SETS, load_array, load_data, save_array
 from ..data.images import is_image_spec, load_images
 from ..data.labels import load_labelled
+from ..data.stream import open_stream
 from ..sampling.inpaint import PARTICLES
 from ..errors import DifflabError
 from ..presets import PRESETS, get_preset
@@ -37,10 +39,12 @@ def _training_data(
     seed: int,
     image_size: int | None,
     images: bool,
+    stream: bool = False,
 ):
-    """(array, labels, class names, pixel scaler or None) for `train`: vectors (a toy set or a
-    file; labels from a column, an .npz array or a toy mixture's components) or images (a built-in
-    set, a folder, an array; a built-in set's or class folders' own labels with --labels class)."""
+    """(array or ImageStream, labels, class names, pixel scaler or None) for `train`: vectors (a
+    toy set or a file; labels from a column, an .npz array or a toy mixture's components) or images
+    (a built-in set, a folder, an array; a built-in set's or class folders' own labels with
+    --labels class), streamed from disk with --stream."""
     if not images:
         if image_size is not None:
             raise DifflabError(
@@ -50,16 +54,20 @@ def _training_data(
             return load_data(data, n=n_toy, seed=seed, key=key), None, None, None
         return (*load_labelled(data, labels, n=n_toy, seed=seed, key=key), None)
     own = labels == "class"
-    ims = load_images(data, key=key, labels=None if own else labels, image_size=image_size)
+    load = open_stream if stream else load_images
+    ims = load(data, key=key, labels=None if own else labels, image_size=image_size)
     if own and ims.labels is None:
         raise DifflabError(
             f"{data}: these images carry no classes (a folder needs one sub-folder per class)"
         )
     click.echo(
-        f"{data}: training on the fixed 80% train split ({len(ims.pixels)} images); the other "
-        "20% is held out for image metrics"
+        f"{data}: training on the fixed 80% train split ({len(ims)} images"
+        + (", streamed" if stream else "")
+        + "); the other 20% is held out for image metrics"
     )
     use = labels is not None
+    if stream:
+        return ims if use else dataclasses.replace(ims, labels=None, classes=None), None, None, None
     return ims.pixels, ims.labels if use else None, ims.classes if use else None, ims.scaler
 
 
@@ -214,6 +222,28 @@ def _condition_options(fn):
     is_flag=True,
     help="torch.compile the network and loss (slow start, faster steps).",
 )
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Images larger than memory: decode each batch from the folder (or memory-mapped .npy) "
+    "as it is needed; the same batches, and so the same model, as loading them all.",
+)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="With --stream: processes decoding images ahead of training (0: in the main process).",
+)
+@click.option(
+    "--channels-last",
+    is_flag=True,
+    help="Images: NHWC memory layout for the U-Net's convolutions (≈1.2× faster steps at 32×32 on "
+    "CPU; combine with --precision bf16 on CPUs with AMX/AVX512-bf16).",
+)
+@click.option(
+    "--hflip", is_flag=True, help="Images: mirror each drawn image left–right with probability 1/2."
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
 @_friendly
@@ -241,6 +271,10 @@ def train(
     checkpoint_every,
     precision,
     compile_,
+    stream,
+    workers,
+    channels_last,
+    hflip,
     resume,
     force,
 ):
@@ -263,7 +297,7 @@ def train(
         ("--checkpoint-every", checkpoint_every),
     ]:
         _positive(name, v)
-    images = is_image_spec(data) or model_type == "unet"
+    images = is_image_spec(data) or model_type == "unet" or stream
     model_type = model_type or ("unet" if images else "mlp")
     if model_type in ("realnvp", "nice") and preset is not None:
         raise DifflabError(
@@ -272,7 +306,9 @@ def train(
     preset = preset or "edm"
     get_preset(preset)
     model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers, channels=channels)
-    arr, y, classes, pixels = _training_data(data, labels, key, n_toy, seed, image_size, images)
+    arr, y, classes, pixels = _training_data(
+        data, labels, key, n_toy, seed, image_size, images, stream
+    )
     cfg = TrainConfig(
         steps=steps,
         seconds=seconds,
@@ -284,6 +320,9 @@ def train(
         precision=precision,
         compile=compile_,
         p_uncond=p_uncond,
+        hflip=hflip,
+        workers=workers,
+        channels_last=channels_last,
     )
     run_dir = train_run(
         arr,

@@ -61,6 +61,9 @@ class ImageSet:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.pixels.shape[1:])
 
+    def __len__(self) -> int:
+        return len(self.pixels)
+
 
 def to_nchw(arr: np.ndarray, where: str) -> np.ndarray:
     """N×H×W (grey), N×H×W×C or N×C×H×W with C ∈ {1, 3, 4} → N×C×H×W."""
@@ -126,6 +129,16 @@ def read_image_array(path: Path, key: str | None, labels: str | None) -> ImageSe
 def read_image_folder(folder: Path, image_size: int | None = None) -> ImageSet:
     """A folder of image files, or one sub-folder per class (as torchvision's ImageFolder): all grey
     or all RGB, one size unless `image_size` resizes every image to that square."""
+    paths, labels, classes = folder_layout(folder)
+    images = [_load_image(path, image_size) for path in paths]
+    _check_same(images)
+    pixels = to_nchw(np.stack([im for im, _ in images]), str(folder)).astype(np.float64)
+    return ImageSet(pixels, PixelScaler(0.0, 255.0, True), labels, classes)
+
+
+def folder_layout(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str] | None]:
+    """The image files of a folder in a fixed order, with class indices and names when it holds one
+    sub-folder per class; one-line errors for a mixed layout, an empty folder or class."""
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     subdirs = sorted(p for p in folder.iterdir() if p.is_dir())
     if files and subdirs:
@@ -134,22 +147,11 @@ def read_image_folder(folder: Path, image_size: int | None = None) -> ImageSet:
         raise DifflabError(
             f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) or class sub-folders"
         )
-    groups = [(None, files)] if files else [(d.name, _images_in(d)) for d in subdirs]
-    images, labels = [], []
-    for k, (_, group) in enumerate(groups):
-        for path in group:
-            images.append(_load_image(path, image_size))
-            labels.append(k)
-    _check_same(images, groups, image_size)
-    pixels = to_nchw(np.stack([im for im, _ in images]), str(folder)).astype(np.float64)
     if files:
-        return ImageSet(pixels, PixelScaler(0.0, 255.0, True))
-    return ImageSet(
-        pixels,
-        PixelScaler(0.0, 255.0, True),
-        np.asarray(labels, dtype=np.int64),
-        [name for name, _ in groups],
-    )
+        return files, None, None
+    groups = [_images_in(d) for d in subdirs]
+    labels = np.concatenate([np.full(len(g), k, dtype=np.int64) for k, g in enumerate(groups)])
+    return [p for g in groups for p in g], labels, [d.name for d in subdirs]
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -174,19 +176,22 @@ def _load_image(path: Path, size: int | None) -> tuple[np.ndarray, Path]:
         raise DifflabError(f"{path}: not a readable image ({type(e).__name__})") from None
 
 
-def _check_same(images: list, groups: list, image_size: int | None) -> None:
+def _check_same(images: list) -> None:
+    """One kind (grey or RGB) and one size: (array or (H, W[, C]) shape, path) pairs."""
     first, first_path = images[0]
+    first = np.shape(first) if isinstance(first, np.ndarray) else first
     for im, path in images[1:]:
-        if im.ndim != first.ndim:
+        im = np.shape(im) if isinstance(im, np.ndarray) else im
+        if len(im) != len(first):
             raise DifflabError(
-                f"{path}: {'grey' if im.ndim == 2 else 'RGB'} among "
-                f"{'grey' if first.ndim == 2 else 'RGB'} images (like {first_path.name}); "
+                f"{path}: {'grey' if len(im) == 2 else 'RGB'} among "
+                f"{'grey' if len(first) == 2 else 'RGB'} images (like {first_path.name}); "
                 "convert them to one kind"
             )
-        if im.shape != first.shape:
+        if im != first:
             raise DifflabError(
-                f"{path}: size {im.shape[1]}×{im.shape[0]} differs from {first_path.name} "
-                f"({first.shape[1]}×{first.shape[0]}); give --image-size N to resize all"
+                f"{path}: size {im[1]}×{im[0]} differs from {first_path.name} "
+                f"({first[1]}×{first[0]}); give --image-size N to resize all"
             )
 
 
