@@ -175,3 +175,32 @@ def bench_guidance(run_dir, data, seconds, out, n):
         rows = guidance(str(run_dir), n=n, log=click.echo)
     write_json(out, {"machine": machine(), "data": data, "train_seconds": seconds, "rows": rows})
     click.echo(f"results → {out}")
+
+
+@bench.command("images")
+@click.option(
+    "--out",
+    default="benchmarks/results/images.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    type=int,
+    default=(0, 1, 2),
+    show_default=True,
+    help="Seeds to repeat the digits run with (repeatable).",
+)
+@_friendly
+def bench_images(out, seeds):
+    """`reproduce digits`' numbers (class-conditional U-Net, 3,000 steps: FD ÷ floor, accuracy,
+    memorisation at w = 1, 2 and unconditional; left-half accuracies) over seeds, each stage timed."""
+    from ..bench import machine
+    from ..bench_images import images
+    from ..checkpoint import write_json
+
+    result = {"machine": machine(), **images(list(seeds), log=click.echo)}
+    write_json(out, result)
+    click.echo(f"results → {out}")

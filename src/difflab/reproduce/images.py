@@ -18,7 +18,8 @@ from ..training import TrainConfig, train
 BUDGETS = {"digits": (3000, 600, 64), "faces": (1500, 100, 32)}  # steps, quick steps, quick batch
 
 
-def _train(spec: str, out: Path, quick: bool, seed: int, labelled: bool, log) -> Run:
+def train_images(spec: str, out: Path, quick: bool, seed: int, labelled: bool, log=print) -> Run:
+    """The reproduction's U-Net on a built-in set (BUDGETS: full or --quick), written to OUT/run."""
     steps, quick_steps, batch = BUDGETS[spec]
     images = load_images(spec)
     model = ModelConfig(type="unet", channels=16 if quick else 32)
@@ -104,7 +105,7 @@ def digits(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     FD/accuracy/memorisation and the left-half accuracies."""
     from ..report import image_figures
 
-    run = _train("digits", out, quick, seed, labelled=True, log=log)
+    run = train_images("digits", out, quick, seed, labelled=True, log=log)
     x = run.sample(64, seed=seed, unconditional=True)
     image_figures(run, out, x, "digits: unconditional samples", seed, **_smc(quick))
     classifier = run.image_classifier()[0]  # trained or loaded once for both
@@ -131,7 +132,7 @@ def faces(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     """Unconditional U-Net on 80 faces (25×25): sample grid and left-half completions (smc)."""
     from ..report import image_figures
 
-    run = _train("faces", out, quick, seed, labelled=False, log=log)
+    run = train_images("faces", out, quick, seed, labelled=False, log=log)
     x = run.sample(36, seed=seed)
     image_figures(run, out, x, "faces: samples", seed, **_smc(quick))
     m = run.evaluate(x)
@@ -142,4 +143,4 @@ def faces(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     return {"train_steps": run.trained_steps, "memorisation": m["memorisation"]}
 
 
-__all__ = ["digits", "faces", "quality", "left_half"]
+__all__ = ["digits", "faces", "quality", "left_half", "train_images", "BUDGETS"]
