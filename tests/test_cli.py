@@ -114,7 +114,7 @@ def test_sample_csv_and_no_overwrite(run_dir, tmp_path):
             ["train", "--data", "moons", "--preset", "nope", "--out", "{tmp}/r", "--steps", 5],
             "unknown preset",
         ),
-        (["train", "--data", "{tmp}/nan.csv", "--out", "{tmp}/r", "--steps", 5], "non-finite"),
+        (["train", "--data", "{tmp}/nan.csv", "--out", "{tmp}/r", "--steps", 5], "missing cells"),
         (["train", "--data", "{tmp}/cube.npy", "--out", "{tmp}/r", "--steps", 5], "N×D"),
         (["train", "--data", "moons", "--out", "{tmp}/r"], "budget"),
         (["train", "--data", "moons", "--out", "{tmp}/r", "--steps", -3], "positive"),

@@ -122,8 +122,8 @@ def test_unlabelled_run_refuses_classes_and_guidance(plain, tmp_path):
     [
         ("a,k\n1,0\n2,\n", "k", "missing label"),
         ("a,k\n1,0\n2,nan\n", "k", "missing label"),
-        ("a,k\n1,0\n2,1\n", "kind", "no label column 'kind'; columns: a, k"),
-        ("a,k\n1,0\n2,1\n", "5", "out of range"),
+        ("a,k\n1,0\n2,1\n", "kind", "no column 'kind'; the columns are a, k"),
+        ("a,k\n1,0\n2,1\n", "5", "no column '5'"),
     ],
 )
 def test_bad_labels(tmp_path, content, labels, needle):

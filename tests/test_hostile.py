@@ -35,9 +35,9 @@ def run_copy(trained, tmp_path):
     "name,content,needle",
     [
         ("empty.csv", "", "empty"),
-        ("ragged.csv", "1,2\n3,4\n5\n", "1 columns, expected 2"),
-        ("nan.csv", "1,2\nnan,4\n", "non-finite"),
-        ("inf.csv", "1,2\n3,-inf\n", "non-finite"),
+        ("ragged.csv", "1,2\n3,4\n5\n", "missing cells (first: row 2, column 'x1')"),
+        ("nan.csv", "1,2\nnan,4\n", "missing cells"),
+        ("inf.csv", "1,2\n3,-inf\n", "infinite value at row 1"),
     ],
 )
 def test_bad_training_data(tmp_path, name, content, needle):

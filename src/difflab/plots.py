@@ -48,6 +48,80 @@ def data_vs_samples(
     _save(fig, path)
 
 
+def table_columns(real, samples, codec, path: str | Path, title: str = "") -> None:
+    """One panel per column: overlaid density histograms of numeric columns (log x for positive
+    ones), side-by-side frequency bars of categorical ones (the 12 commonest levels)."""
+    cols = [c for c in codec.columns if c.kind != "constant"]
+    k = max(len(cols), 1)
+    ncols = min(k, 4)
+    nrows = -(-k // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows), squeeze=False)
+    for ax, c in zip(axes.flat, cols):
+        if c.kind == "categorical":
+            _bars(ax, real[c.name], samples[c.name])
+        else:
+            _histograms(ax, real[c.name].to_numpy(float), samples[c.name].to_numpy(float), c)
+        ax.set_title(c.name, fontsize=9)
+    for ax in list(axes.flat)[len(cols) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    constant = [c.name for c in codec.columns if c.kind == "constant"]
+    note = f" (constant, not drawn: {', '.join(constant)})" if constant else ""
+    fig.suptitle(f"{title}: data vs samples{note}", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _histograms(ax, real: np.ndarray, samples: np.ndarray, c) -> None:
+    both = np.concatenate([real, samples])
+    if c.kind == "positive":
+        bins = np.geomspace(both.min(), both.max(), 40)
+        ax.set_xscale("log")
+    else:
+        bins = np.linspace(both.min(), both.max(), 40)
+    ax.hist(real, bins=bins, density=True, alpha=0.5, label="data", color="C0")
+    ax.hist(samples, bins=bins, density=True, histtype="step", lw=1.4, label="samples", color="C1")
+    ax.set_ylabel("density", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def _bars(ax, real, samples, top: int = 12) -> None:
+    from .data.columns import level_key
+
+    p = real.map(level_key).value_counts(normalize=True)
+    q = samples.map(level_key).value_counts(normalize=True)
+    levels = list(p.index[:top])
+    x = np.arange(len(levels))
+    ax.bar(x - 0.2, [p.get(v, 0) for v in levels], 0.4, label="data", color="C0")
+    ax.bar(x + 0.2, [q.get(v, 0) for v in levels], 0.4, label="samples", color="C1")
+    ax.set_xticks(x, [str(v)[:10] for v in levels], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("frequency", fontsize=8)
+
+
+def correlation_maps(real, samples, codec, path: str | Path, title: str = "") -> None:
+    """Pearson correlations of the encoded columns (numeric transformed, categories one-hot):
+    data, samples, and their difference."""
+    from .table_metrics import _corr
+
+    labels = [
+        f"{c.name}={v}" if c.kind == "categorical" else c.name
+        for c in codec.columns
+        for v in (c.levels if c.kind == "categorical" else [None])
+    ]
+    maps = [_corr(codec.forward(real)), _corr(codec.forward(samples))]
+    maps.append(maps[1] - maps[0])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
+    for ax, m, name in zip(axes, maps, ["data", "samples", "samples − data"]):
+        im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_title(name, fontsize=10)
+        ticks = np.arange(len(labels)) if len(labels) <= 30 else []
+        ax.set_xticks(ticks, [labels[i][:14] for i in ticks], rotation=90, fontsize=6)
+        ax.set_yticks(ticks, [labels[i][:14] for i in ticks], fontsize=6)
+    fig.colorbar(im, ax=axes, shrink=0.8)
+    fig.suptitle(title or "correlations of the encoded columns", fontsize=10)
+    _save(fig, path)
+
+
 def loss_curve(history: list, path: str | Path, title: str = "training loss") -> None:
     """Logged mean loss against step, log scale."""
     steps, losses = np.asarray(history, dtype=float).T

@@ -8,12 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .checkpoint import load_checkpoint
 from .flows import Flow
 from .data import Standardiser, check_array, get_toy, is_toy, load_data, scaler_from_dict
+from .data.columns import TableCodec
 from .data.labels import load_labelled
+from .data.reference import LABEL, read_table_reference
+from .data.tables import read_table
 from .ideal import GaussianMixture
 from .errors import DifflabError
 from .metrics import compare
@@ -70,6 +74,11 @@ class TrainedRun:
     def is_image(self) -> bool:
         """Samples are images C×H×W (pixel units), not vectors."""
         return len(self.shape) == 3
+
+    @property
+    def is_table(self) -> bool:
+        """Samples are tables (a pandas DataFrame with the training columns), not arrays."""
+        return isinstance(self.standardiser, TableCodec)
 
     @property
     def name(self) -> str:
@@ -144,6 +153,8 @@ class TrainedRun:
         `cls` (a class index) against that class's data only."""
         if self.is_image:
             return self.evaluate_images(np.asarray(samples), reference, cls)
+        if self.is_table:
+            return self.evaluate_table(samples, reference, cls)
         samples = self._check_data(samples, "samples")
         spec = reference or self.config.data.spec
         refs = self.reference_sets(len(samples), spec, cls=cls)
@@ -152,6 +163,32 @@ class TrainedRun:
             mixture = _component(mixture, cls)
         result = compare(samples, refs, mixture)
         result["reference"] = spec
+        return result
+
+    def evaluate_table(
+        self,
+        samples: pd.DataFrame,
+        reference: str | None = None,
+        cls: int | None = None,
+        target: str | None = None,
+    ) -> dict:
+        """Table metrics (difflab.table_metrics) of synthetic rows against the rows the run keeps
+        (or the table `reference`, then without held-out rows), each beside its floor."""
+        from .table_metrics import table_metrics
+
+        codec = self.standardiser
+        if reference is None:
+            train, test = read_table_reference(self.path)
+        else:
+            train, test = read_table(reference), None
+        if cls is not None:
+            train, test = (_of_class(t, cls) for t in (train, test))
+        if target is not None and target not in codec.names:
+            raise DifflabError(f"--target {target!r}: not a column; the columns are {codec.names}")
+        result = table_metrics(codec, codec.inverse(codec.forward(samples)), train, test, target)
+        if test is None:
+            result["warning"] = "no held-out rows (a tiny table): the metrics have no floor"
+        result["reference"] = reference or self.config.data.spec
         return result
 
     def evaluate_images(
@@ -203,6 +240,10 @@ class TrainedRun:
     def log_prob(self, x: np.ndarray, **options) -> np.ndarray:
         """log p(x) in nats per point, x in the data's original units (vectors, or images in pixel
         units), the scaling's Jacobian log|dz/dx| included."""
+        if self.is_table:
+            z = self.standardiser.forward(x)
+            jacobian = self.standardiser.log_abs_det(x)
+            return self.log_prob_standardised(torch.from_numpy(z), **options) + jacobian
         if self.is_image:
             x = np.asarray(x, dtype=np.float64)
             if x.shape[1:] != self.shape or not np.isfinite(x).all():
@@ -387,6 +428,19 @@ class Run(TrainedRun):
         difflab.sampling.inpaint; observed entries come back exactly. Steps default to 18 (replace,
         Heun) or 50 (repaint, smc). Rows are N×D vectors or N×C×H×W images (pixel units). Row i
         depends only on (seed, i); lower `batch_size` for large images (smc holds K copies)."""
+        if self.is_table:
+            return self._inpaint_table(
+                known,
+                method,
+                steps,
+                seed,
+                batch_size,
+                stats,
+                cond,
+                guidance,
+                unconditional,
+                **options,
+            )
         known = np.asarray(known, dtype=np.float64)
         if known.shape[1:] != self.shape:
             want = "×".join(str(s) for s in ("N", *self.shape))
@@ -398,11 +452,46 @@ class Run(TrainedRun):
             raise DifflabError(
                 "observed values must be finite (NaN or an empty cell marks a missing one)"
             )
+        z = np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan)
+        args = (method, steps, seed, batch_size, stats, cond, guidance, unconditional)
+        filled = self.standardiser.inverse(self._inpaint_codes(z, mask, *args, **options))
+        return np.where(mask, known, filled)
+
+    def _inpaint_table(self, known: pd.DataFrame, *args, **options) -> pd.DataFrame:
+        """A table's missing cells (NaN, None, empty) completed; observed cells kept as given."""
+        codec = self.standardiser
+        if not isinstance(known, pd.DataFrame):
+            raise DifflabError(f"rows to complete must be a table with columns {codec.names}")
+        z = codec.forward(known, missing=True)
+        filled = codec.inverse(self._inpaint_codes(z, np.isfinite(z), *args, **options))
+        out = known.copy()
+        for name in codec.names:
+            gone = out[name].isna().to_numpy()
+            if gone.any():
+                column = out[name].astype(object).to_numpy().copy()
+                column[gone] = filled[name].to_numpy()[gone]
+                # an integer column read with empty cells is float; complete, it is integer again
+                out[name] = pd.Series(column, index=out.index).astype(filled[name].dtype)
+        return out
+
+    def _inpaint_codes(
+        self,
+        z: np.ndarray,
+        mask: np.ndarray,
+        method: str,
+        steps: int | None,
+        seed: int,
+        batch_size: int,
+        stats: dict | None,
+        cond,
+        guidance: float,
+        unconditional: bool,
+        **options,
+    ) -> np.ndarray:
+        """The model-space core of inpaint: z (NaN where missing) with mask → completed z."""
         denoiser = self.conditioned(cond, guidance, unconditional)
         sigmas = self.sigmas(steps or (18 if method == "replace" else 50))
-        z = torch.from_numpy(
-            np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan)
-        )
+        z = torch.from_numpy(z)
         k = options.get("particles", PARTICLES) if method == "smc" else 1
         device = next(self.denoiser.parameters()).device
         out, info = [], {}
@@ -430,8 +519,7 @@ class Run(TrainedRun):
             )
         if stats is not None:
             stats.update(info, steps=len(sigmas) - 1)
-        filled = self.standardiser.inverse(torch.cat(out).double().numpy()) if out else known
-        return np.where(mask, known, filled)
+        return torch.cat(out).double().numpy() if out else z.numpy()
 
     def log_prob_standardised(
         self,
@@ -540,6 +628,13 @@ def _component(mixture: GaussianMixture | None, k: int) -> GaussianMixture:
         mixture.stds[k : k + 1],
         torch.ones(1, dtype=mixture.weights.dtype),
     )
+
+
+def _of_class(table: pd.DataFrame | None, cls: int) -> pd.DataFrame | None:
+    """The rows of class `cls` (the label column the run stored beside the table)."""
+    if table is None or LABEL not in table:
+        return table
+    return table[table[LABEL] == cls].drop(columns=[LABEL]).reset_index(drop=True)
 
 
 def _short(names: list[str], k: int = 10) -> str:

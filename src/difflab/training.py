@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 from tqdm import tqdm
@@ -25,7 +26,9 @@ from . import __version__
 from .batches import InMemory, Streamed
 from .checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state, write_json
 from .data import Standardiser, max_pairwise_distance, scaler_from_dict
+from .data.columns import TableCodec, describe_columns
 from .data.images import SIGMA_DATA, PixelScaler
+from .data.reference import LABEL, hold_out, write_reference
 from .data.stream import ImageStream
 from .distributed import DistEnv, any_across, barrier, mean_across, setup, teardown
 from .errors import DifflabError, Interrupted
@@ -201,16 +204,22 @@ def load_state(state: TrainState, tensors: dict[str, Tensor], meta: dict) -> Non
 
 # -- the loop ----------------------------------------------------------------------------------------
 def prepare_data(
-    raw: np.ndarray, standardise: bool, pixels: PixelScaler | None = None
-) -> tuple[np.ndarray, Standardiser | PixelScaler, float, float]:
+    raw: np.ndarray | pd.DataFrame,
+    standardise: bool,
+    pixels: PixelScaler | TableCodec | None = None,
+) -> tuple[np.ndarray, Standardiser | PixelScaler | TableCodec, float, float]:
     """The training array in the model's units, its scaler, σ_data and σ_max derived from the data.
 
-    Vectors are standardised per dimension (σ_data: their standard deviation, 1 unless not
+    Tables are encoded by their column codec (σ_data: the codes' standard deviation); vectors are
+    standardised per dimension (σ_data: their standard deviation, 1 unless not
     standardised); images are scaled by their known pixel range to [-1, 1] with σ_data = 0.5 (EDM).
     σ_max is the largest pairwise distance between data points (Song & Ermon 2020, Technique 1),
     so the prior covers the data.
     """
-    if pixels is not None:
+    if isinstance(pixels, TableCodec):  # tables: encoded column by column (data/columns.py)
+        std, z = pixels, pixels.forward(raw)
+        sigma_data = float(z.std())
+    elif pixels is not None:
         std, sigma_data = pixels, SIGMA_DATA
         z = std.forward(raw)
     else:
@@ -361,7 +370,7 @@ def _check_losses(losses: list[Tensor], step: int, run_dir: Path) -> float:
 
 
 def train(
-    data: np.ndarray | ImageStream,
+    data: np.ndarray | ImageStream | pd.DataFrame,
     preset: str | Preset,
     out: str | Path,
     cfg: TrainConfig = TrainConfig(),
@@ -376,9 +385,12 @@ def train(
     classes: list[str] | None = None,
     labels_from: str | None = None,
     pixels: PixelScaler | None = None,
+    column_types: dict | None = None,
 ) -> Path:
     """Train a preset on an N×D array (or N×C×H×W images with their `pixels` range, or an
-    ImageStream decoded on demand); returns the run directory. See `difflab train --help`.
+    ImageStream decoded on demand, or a table: a DataFrame of numeric and categorical columns,
+    `column_types` {name: (kind, bounds)} overriding the detected ones); returns the run directory.
+    See `difflab train --help`.
 
     labels: class indices [N] in 0…K-1 (names in `classes`, default '0'…'K-1'): the model learns
     p(x | c) and, with probability cfg.p_uncond per sample, the unconditional p(x) (for guidance)."""
@@ -392,7 +404,12 @@ def train(
     if resume and not (run_dir / CHECKPOINT).exists():
         raise DifflabError(f"{run_dir}: nothing to resume (no {CHECKPOINT})")
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    vectors = pixels is None and not isinstance(data, ImageStream)
+    heldout, model_data = None, data
+    if isinstance(data, pd.DataFrame):
+        pixels = TableCodec.fit(data, column_types)  # on every row: held-out levels are known
+        data, heldout, labels = hold_out(data, labels, log)
+        model_data = data.drop(columns=[LABEL], errors="ignore")
+    vectors = not isinstance(pixels, PixelScaler) and not isinstance(data, ImageStream)
     if vectors and (cfg.hflip or cfg.channels_last):
         flag = "--hflip mirrors" if cfg.hflip else "--channels-last lays out"
         raise DifflabError(f"{flag} images; these data are vectors")
@@ -403,8 +420,8 @@ def train(
         model = dataclasses.replace(model, num_classes=len(classes))
     env = setup(cfg.device, cfg.batch_size)
     try:
-        return _train(
-            data,
+        done = _train(
+            model_data,
             preset,
             run_dir,
             dataclasses.replace(cfg, device=env.device),
@@ -420,6 +437,9 @@ def train(
             labels_from,
             pixels,
         )
+        if env.is_main:
+            write_reference(done, data, heldout, labels)
+        return done
     finally:
         teardown(env)
 
@@ -476,7 +496,7 @@ def _train(
     pixels = data.scaler if streamed else pixels
     z, std, sigma_data, sigma_max = prepare_data(raw, standardise, pixels)
     saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
-    shape = tuple(data.shape) if streamed else tuple(data.shape[1:])
+    shape = tuple(data.shape) if streamed else tuple(z.shape[1:])
     if saved is not None:
         # keep the run's own standardisation and σ's so the model sees the same data
         old = RunConfig.from_dict(saved[1].get("config", {}), str(run_dir / CHECKPOINT))
@@ -557,11 +577,12 @@ def _describe(rc: RunConfig, preset: Preset, env: DistEnv, standardise: bool) ->
         else ""
     )
     scaling = rc.data.standardiser
-    how = (
-        f"pixels {scaling['lo']:g}–{scaling['hi']:g} → [-1, 1]"
-        if scaling.get("kind") == "pixels"
-        else f"standardised={standardise}"
-    )
+    if scaling.get("kind") == "pixels":
+        how = f"pixels {scaling['lo']:g}–{scaling['hi']:g} → [-1, 1]"
+    elif scaling.get("kind") == "table":
+        how = describe_columns(TableCodec.from_dict(scaling))
+    else:
+        how = f"standardised={standardise}"
     size = "×".join(str(s) for s in (rc.data.n, *rc.data.shape))
     return (
         f"{what} (data: {rc.data.spec}, {size}, {how}{labelled}"

@@ -114,9 +114,41 @@ def format_image_metrics(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _x(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.2f}×"
+
+
+def format_table_metrics(result: dict) -> str:
+    """Per-column distances and the table-wide metrics, each beside its floor."""
+    lines = [f"n = {result['n']} synthetic vs held-out rows ({result['reference']})"]
+    if result.get("warning"):
+        lines.append(f"  warning: {result['warning']}")
+    for name, m in result["marginals"].items():
+        floor = "—" if m["floor"] is None else f"{m['floor']:.3f}"
+        lines.append(f"  {name[:24]:24s} {m['value']:.3f}   floor {floor}   {_x(m['ratio'])}")
+    a = result["association"]
+    floor = "—" if a["floor"] is None else f"{a['floor']:.3f}"
+    lines.append(f"  correlations |Δ|         {a['value']:.3f}   floor {floor}   {_x(a['ratio'])}")
+    if "efficacy" in result:
+        e = result["efficacy"]
+        lines.append(
+            f"  ML efficacy ({e['target']}): synthetic {e['synthetic']:.3f}, real {e['real']:.3f}"
+            f"   {_x(e['ratio'])}"
+        )
+    if "dcr" in result:
+        d = result["dcr"]
+        lines.append(
+            f"  closest-record distance: synthetic {d['synthetic']:.3f}, held-out real "
+            f"{d['held_out']:.3f}   {_x(d['ratio'])}"
+        )
+    return "\n".join(lines)
+
+
 def format_metrics(result: dict) -> str:
     if "memorisation" in result:
         return format_image_metrics(result)
+    if "marginals" in result:
+        return format_table_metrics(result)
     lines = [
         f"n = {result['n']} samples vs {result['n_references']} exact reference sets ({result['reference']})"
     ]

@@ -14,7 +14,9 @@ from ..checkpoint import write_json
 from ..data import TOY_SETS, load_array, load_data, save_array
 from ..data.images import is_image_spec, load_images
 from ..data.labels import load_labelled
+from ..data.columns import parse_type
 from ..data.stream import open_stream
+from ..data.tables import DELIMITERS, is_table_file, read_table
 from ..sampling.inpaint import PARTICLES
 from ..errors import DifflabError
 from ..presets import PRESETS, get_preset
@@ -40,8 +42,9 @@ def _training_data(
     image_size: int | None,
     images: bool,
     stream: bool = False,
+    table: dict | None = None,
 ):
-    """(array or ImageStream, labels, class names, pixel scaler or None) for `train`: vectors (a
+    """(array or ImageStream or table, labels, class names, pixel scaler or None) for `train`: vectors (a
     toy set or a file; labels from a column, an .npz array or a toy mixture's components) or images
     (a built-in set, a folder, an array; a built-in set's or class folders' own labels with
     --labels class), streamed from disk with --stream."""
@@ -50,6 +53,8 @@ def _training_data(
             raise DifflabError(
                 "--image-size applies to image data (a folder, digits, faces, or --model unet)"
             )
+        if is_table_file(data):
+            return (*_table_data(data, labels, table), None)
         if labels is None:
             return load_data(data, n=n_toy, seed=seed, key=key), None, None, None
         return (*load_labelled(data, labels, n=n_toy, seed=seed, key=key), None)
@@ -69,6 +74,60 @@ def _training_data(
     if stream:
         return ims if use else dataclasses.replace(ims, labels=None, classes=None), None, None, None
     return ims.pixels, ims.labels if use else None, ims.classes if use else None, ims.scaler
+
+
+def _table_data(path: str, labels: str | None, opts: dict | None) -> tuple:
+    """(table, labels, class names) of a .csv/.tsv/.txt/.parquet file: the chosen columns, the
+    label column taken out, rows with missing cells dropped (--drop-na) or refused."""
+    from ..data.labels import class_indices
+    from ..data.tables import _column
+
+    opts = opts or {}
+    df = read_table(path, opts.get("delimiter"), opts.get("columns"), opts.get("drop_columns"))
+    unknown = sorted(set(opts.get("types", {})) - set(df.columns))
+    if unknown:
+        raise DifflabError(f"--column-type: no column {unknown[0]!r} in {path}")
+    y = classes = None
+    if labels is not None:
+        name = _column(df, labels, path)
+        values, df = df[name], df.drop(columns=[name])
+        if not opts.get("drop_na"):
+            class_indices(values.to_numpy(), f"{path}[{name}]")  # a missing label, named
+    bad = df.isna().any(axis=1).to_numpy() | (values.isna().to_numpy() if labels else False)
+    if bad.any() and not opts.get("drop_na"):
+        row = int(np.argmax(bad))
+        column = (
+            df.columns[df.iloc[row].isna().to_numpy()][0] if df.iloc[row].isna().any() else name
+        )
+        raise DifflabError(
+            f"{path}: {int(bad.sum())} row(s) with missing cells (first: row {row}, column "
+            f"{column!r}); --drop-na trains on the complete rows, then `difflab inpaint` fills them"
+        )
+    if bad.any():
+        click.echo(f"{path}: dropped {int(bad.sum())} row(s) with missing cells (--drop-na)")
+        df = df[~bad].reset_index(drop=True)
+        values = values[~bad] if labels else None
+    if labels is not None:
+        y, classes = class_indices(values.to_numpy(), f"{path}[{name}]")
+    return df, y, classes
+
+
+def _check_suffix(out: Path, run) -> None:
+    """Outputs: .npy/.csv; tables also .tsv/.parquet (with the header)."""
+    allowed = (".npy", ".csv", ".tsv", ".parquet") if run.is_table else (".npy", ".csv")
+    if out.suffix.lower() not in allowed:
+        raise DifflabError(f"{out}: output must end in {', '.join(allowed[:-1])} or {allowed[-1]}")
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def read_rows(run, path: Path, key: str | None = None, missing: bool = False, **table):
+    """Rows for a trained run: a table for a table run (its columns by name), else an array."""
+    if run.is_table:
+        return read_table(path, table.get("delimiter"))
+    return load_array(path, key=key, missing=missing)
 
 
 def _inpaint_images(
@@ -223,6 +282,28 @@ def _condition_options(fn):
     help="torch.compile the network and loss (slow start, faster steps).",
 )
 @click.option(
+    "--delimiter",
+    type=click.Choice(sorted(DELIMITERS)),
+    default=None,
+    help="Tables: the field separator  [default: detected from the first lines]",
+)
+@click.option(
+    "--columns",
+    default=None,
+    metavar="A,B,…",
+    help="Tables: model only these columns (names or 0-based indices, comma-separated).",
+)
+@click.option("--drop-columns", default=None, metavar="A,B,…", help="Tables: leave these out.")
+@click.option(
+    "--column-type",
+    "column_types",
+    multiple=True,
+    metavar="NAME=KIND",
+    help="Tables: override a detected column type, repeatable: numeric, positive (log), "
+    "bounded:LO:HI (logit), categorical, constant.",
+)
+@click.option("--drop-na", is_flag=True, help="Tables: train on the rows without missing cells.")
+@click.option(
     "--stream",
     is_flag=True,
     help="Images larger than memory: decode each batch from the folder (or memory-mapped .npy) "
@@ -271,6 +352,11 @@ def train(
     checkpoint_every,
     precision,
     compile_,
+    delimiter,
+    columns,
+    drop_columns,
+    column_types,
+    drop_na,
     stream,
     workers,
     channels_last,
@@ -306,8 +392,19 @@ def train(
     preset = preset or "edm"
     get_preset(preset)
     model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers, channels=channels)
+    table = {
+        "delimiter": delimiter,
+        "columns": _names(columns),
+        "drop_columns": _names(drop_columns),
+        "drop_na": drop_na,
+    }
+    types = dict((n, (k, b)) for n, k, b in map(parse_type, column_types))
+    if (any(v for v in table.values()) or types) and not is_table_file(data):
+        raise DifflabError(
+            f"--delimiter/--columns/--column-type/--drop-na read tables; {data} is not"
+        )
     arr, y, classes, pixels = _training_data(
-        data, labels, key, n_toy, seed, image_size, images, stream
+        data, labels, key, n_toy, seed, image_size, images, stream, {**table, "types": types}
     )
     cfg = TrainConfig(
         steps=steps,
@@ -330,7 +427,8 @@ def train(
         out,
         cfg,
         model,
-        data_spec=data,
+        data_spec=str(Path(data).resolve()) if Path(data).exists() else data,
+        column_types=types or None,
         standardise=not no_standardise,
         resume=resume,
         force=force,
@@ -447,10 +545,9 @@ def sample(
     _at_most("--n", n, 100_000_000, "sample in several runs with different --seed")
     get_sampler(sampler or "heun")
     options = _parse_options(opts)
-    if out.suffix.lower() not in (".npy", ".csv"):
-        raise DifflabError(f"{out}: output must end in .npy or .csv")
-    _check_output(out, force)
     run = load_run(run_dir, _device(device))
+    _check_suffix(out, run)
+    _check_output(out, force)
     if run.is_image and out.suffix.lower() == ".csv":
         raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
     if grid is not None:
@@ -516,6 +613,13 @@ def sample(
         scale = run.standardiser
         plots.image_grid(x[:64], grid, f"{run.name}: {what.split(',')[0]}", scale.lo, scale.hi)
         click.echo(f"grid of {min(n, 64)} → {grid}")
+    elif plot and run.is_table:
+        from .. import plots
+        from ..data.reference import read_table_reference
+
+        real = read_table_reference(run.path)[0]
+        plots.table_columns(real, x, run.standardiser, out.with_suffix(".png"), run.name)
+        click.echo(f"columns, data vs samples → {out.with_suffix('.png')}")
     elif plot:
         from .. import plots
 
@@ -636,11 +740,11 @@ def inpaint(
         raise DifflabError(f"--sampler applies to --method replace, not {method}")
     if (data_path is None) == (images is None):
         raise DifflabError("give the rows to complete: --data FILE, or --images for an image run")
-    if images is None and out.suffix.lower() not in (".npy", ".csv"):
-        raise DifflabError(f"{out}: output must end in .npy or .csv")
-    _check_output(out, force)
-    known = load_array(data_path, key=key, missing=True) if images is None else None
     run = load_run(run_dir, _device(device))
+    if images is None:
+        _check_suffix(out, run)
+    _check_output(out, force)
+    known = read_rows(run, data_path, key=key, missing=True) if images is None else None
     if not isinstance(run, Run):
         raise DifflabError(f"{run_dir} is a {run.name} flow; inpainting needs a diffusion model")
     options = {
@@ -662,7 +766,7 @@ def inpaint(
     stats: dict = {}
     filled = run.inpaint(known, stats=stats, **kwargs)
     save_array(out, filled)
-    observed = np.isfinite(known)
+    observed = known.notna().to_numpy() if run.is_table else np.isfinite(known)
     full, empty = int(observed.all(1).sum()), int((~observed).all(1).sum())
     click.echo(
         f"{len(known)} rows → {out} ({method}, {stats['steps']} levels, NFE {stats['nfe']}): "
@@ -709,7 +813,7 @@ def evaluate(run_dir, samples, reference, json_out, cls):
 
         x = read_image_array(samples, None, None).pixels
     else:
-        x = load_array(samples)
+        x = read_rows(run, samples)
     result = run.evaluate(x, reference, cls=k)
     json_out = json_out or samples.with_suffix(".metrics.json")
     write_json(json_out, result)

@@ -111,9 +111,11 @@ def likelihood(
     run = load_run(run_dir, _device(device))
     if run.is_image:  # images: the held-out test split, dequantised by integer levels
         x, bin_width = _test_images(run, data, n, bin_width)
+    elif run.is_table:
+        x = _table_rows(run, data, n)
     else:
         x = held_out(data, n)
-    if x.shape[1:] != run.shape:
+    if not run.is_table and x.shape[1:] != run.shape:
         raise DifflabError(f"{data}: {x.shape[1]} columns, the model was trained on {run.dim}")
     if bin_width:
         x = x + np.random.default_rng(seed).uniform(0, bin_width, size=x.shape)
@@ -152,6 +154,19 @@ def likelihood(
         )
     if json_out:
         write_json(json_out, result)
+
+
+def _table_rows(run, data: str, n: int):
+    """A table run's rows: its held-out rows when --data is its training file, else the file's."""
+    from ..data.reference import read_table_reference
+    from ..data.tables import read_table
+
+    if Path(data).resolve() == Path(run.config.data.spec):
+        test = read_table_reference(run.path)[1]
+        if test is not None:
+            return test.iloc[:n]
+    table = read_table(data)
+    return table.iloc[np.random.default_rng(20_000).permutation(len(table))[:n]]
 
 
 @cli.command()

@@ -68,10 +68,15 @@ class Standardiser:
 
 
 def scaler_from_dict(d: dict):
-    """The data scaling a run stored: pixel-range scaling (images) or per-dimension standards."""
+    """The data scaling a run stored: a table's column codec, pixel-range scaling (images) or
+    per-dimension standards."""
+    from .columns import TableCodec
     from .images import PixelScaler
 
-    return PixelScaler.from_dict(d) if d.get("kind") == "pixels" else Standardiser.from_dict(d)
+    kind = d.get("kind")
+    if kind == "table":
+        return TableCodec.from_dict(d)
+    return PixelScaler.from_dict(d) if kind == "pixels" else Standardiser.from_dict(d)
 
 
 def max_pairwise_distance(x: Tensor, n: int = 2000) -> float:

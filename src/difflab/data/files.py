@@ -130,11 +130,16 @@ def _all_numbers(fields: list[str]) -> bool:
     return True
 
 
-def save_array(path: str | Path, arr: np.ndarray) -> None:
-    """Write .npy or .csv atomically (temp file, then rename), so no half-written output remains."""
+def save_array(path: str | Path, arr) -> None:
+    """Write .npy or .csv atomically (temp file, then rename), so no half-written output remains;
+    a table (DataFrame) also to .tsv/.parquet, with its header (tables.write_table)."""
     from ..checkpoint import atomic_write
 
     path = Path(path)
+    if not isinstance(arr, np.ndarray):
+        from .tables import write_table
+
+        return write_table(path, arr)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         atomic_write(path, lambda f: np.save(f, arr))
