@@ -85,6 +85,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, uninterrupted, h
     if how == signal.SIGTERM:  # a clean stop: checkpoint at the step it stopped, exit 130, one line
         assert proc.returncode == 130
         assert "continue with --resume" in proc.stderr.read()
+        assert (out / "loss.png").exists()  # the curve so far is drawn on a clean stop
     else:
         assert proc.returncode == -signal.SIGKILL
     resumed = subprocess.run(_cmd(out, "--resume"), capture_output=True, text=True)

@@ -21,6 +21,12 @@ from .errors import DifflabError
 META_KEY = "difflab"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     """Write through a temporary file in the same directory, fsync, then rename over `path`."""
     path = Path(path)
@@ -32,6 +38,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     except OSError as e:
         raise DifflabError(f"{path}: cannot write here ({e.strerror})") from None
     try:
+        os.fchmod(
+            fd, 0o666 & ~_umask()
+        )  # mkstemp makes 0600; a file we write gets the umask's mode
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -24,27 +24,36 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
 def data_vs_samples(
     data: np.ndarray, samples: np.ndarray, path: str | Path, title: str = ""
 ) -> None:
-    """Side by side: histograms (1-D), scatter plots (2-D) or 3-D scatters of the first three dims."""
+    """Side by side: histograms (1-D), scatter plots (2-D) or 3-D scatters of the first three
+    coordinates (the title says so when there are more), on the data's full range."""
     dim = data.shape[1]
     proj = "3d" if dim >= 3 else None
     fig = plt.figure(figsize=(10, 4.6))
-    lo, hi = (np.percentile(np.concatenate([data, samples]), q, axis=0) for q in (0.2, 99.8))
-    lims = [lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo)]
+    lo, hi = data.min(axis=0), data.max(axis=0)  # the full range: heavy tails are not cut
+    pad = 0.05 * np.where(hi > lo, hi - lo, 1.0)
+    lims = [lo - pad, hi + pad]
+    names = [f"x{i}" for i in range(min(dim, 3))]
     for i, (arr, name) in enumerate([(data, "data"), (samples, "samples")]):
         ax = fig.add_subplot(1, 2, i + 1, projection=proj)
-        if dim == 1:
+        if dim == 1 and lo[0] > 0 and hi[0] > 100 * lo[0]:  # positive, heavy-tailed: log axis
+            bins = np.geomspace(lo[0], hi[0], 80)
+            ax.hist(arr[:, 0], bins=bins, density=True, color=f"C{i}")
+            ax.set_xscale("log"), ax.set_xlabel("x0 (log scale)"), ax.set_ylabel("density")
+        elif dim == 1:
             ax.hist(arr[:, 0], bins=80, range=(lims[0][0], lims[1][0]), density=True, color=f"C{i}")
+            ax.set_xlabel("x0"), ax.set_ylabel("density")
         elif dim == 2:
             ax.scatter(arr[:, 0], arr[:, 1], s=1.5, alpha=0.5, color=f"C{i}")
-            (
-                ax.set_xlim(lims[0][0], lims[1][0]),
-                ax.set_ylim(lims[0][1], lims[1][1]),
-                ax.set_aspect("equal"),
-            )
+            ax.set_xlim(lims[0][0], lims[1][0]), ax.set_ylim(lims[0][1], lims[1][1])
+            ax.set_xlabel(names[0]), ax.set_ylabel(names[1])
         else:
             ax.scatter(arr[:, 0], arr[:, 1], arr[:, 2], s=1, alpha=0.4, color=f"C{i}")
-        ax.set_title(f"{name} (n = {len(arr)})")
-    fig.suptitle(title)
+            ax.set_xlabel(names[0]), ax.set_ylabel(names[1]), ax.set_zlabel(names[2])
+        outside = int((~((arr >= lims[0]) & (arr <= lims[1])).all(axis=1)).sum())
+        note = f", {outside} outside the data's range" if outside and name == "samples" else ""
+        ax.set_title(f"{name} (n = {len(arr)}{note})", fontsize=10)
+    more = f" — the first 3 of {dim} coordinates" if dim > 3 else ""
+    fig.suptitle(title + more)
     _save(fig, path)
 
 
@@ -77,6 +86,10 @@ def _histograms(ax, real: np.ndarray, samples: np.ndarray, c) -> None:
     if c.kind == "positive":
         bins = np.geomspace(both.min(), both.max(), 40)
         ax.set_xscale("log")
+    elif c.integer and both.max() - both.min() <= 120:  # one bin per integer: no aliasing
+        bins = np.arange(
+            both.min() - 0.5, both.max() + 1.5, max(1, round((both.max() - both.min()) / 40))
+        )
     else:
         bins = np.linspace(both.min(), both.max(), 40)
     ax.hist(real, bins=bins, density=True, alpha=0.5, label="data", color="C0")
@@ -106,6 +119,7 @@ def correlation_maps(real, samples, codec, path: str | Path, title: str = "") ->
     labels = [
         f"{c.name}={v}" if c.kind == "categorical" else c.name
         for c in codec.columns
+        if c.width
         for v in (c.levels if c.kind == "categorical" else [None])
     ]
     maps = [_corr(codec.forward(real)), _corr(codec.forward(samples))]

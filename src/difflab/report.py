@@ -66,14 +66,51 @@ def _image_metrics_table(m: dict) -> str:
     return _table(rows)
 
 
+def _num(v: float | None, fmt: str = ".4g", unit: str = "") -> str:
+    return "—" if v is None else f"{v:{fmt}}{unit}"
+
+
+def _row(name: str, m: dict) -> str:
+    return (
+        f"<tr><td>{html.escape(name)}</td><td class='num'>{_num(m['value'])}</td>"
+        f"<td class='num'>{_num(m['floor'])}</td><td class='num'>{_num(m['ratio'], '.2f', '×')}</td></tr>"
+    )
+
+
+def _table_metrics_table(m: dict) -> str:
+    rows = "".join(_row(f"{k} (KS or TV)", v) for k, v in m["marginals"].items())
+    rows += _row("correlations, mean |Δ|", m["association"])
+    out = f"<table><tr><th>metric</th><th>value</th><th>floor</th><th>ratio</th></tr>{rows}</table>"
+    extra = []
+    if "efficacy" in m:
+        e = m["efficacy"]
+        extra.append(
+            (
+                f"ML efficacy ({e['target']}): synthetic / real",
+                f"{e['synthetic']:.3f} / {e['real']:.3f}",
+            )
+        )
+    if "dcr" in m:
+        d = m["dcr"]
+        extra.append(
+            (
+                "closest-record distance: synthetic / held-out",
+                f"{d['synthetic']:.3f} / {d['held_out']:.3f}",
+            )
+        )
+    if m.get("warning"):
+        extra.append(("warning", m["warning"]))
+    return out + (_table(extra) if extra else "")
+
+
 def _metrics_table(m: dict) -> str:
     if "memorisation" in m:
         return _image_metrics_table(m)
-    rows = "".join(
-        f"<tr><td>{name}</td><td class='num'>{m[name]['value']:.4g}</td><td class='num'>{m[name]['floor']:.4g}</td>"
-        f"<td class='num'>{m[name]['ratio']:.2f}×</td></tr>"
-        for name in ("sw2", "energy")
-    )
+    if "marginals" in m:
+        return _table_metrics_table(m)
+    rows = "".join(_row(name, m[name]) for name in ("sw2", "energy"))
+    if m.get("warning"):
+        rows += f"<tr><td colspan='4'>{html.escape(m['warning'])}</td></tr>"
     out = f"<table><tr><th>metric</th><th>value</th><th>noise floor</th><th>ratio</th></tr>{rows}</table>"
     if "modes" in m:
         modes = m["modes"]
@@ -109,13 +146,25 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
     how += ", unconditional" if labelled else ""
     if run.is_image:
         image_figures(run, out, x, f"{run.name}: {how}", seed)
+    elif run.is_table:
+        _table_figures(run, out, x, how)
     else:
         _vector_figures(run, out, x, how, n, seed)
     write_json(out / "metrics.json", metrics)
-    page = _page(run, history, metrics, how, n, isinstance(run, Run) and run.dim >= 2)
+    inpainted = isinstance(run, Run) and run.dim >= 2 and not run.is_table
+    page = _page(run, history, metrics, how, n, inpainted)
     atomic_write(out / "index.html", lambda f: f.write(page.encode()))
     log(f"report → {out / 'index.html'}")
     return out / "index.html"
+
+
+def _table_figures(run, out: Path, x, how: str) -> None:
+    """samples.png: each column, data vs samples; correlations.png: the encoded correlations."""
+    from .data.reference import read_table_reference
+
+    real = read_table_reference(run.path)[0]
+    plots.table_columns(real, x, run.standardiser, out / "samples.png", f"{run.name}: {how}")
+    plots.correlation_maps(real, x, run.standardiser, out / "correlations.png")
 
 
 def _vector_figures(run, out: Path, x: np.ndarray, how: str, n: int, seed: int) -> None:
@@ -278,7 +327,8 @@ def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) 
 {_table(summary)}
 <h2>Samples beside the data</h2>
 <img id="samples" src="samples.png" alt="data and samples">
-{'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes else ""}
+{'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes and not run.is_table else ""}
+{'<h2>Correlations</h2><img id="correlations" src="correlations.png" alt="correlations">' if run.is_table else ""}
 {(_INPAINT_IMAGES if run.is_image else _INPAINT) if inpainted else ""}
 <h2>Metrics (against fresh exact data, with the noise floor)</h2>
 {_metrics_table(metrics)}

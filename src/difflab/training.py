@@ -10,7 +10,9 @@ import contextlib
 import copy
 import dataclasses
 import math
+import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -279,14 +281,7 @@ def run_loop(
     so a stopped-and-resumed run equals an uninterrupted one. Ranks decide together."""
     start, start_elapsed, losses = time.perf_counter(), state.elapsed, []
     last_log, main = start, state.env.is_main
-    bar = tqdm(
-        total=cfg.steps,
-        initial=state.step,
-        disable=not (progress and main),
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=1.0,
-    )
+    bar = Progress(cfg, state.step, progress and main)
     with _stop_on_signals() as stop, contextlib.closing(batches):
         while True:
             # a signal stops at the next log boundary (≤ log_every steps), where the history is complete
@@ -303,12 +298,11 @@ def run_loop(
                 state.elapsed = start_elapsed + time.perf_counter() - start
                 now = time.perf_counter()
                 rate, last_log = cfg.batch_size * len(losses) / max(now - last_log, 1e-9), now
-                bar.set_postfix(loss=f"{mean:.4f}", samples_s=f"{rate:,.0f}", refresh=False)
-                bar.update(len(losses))
+                bar.log(state.step, now - start, mean, rate)
                 losses = []
                 if state.step % cfg.checkpoint_every < cfg.log_every and main:
                     save_state(run_dir, state, run_config)
-    bar.close()
+    bar.close(state.step, time.perf_counter() - start)
     if losses:  # the steps since the last log line
         state.history.append(
             [
@@ -328,6 +322,51 @@ def run_loop(
             f"{run_dir / CHECKPOINT}; continue with --resume"
         )
     return state
+
+
+class Progress:
+    """The training bar: steps with an ETA under a step budget, seconds under a time budget; and one
+    warning when throughput falls below a third of its best for three log intervals in a row
+    (another process on the cores, or more threads than cores)."""
+
+    def __init__(self, cfg: TrainConfig, step: int, enabled: bool):
+        self.by_time = cfg.steps is None
+        self.total = float(cfg.seconds) if self.by_time else cfg.steps
+        self.bar = tqdm(
+            total=self.total,
+            initial=0 if self.by_time else step,
+            disable=not enabled,
+            unit="s" if self.by_time else "step",
+            dynamic_ncols=True,
+            mininterval=1.0,
+            bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}{postfix}]"
+            if self.by_time
+            else None,
+        )
+        self.best, self.slow, self.warned = 0.0, 0, not enabled
+
+    def log(self, step: int, seconds: float, loss: float, rate: float) -> None:
+        self.bar.set_postfix(step=step, loss=f"{loss:.4f}", samples_s=f"{rate:,.0f}", refresh=False)
+        self._advance(step, seconds)
+        self.best = max(self.best, rate)
+        self.slow = self.slow + 1 if rate < self.best / 3 else 0
+        if self.slow >= 3 and not self.warned:
+            self.warned = True
+            tqdm.write(
+                f"warning: training slowed from {self.best:,.0f} to {rate:,.0f} samples/s; is "
+                f"another process using the cores? (torch threads {torch.get_num_threads()}, "
+                f"cores {os.cpu_count()}; OMP_NUM_THREADS sets the threads)",
+                file=sys.stderr,
+            )
+
+    def _advance(self, step: int, seconds: float) -> None:
+        target = min(seconds, self.total) if self.by_time else step
+        self.bar.update(target - self.bar.n)
+
+    def close(self, step: int, seconds: float) -> None:
+        """The bar ends at its total when the budget was met (a step budget of 10 ends at 10/10)."""
+        self._advance(step, self.total if self.by_time and seconds >= self.total else seconds)
+        self.bar.close()
 
 
 @contextlib.contextmanager
@@ -537,14 +576,23 @@ def _train(
     else:
         state.objective.initialise(batches.first(cfg.batch_size))
         ema_update(state, 0.0)  # the EMA starts from the (data-initialised) model
+    first, before = state.step, state.elapsed
+    if cfg.steps is not None and first >= cfg.steps:
+        log(
+            f"nothing to do: {run_dir} is already at step {first} and --steps {cfg.steps} counts "
+            "all steps, not more of them; give a larger --steps (or --seconds) to continue"
+        )
+        return run_dir
     state.env, state.loss_fn = env, _wrap(state.objective, env, cfg.compile)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "config.json", run_config.to_dict())
     log(_describe(run_config, preset, env, standardise))
     run_loop(state, batches, cfg, run_dir, run_config, progress)
+    now = f" (now at step {state.step})" if first else ""
     log(
-        f"trained {state.step} steps in {state.elapsed:.1f} s; final loss {state.history[-1][1]:.4f}"
+        f"trained {state.step - first} steps{now} in {state.elapsed - before:.1f} s; "
+        f"final loss {state.history[-1][1]:.4f}"
     )
     return run_dir
 

@@ -152,11 +152,12 @@ def format_metrics(result: dict) -> str:
     lines = [
         f"n = {result['n']} samples vs {result['n_references']} exact reference sets ({result['reference']})"
     ]
+    if result.get("warning"):
+        lines.append(f"  warning: {result['warning']}")
     for name in ("sw2", "energy"):
         m = result[name]
-        lines.append(
-            f"  {name:7s} {m['value']:.4g}   noise floor {m['floor']:.4g}   ratio {m['ratio']:.2f}×"
-        )
+        floor = "—" if m["floor"] is None else f"{m['floor']:.4g}"
+        lines.append(f"  {name:7s} {m['value']:.4g}   noise floor {floor}   ratio {_x(m['ratio'])}")
     if "modes" in result:
         m = result["modes"]
         lines.append(

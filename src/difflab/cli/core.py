@@ -18,7 +18,7 @@ from ..data.columns import parse_type
 from ..data.stream import open_stream
 from ..data.tables import DELIMITERS, is_table_file, read_table
 from ..sampling.inpaint import PARTICLES
-from ..errors import DifflabError
+from ..errors import DifflabError, Interrupted
 from ..presets import PRESETS, get_preset
 from ..sampling import SAMPLERS, get_sampler
 from .base import (
@@ -117,6 +117,23 @@ def _check_suffix(out: Path, run) -> None:
     allowed = (".npy", ".csv", ".tsv", ".parquet") if run.is_table else (".npy", ".csv")
     if out.suffix.lower() not in allowed:
         raise DifflabError(f"{out}: output must end in {', '.join(allowed[:-1])} or {allowed[-1]}")
+
+
+def _logged_steps(run_dir: Path) -> int | None:
+    path = Path(run_dir) / "loss.json"
+    if not path.exists():
+        return None
+    history = json.loads(path.read_text())["step_loss"]
+    return int(history[-1][0]) if history else 0
+
+
+def _loss_figure(run_dir: Path, title: str) -> None:
+    from .. import plots
+
+    path = Path(run_dir) / "loss.json"
+    history = json.loads(path.read_text())["step_loss"] if path.exists() else []
+    if history:
+        plots.loss_curve(history, Path(run_dir) / "loss.png", title=title)
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -366,7 +383,6 @@ def train(
 ):
     """Train a diffusion model (or, with --model realnvp|nice, a normalizing flow); writes config.json,
     checkpoint.safetensors, loss.json, loss.png."""
-    from .. import plots
     from ..training import ModelConfig, TrainConfig, train as train_run
 
     if steps is None and seconds is None:
@@ -421,31 +437,35 @@ def train(
         workers=workers,
         channels_last=channels_last,
     )
-    run_dir = train_run(
-        arr,
-        preset,
-        out,
-        cfg,
-        model,
-        data_spec=str(Path(data).resolve()) if Path(data).exists() else data,
-        column_types=types or None,
-        standardise=not no_standardise,
-        resume=resume,
-        force=force,
-        log=click.echo,
-        labels=y,
-        classes=classes,
-        labels_from=labels,
-        pixels=pixels,
-    )
+    title = f"{preset if model_type == 'mlp' else model_type} on {data}"
+    before = _logged_steps(out) if resume else None
+    try:
+        run_dir = train_run(
+            arr,
+            preset,
+            out,
+            cfg,
+            model,
+            data_spec=str(Path(data).resolve()) if Path(data).exists() else data,
+            column_types=types or None,
+            standardise=not no_standardise,
+            resume=resume,
+            force=force,
+            log=click.echo,
+            labels=y,
+            classes=classes,
+            labels_from=labels,
+            pixels=pixels,
+        )
+    except Interrupted:
+        if int(os.environ.get("RANK", "0")) == 0:
+            _loss_figure(out, title)  # the curve so far, beside the checkpoint to resume
+        raise
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 writes
-    history = json.loads((run_dir / "loss.json").read_text())["step_loss"]
-    plots.loss_curve(
-        history,
-        run_dir / "loss.png",
-        title=f"{preset if model_type == 'mlp' else model_type} on {data}",
-    )
+    if before is not None and _logged_steps(run_dir) == before:
+        return  # a finished run: nothing trained, nothing rewritten
+    _loss_figure(run_dir, title)
     click.echo(f"run written to {run_dir}/ (checkpoint.safetensors, config.json, loss.png)")
 
 
@@ -598,9 +618,13 @@ def sample(
             unconditional=unconditional,
             **kwargs,
         )
+        grid_name = kwargs["schedule"] + (
+            f" ρ {kwargs['rho']:g}" if kwargs["schedule"] == "karras" else ""
+        )
+        extra = "".join(f", {k}={v}" for k, v in options.items())
         what = (
-            f"{kwargs['sampler']}, {stats['steps']} steps, NFE {stats['nfe']}, "
-            f"σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0"
+            f"{kwargs['sampler']}{extra}, {stats['steps']} steps on the {grid_name} grid, "
+            f"NFE {stats['nfe']}, σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0"
             + (f", class {cls}, guidance {guidance:g}" if cls is not None else "")
             + (", unconditional" if unconditional else "")
         )
@@ -827,8 +851,9 @@ def evaluate(run_dir, samples, reference, json_out, cls):
 @click.option("--preset", default="edm", show_default=True)
 @click.option("--seconds", default=90.0, show_default=True, help="Training budget.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite a run already in --out.")
 @_friendly
-def demo(out, data, preset, seconds, seed):
+def demo(out, data, preset, seconds, seed, force):
     """The main job: train → sample (Heun, 35 NFE) → evaluate → plots, in about two minutes on a CPU."""
     from .. import plots
     from ..run import load_run
@@ -841,7 +866,7 @@ def demo(out, data, preset, seconds, seed):
         out,
         TrainConfig(seconds=seconds, seed=seed),
         data_spec=data,
-        force=True,
+        force=force,
         log=click.echo,
     )
     run = load_run(out)

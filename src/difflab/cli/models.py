@@ -129,6 +129,7 @@ def likelihood(
         hutchinson=hutchinson,
         sigma_max=sigma_max,
         seed=seed,
+        **({} if isinstance(run, FlowRun) else {"progress": True}),  # a minute on images: a bar
     )
     true_lp = None if bin_width else true_log_prob(data, x)
     result = {
@@ -237,7 +238,8 @@ def compare(data, seconds, preset, flow, out, n_eval, seed, force):
 )
 @_friendly
 def neural_ode(system, scheme, steps, max_gap, trajectories, points, width, lr, seed, out):
-    """Learn dh/dt = f_θ(h) from trajectories (seed 000), then integrate it with every solver and step size."""
+    """Learn dh/dt = f_θ(h) from trajectories of a known ODE (the lecture notes' neural-ODE example),
+    then integrate it with every solver and step size."""
     from ..neural_ode import NODETrainConfig, get_system, run_example
 
     for name, v in [
@@ -274,7 +276,8 @@ def neural_ode(system, scheme, steps, max_gap, trajectories, points, width, lr, 
 @click.option("--seed", default=0, show_default=True)
 @_friendly
 def reproduce(name, list_, out, quick, seed):
-    """Regenerate a figure of the seeds' numerical experiments and a JSON of its numbers (NAME or 'all')."""
+    """Regenerate a figure of the lecture notes' and blog posts' numerical experiments and a JSON of
+    its numbers (NAME or 'all')."""
     from ..reproduce import EXPERIMENTS, get_experiment, reproduce as run_experiment
 
     if list_ or name is None:

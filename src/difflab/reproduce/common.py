@@ -50,7 +50,7 @@ def train_recipe(
         data_spec=data_spec,
         standardise=standardise,
         force=True,
-        progress=False,
+        progress=True,  # a bar on stderr: the full budgets take minutes
         log=lambda *_: None,
     )
     run = Run.load(out, preset=preset)

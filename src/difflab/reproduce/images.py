@@ -37,7 +37,7 @@ def train_images(spec: str, out: Path, quick: bool, seed: int, labelled: bool, l
         labels_from="class" if labelled else None,
         pixels=images.scaler,
         force=True,
-        progress=False,
+        progress=True,  # a bar on stderr: the full budgets take minutes
         log=lambda *_: None,
     )
     run = Run.load(out / "run")

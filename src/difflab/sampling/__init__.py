@@ -37,6 +37,12 @@ class Sampler:
     summary: str
 
     @property
+    def defaults(self) -> dict:
+        """Each option's default value (its type is the option's type)."""
+        params = inspect.signature(self.fn).parameters.values()
+        return {p.name: p.default for p in params if p.name in self.options}
+
+    @property
     def options(self) -> list[str]:
         """Keyword options the function takes beyond (denoiser, x, sigmas) and the common ones."""
         params = inspect.signature(self.fn).parameters.values()
@@ -122,8 +128,32 @@ def _check_options(name: str, spec: Sampler, options: dict) -> None:
     unknown = sorted(set(options) - allowed)
     if unknown:
         raise DifflabError(
-            f"sampler {name!r} has no option {', '.join(unknown)}; it takes: {', '.join(sorted(allowed)) or 'none'}"
+            f"sampler {name!r} has no option {', '.join(unknown)}; "
+            f"it takes: {', '.join(sorted(allowed)) or 'none'}"
         )
+    defaults = {**spec.defaults}
+    if name == "pc":
+        defaults = {**get_sampler(options.get("predictor", "ddpm")).defaults, **defaults}
+    for key, value in options.items():
+        options[key] = _typed(name, key, value, defaults.get(key))
+
+
+def _typed(sampler: str, key: str, value, default):
+    """An option's value as its default's type: numbers for numbers, a bool from true/false/1/0."""
+    if default is None or isinstance(default, str) or callable(default):
+        return value
+    if isinstance(default, bool):
+        if str(value).lower() in ("1", "true", "yes"):
+            return True
+        if str(value).lower() in ("0", "false", "no"):
+            return False
+        raise DifflabError(f"sampler {sampler!r}: option {key}={value!r} must be true or false")
+    if isinstance(default, (int, float)) and isinstance(value, (int, float)):
+        if isinstance(default, int) and not float(value).is_integer():
+            raise DifflabError(f"sampler {sampler!r}: option {key}={value!r} must be an integer")
+        return type(default)(value)
+    kind = "an integer" if isinstance(default, int) else "a number"
+    raise DifflabError(f"sampler {sampler!r}: option {key}={value!r} must be {kind}")
 
 
 @torch.no_grad()
