@@ -29,11 +29,11 @@ def test_csv_header_and_1d(tmp_path):
     [
         ("nan.csv", "1,2\n3,nan\n", "non-finite"),
         ("inf.csv", "1,2\ninf,4\n", "non-finite"),
-        ("ragged.csv", "1,2\n3\n", ":2: 1 columns, expected 2"),
-        ("text.csv", "1,2\n3,abc\n", "not a number"),
+        ("ragged.csv", "1,2\n3\n", "non-finite value.*row 1, column 1"),
+        ("text.csv", "1,2\n3,abc\n", "column 'x1' holds text \\('abc' in row 1\\)"),
         ("empty.csv", "", "empty"),
         ("blank.csv", "\n\n", "no data rows"),
-        ("data.txt", "1,2\n", "unsupported file type"),
+        ("data.dat", "1,2\n", "unsupported file type"),
     ],
 )
 def test_bad_text_files(tmp_path, name, content, needle):

@@ -1,19 +1,20 @@
-"""User data files: .npy, .npz and .csv holding an N×D array of finite numbers.
+"""User data files: .npy, .npz and tables (.csv/.tsv/.txt/.parquet, read by data/tables.py)
+holding an N×D array of finite numbers.
 
 Files are never unpickled (np.load with allow_pickle=False). Errors name the file and what was wrong.
 """
 
 from __future__ import annotations
 
-import csv
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DifflabError
+from .tables import read_table
 
-SUFFIXES = (".npy", ".npz", ".csv")
+SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt", ".parquet")
 
 
 def load_array(path: str | Path, key: str | None = None, missing: bool = False) -> np.ndarray:
@@ -23,20 +24,36 @@ def load_array(path: str | Path, key: str | None = None, missing: bool = False) 
     if not path.exists():
         raise DifflabError(f"{path}: no such file")
     if path.is_dir():
-        raise DifflabError(f"{path}: is a directory, expected a .npy, .npz or .csv file")
+        raise DifflabError(f"{path}: is a directory, expected a .npy, .npz or table file")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise DifflabError(
-            f"{path}: unsupported file type {suffix or '(none)'}; expected .npy, .npz or .csv"
+            f"{path}: unsupported file type {suffix or '(none)'}; expected {', '.join(SUFFIXES)}"
         )
     if path.stat().st_size == 0:
         raise DifflabError(f"{path}: file is empty")
-    reader = {
-        ".npy": _read_npy,
-        ".npz": lambda p: _read_npz(p, key),
-        ".csv": lambda p: csv_numbers(p, *csv_table(p), missing=missing),
-    }[suffix]
-    return check_array(reader(path), str(path), missing)
+    if suffix == ".npy":
+        arr = _read_npy(path)
+    elif suffix == ".npz":
+        arr = _read_npz(path, key)
+    else:
+        arr = numbers(read_table(path), str(path))
+    return check_array(arr, str(path), missing)
+
+
+def numbers(df, where: str) -> np.ndarray:
+    """A table's cells as an N×D float array (empty cells NaN); a text column is named."""
+    import pandas as pd
+
+    for name in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[name]) or pd.api.types.is_bool_dtype(df[name]):
+            text = df[name].notna() & pd.to_numeric(df[name], errors="coerce").isna()
+            row = int(np.argmax(text.to_numpy()))
+            raise DifflabError(
+                f"{where}: column {name!r} holds text ({df[name].iloc[row]!r} in row {row}), not "
+                "numbers; `difflab train` models it as a category, other commands need numbers"
+            )
+    return df.to_numpy(np.float64)
 
 
 def check_array(arr: np.ndarray, where: str, missing: bool = False) -> np.ndarray:
@@ -85,49 +102,6 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
             return z[key]
     except (ValueError, OSError, zipfile.BadZipFile) as e:
         raise DifflabError(f"{path}: unreadable .npz file ({e})") from None
-
-
-def csv_table(path: Path) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
-    """The header (a first line that is not all numbers) and the non-blank rows with their line
-    numbers, as strings; every row must have the header's (or the first row's) number of fields."""
-    header, rows, width = None, [], None
-    with open(path, newline="") as f:
-        for lineno, fields in enumerate(csv.reader(f), start=1):
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # a blank line ("," is a row of empty cells: all missing)
-            if lineno == 1 and not _all_numbers(fields):
-                header, width = [c.strip() for c in fields], len(fields)
-                continue
-            width = len(fields) if width is None else width
-            if len(fields) != width:
-                raise DifflabError(f"{path}:{lineno}: {len(fields)} columns, expected {width}")
-            rows.append((lineno, fields))
-    if not rows:
-        raise DifflabError(f"{path}: no data rows")
-    return header, rows
-
-
-def csv_numbers(
-    path: Path, header: list[str] | None, rows: list[tuple[int, list[str]]], missing: bool = False
-) -> np.ndarray:
-    """The rows of csv_table as an N×D float64 array (comma-separated numbers, one sample per line,
-    an optional header line skipped); a non-number is an error naming its line. missing=True: an
-    empty cell is NaN."""
-    out = np.empty((len(rows), len(rows[0][1])), dtype=np.float64)
-    for i, (lineno, fields) in enumerate(rows):
-        try:
-            out[i] = [float(c) if c.strip() or not missing else np.nan for c in fields]
-        except ValueError:
-            raise DifflabError(f"{path}:{lineno}: not a number in {fields!r}") from None
-    return out
-
-
-def _all_numbers(fields: list[str]) -> bool:
-    try:
-        [float(c) for c in fields]
-    except ValueError:
-        return False
-    return True
 
 
 def save_array(path: str | Path, arr) -> None:

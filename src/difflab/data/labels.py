@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DifflabError
-from .files import check_array, csv_numbers, csv_table, load_array
+from .files import check_array, load_array
 from .toy import TOY_SETS
 
 TOY_LABELS = ("component", "mode")  # a toy mixture's labels: the component each point came from
@@ -22,10 +22,10 @@ def load_labelled(
         return _toy(spec, labels, n, seed)
     path = Path(spec)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix in (".csv", ".tsv", ".txt", ".parquet"):
         if not path.exists():
             load_array(path)  # the usual one-line error
-        return _csv(path, labels)
+        return _table(path, labels)
     if suffix == ".npz":
         if (
             key is None and path.exists()
@@ -93,29 +93,18 @@ def _toy(spec: str, labels: str, n: int, seed: int) -> tuple[np.ndarray, np.ndar
     return x.numpy(), k.numpy().astype(np.int64), [str(i) for i in range(len(toy.mixture.weights))]
 
 
-def _csv(path: Path, labels: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    header, rows = csv_table(path)
-    col = _column(path, header, len(rows[0][1]), labels)
-    values = np.array([fields[col] for _, fields in rows], dtype=object)
-    rest = [(lineno, fields[:col] + fields[col + 1 :]) for lineno, fields in rows]
-    if not rest[0][1]:
+def _table(path: Path, labels: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(other columns as numbers, label indices, class names) of a table file."""
+    from .files import numbers
+    from .tables import _column, read_table
+
+    df = read_table(path)
+    name = _column(df, labels, str(path))
+    rest = df.drop(columns=[name])
+    if rest.shape[1] == 0:
         raise DifflabError(f"{path}: the label column is the only column; no data left to model")
-    x = check_array(csv_numbers(path, header, rest), str(path))
-    name = header[col] if header else f"column {col}"
-    return x, *class_indices(values, f"{path}: label column {name!r}")
-
-
-def _column(path: Path, header: list[str] | None, width: int, labels: str) -> int:
-    if header and labels in header:
-        return header.index(labels)
-    try:
-        col = int(labels)
-    except ValueError:
-        names = ", ".join(header) if header else "none: the file has no header line"
-        raise DifflabError(f"{path}: no label column {labels!r}; columns: {names}") from None
-    if not -width <= col < width:
-        raise DifflabError(f"{path}: label column index {col} is out of range for {width} columns")
-    return col % width
+    x = check_array(numbers(rest, str(path)), str(path))
+    return x, *class_indices(df[name].to_numpy(), f"{path}: label column {name!r}")
 
 
 def _npz_labels(path: Path, key: str) -> np.ndarray:

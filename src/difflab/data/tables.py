@@ -166,8 +166,8 @@ def select_columns(
 def _column(df: pd.DataFrame, name: str, where: str) -> str:
     if name in df.columns:
         return name
-    if name.isdigit() and int(name) < df.shape[1]:
-        return df.columns[int(name)]
+    if re.fullmatch(r"-?\d+", name) and -df.shape[1] <= int(name) < df.shape[1]:
+        return df.columns[int(name)]  # an index, from the end if negative
     shown = ", ".join(map(str, df.columns[:12])) + (" …" if df.shape[1] > 12 else "")
     raise DifflabError(f"{where}: no column {name!r}; the columns are {shown}")
 
