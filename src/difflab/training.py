@@ -445,7 +445,8 @@ def train(
     preset = get_preset(preset) if isinstance(preset, str) else preset
     heldout, model_data = None, data
     if isinstance(data, pd.DataFrame):
-        pixels = TableCodec.fit(data, column_types)  # on every row: held-out levels are known
+        if not isinstance(pixels, TableCodec):  # a codec may be given (e.g. analog bits)
+            pixels = TableCodec.fit(data, column_types)  # every row: held-out levels are known
         data, heldout, labels = hold_out(data, labels, log)
         model_data = data.drop(columns=[LABEL], errors="ignore")
     vectors = not isinstance(pixels, PixelScaler) and not isinstance(data, ImageStream)

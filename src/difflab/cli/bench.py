@@ -204,3 +204,40 @@ def bench_images(out, seeds):
     result = {"machine": machine(), **images(list(seeds), log=click.echo)}
     write_json(out, result)
     click.echo(f"results → {out}")
+
+
+@bench.command("tables")
+@click.option(
+    "--out",
+    default="benchmarks/results/tables.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option("--seconds", default=90.0, show_default=True, help="Training time per table.")
+@click.option(
+    "--table",
+    "names",
+    multiple=True,
+    type=click.Choice(["people", "diabetes", "wine", "breast_cancer"]),
+    help="Restrict to these tables (repeatable)  [default: all]",
+)
+@click.option(
+    "--encoding",
+    "encodings",
+    multiple=True,
+    type=click.Choice(["onehot", "bits"]),
+    default=("onehot", "bits"),
+    show_default=True,
+    help="Encodings of categorical columns to compare.",
+)
+@_friendly
+def bench_tables(out, seconds, names, encodings):
+    """Real tables (scikit-learn's, offline) and a synthetic one: per-column KS/TV, correlations,
+    ML efficacy and distance to closest record, each against its real-vs-real floor."""
+    from ..bench import machine
+    from ..bench_tables import TABLES, tables
+    from ..checkpoint import write_json
+
+    rows = tables(list(names or TABLES), seconds, list(encodings), log=click.echo)
+    write_json(out, {"machine": machine(), "seconds": seconds, "rows": rows})
+    click.echo(f"results → {out}")

@@ -825,8 +825,14 @@ def inpaint(
     metavar="K",
     help="Compare with class K's data only (labelled runs).",
 )
+@click.option(
+    "--target",
+    default=None,
+    help="Tables: the column whose prediction measures ML efficacy  [default: the last "
+    "categorical column, else the last numeric one]",
+)
 @_friendly
-def evaluate(run_dir, samples, reference, json_out, cls):
+def evaluate(run_dir, samples, reference, json_out, cls, target):
     """SW2, energy distance (and mode coverage for mixtures) with their noise floors."""
     from ..run import load_run
 
@@ -838,7 +844,12 @@ def evaluate(run_dir, samples, reference, json_out, cls):
         x = read_image_array(samples, None, None).pixels
     else:
         x = read_rows(run, samples)
-    result = run.evaluate(x, reference, cls=k)
+    if target is not None and not run.is_table:
+        raise DifflabError("--target names a column of a table run")
+    if run.is_table:
+        result = run.evaluate_table(x, reference, k, target)
+    else:
+        result = run.evaluate(x, reference, cls=k)
     json_out = json_out or samples.with_suffix(".metrics.json")
     write_json(json_out, result)
     click.echo(format_metrics(result))

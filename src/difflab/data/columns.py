@@ -44,11 +44,26 @@ class Column:
     levels: tuple = field(default_factory=tuple)  # categorical
     value: object = None  # constant
     bounds: tuple = (0.0, 1.0)  # bounded: the declared (lo, hi)
+    encoding: str = "onehot"  # categorical: onehot (K dims) or bits (⌈log2 K⌉ dims, analog bits)
 
     @property
     def width(self) -> int:
         """Model dimensions of this column."""
-        return {"categorical": len(self.levels), "constant": 0}.get(self.kind, 1)
+        if self.kind == "categorical":
+            return self.codebook.shape[1]
+        return 0 if self.kind == "constant" else 1
+
+    @property
+    def codebook(self) -> np.ndarray:
+        """K × width codewords of ±1: one-hot rows, or the binary digits of 0…K-1 (Chen et al.
+        2022, analog bits). Decoding picks the codeword with the largest inner product."""
+        k = len(self.levels)
+        if self.encoding == "bits":
+            bits = max(1, math.ceil(math.log2(k)))
+            return np.array(
+                [[1.0 if (i >> b) & 1 else -1.0 for b in range(bits)] for i in range(k)]
+            )
+        return 2.0 * np.eye(k) - 1.0
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """u(x): identity, log or logit (Column docstring)."""
@@ -136,7 +151,9 @@ def parse_type(spec: str) -> tuple[str, str, tuple | None]:
     return name, kind, None
 
 
-def fit_column(s: pd.Series, kind: str | None = None, bounds: tuple | None = None) -> Column:
+def fit_column(
+    s: pd.Series, kind: str | None = None, bounds: tuple | None = None, encoding: str = "onehot"
+) -> Column:
     """A column's codec from its (complete) training values."""
     kind = kind or infer_kind(s)
     name, values = str(s.name), s.dropna()
@@ -144,7 +161,7 @@ def fit_column(s: pd.Series, kind: str | None = None, bounds: tuple | None = Non
         return Column(name, kind, value=_plain(values.iloc[0]))
     if kind == "categorical":
         levels = sorted({_plain(v) for v in values}, key=_level_order)
-        return Column(name, kind, levels=tuple(levels))
+        return Column(name, kind, levels=tuple(levels), encoding=encoding)
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise DifflabError(f"column {name!r}: {kind} needs numbers, found {values.iloc[0]!r}")
     x = values.to_numpy(np.float64)
@@ -183,13 +200,19 @@ class TableCodec:
     columns: tuple[Column, ...]
 
     @classmethod
-    def fit(cls, df: pd.DataFrame, types: dict | None = None) -> "TableCodec":
-        """Codec of a complete table; `types`: {name: (kind, bounds)} overrides detection."""
+    def fit(
+        cls, df: pd.DataFrame, types: dict | None = None, encoding: str = "onehot"
+    ) -> "TableCodec":
+        """Codec of a complete table; `types`: {name: (kind, bounds)} overrides detection;
+        `encoding` of categories: onehot (the default, by measurement: docs/tables.md) or bits."""
         types = types or {}
         unknown = set(types) - set(map(str, df.columns))
         if unknown:
             raise DifflabError(f"--column-type: no column {sorted(unknown)[0]!r} in the table")
-        cols = [fit_column(df[c], *types.get(str(c), (None, None))) for c in df.columns]
+        cols = [
+            fit_column(df[c], *types.get(str(c), (None, None)), encoding=encoding)
+            for c in df.columns
+        ]
         return cls(tuple(cols))
 
     @property
@@ -238,7 +261,7 @@ class TableCodec:
                     f"column {c.name!r}: level {bad!r} was not in the training data "
                     f"({_short(c.levels)})"
                 )
-            out = np.where(np.arange(c.width) == codes[:, None], 1.0, -1.0)
+            out = c.codebook[np.maximum(codes, 0)]
         else:
             x = pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
             if (np.isnan(x) & ~gone).any():
@@ -267,7 +290,7 @@ class TableCodec:
             return np.full(n, c.value, dtype=object if isinstance(c.value, str) else None)
         if c.kind == "categorical":
             levels = np.array(c.levels, dtype=object)
-            picked = levels[block.argmax(axis=1)]
+            picked = levels[(block @ c.codebook.T).argmax(axis=1)]
             return picked.astype(np.int64) if all(type(v) is int for v in c.levels) else picked
         x = np.clip(c.untransform(block[:, 0] * c.std + c.mean), c.lo, c.hi)
         return np.round(x).astype(np.int64) if c.integer else x
