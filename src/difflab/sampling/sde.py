@@ -25,6 +25,8 @@ Noise = Callable[[int], Tensor]
 def ancestral_sigmas(sigma: float, sigma_next: float, eta: float = 1.0) -> tuple[float, float]:
     """(σ_down, σ_up) of one DDIM/ancestral step: σ_up = η·σ_next·sqrt(σ² - σ_next²)/σ (DDPM's posterior
     std β̃ in x̂ for η = 1, DDIM's σ_t(η) in general), σ_down = sqrt(σ_next² - σ_up²)."""
+    if not 0.0 <= eta <= 1.0:  # η > 1 would ask for σ_up > σ_next: more noise than the level holds
+        raise DifflabError(f"eta must lie in [0, 1] (0: DDIM, 1: DDPM), got {eta:g}")
     sigma_up = eta * sigma_next * math.sqrt(sigma**2 - sigma_next**2) / sigma
     return math.sqrt(max(sigma_next**2 - sigma_up**2, 0.0)), sigma_up
 
@@ -167,17 +169,25 @@ def predictor_corrector(
 
     step_fn = SAMPLERS[predictor].fn
     sigmas = sigmas.to(dtype=x.dtype, device=x.device)
-    stride = corrector_steps + 1
-    for i in range(len(sigmas) - 1):
+    n = len(sigmas) - 1
+    if predictor == "edm-stochastic" and "s_churn" in kw:
+        # EDM's γ = min(S_churn/N, √2 − 1) counts the whole grid's N; the predictor sees N = 1
+        kw = {**kw, "s_churn": kw["s_churn"] / n}
+    stride = corrector_steps + PREDICTOR_KEYS
+    for i in range(n):
         key = i * stride
-        # a single step of the predictor on the two-point grid (multistep methods reduce to 1st order)
-        x = step_fn(denoiser, x, sigmas[i : i + 2], noise=lambda _j, k=key: noise(k), **kw)
+        # a single step of the predictor on the two-point grid (multistep methods reduce to 1st
+        # order); its inner draws j get keys of their own (Langevin draws several per level)
+        x = step_fn(denoiser, x, sigmas[i : i + 2], noise=lambda j, k=key: noise(k + j), **kw)
         if sigmas[i + 1] == 0:
             return x
         eps = 2 * (snr * sigmas[i + 1]) ** 2
         for m in range(corrector_steps):
-            x = langevin_step(denoiser, x, sigmas[i + 1], eps, noise(key + 1 + m))
+            x = langevin_step(denoiser, x, sigmas[i + 1], eps, noise(key + PREDICTOR_KEYS + m))
     return x
+
+
+PREDICTOR_KEYS = 1024  # noise keys reserved per step for the predictor's inner draws
 
 
 __all__ = [
