@@ -113,6 +113,15 @@ class AdaptiveStats:
     rejected: int = 0
 
 
+def error_ratio(err: Tensor, scale: Tensor) -> float:
+    """The worst sample's RMS of err/scale over its own entries (dim 0 indexes samples). One RMS
+    over the whole batch would let a hard sample's error hide among easy ones: in a batch of 600,
+    one point's log-density came out 15× less accurate than alone."""
+    e = (err / scale) ** 2
+    per_sample = e.reshape(e.shape[0], -1).mean(1) if e.dim() > 1 else e
+    return float(torch.sqrt(per_sample.max()))
+
+
 def solve_adaptive(
     f: RHS,
     x: Tensor,
@@ -125,8 +134,9 @@ def solve_adaptive(
     max_steps: int = 10_000,
     stats: AdaptiveStats | None = None,
 ) -> Tensor:
-    """Embedded RK with step-size control (Hairer, Nørsett & Wanner I, II.4): accept when the RMS of
-    err/(atol + rtol·max(|x|, |x_new|)) ≤ 1, and scale h by 0.9·err^(-1/(q+1)) within [0.2, 10]."""
+    """Embedded RK with step-size control (Hairer, Nørsett & Wanner I, II.4): accept when every
+    sample's RMS of err/(atol + rtol·max(|x|, |x_new|)) ≤ 1 (error_ratio), and scale h by
+    0.9·err^(-1/(q+1)) within [0.2, 10]."""
     if tab.b_err is None:
         raise ValueError(f"{tab.name} has no embedded error estimate")
     stats = stats if stats is not None else AdaptiveStats()
@@ -145,7 +155,7 @@ def solve_adaptive(
         x_new = _combine(x, h, tab.b, ks)
         err = _combine(torch.zeros_like(x), h, tab.b_err, ks)
         scale = atol + rtol * torch.maximum(x.abs(), x_new.abs())
-        ratio = float(torch.sqrt(torch.mean((err / scale) ** 2)))
+        ratio = error_ratio(err, scale)
         if ratio <= 1.0:
             t, x = t + h, x_new
             k0 = ks[-1] if tab.fsal else None
