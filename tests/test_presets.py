@@ -57,3 +57,13 @@ def test_adapt_sets_sigma_data_and_free_sigma_max():
 def test_unknown_preset():
     with pytest.raises(DifflabError, match="unknown preset"):
         get_preset("ddim++")
+
+
+def test_discrete_presets_are_not_sampled_below_their_smallest_trained_level():
+    from difflab.losses import DiscreteT
+
+    discrete = [p for p in PRESETS.values() if isinstance(p.noise, DiscreteT)]
+    assert {p.name for p in discrete} == {"ddpm", "ncsn"}
+    for p in discrete:
+        smallest = float(p.noise.sigmas(p.process)[0])
+        assert p.sampling_range()[0] == pytest.approx(smallest) and smallest > 0.01

@@ -53,7 +53,10 @@ class Preset:
         hi = self.process.sigma_max
         if self.data_sigma_max is not None:
             hi = min(hi, self.data_sigma_max)
-        return max(self.process.sigma_min, SIGMA_FLOOR), hi
+        lo = max(self.process.sigma_min, SIGMA_FLOOR)
+        if isinstance(self.noise, DiscreteT):  # never below the smallest level it was trained at
+            lo = max(lo, float(self.noise.sigmas(self.process)[0]))
+        return lo, hi
 
 
 def _with_sigma_max(process: Process, sigma_max: float) -> Process:
