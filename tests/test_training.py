@@ -197,3 +197,23 @@ def test_channels_last_changes_the_layout_not_the_training(tmp_path):
     )
     with pytest.raises(DifflabError, match="--channels-last lays out images"):
         _train(tmp_path / "v", 2, cfg={"channels_last": True})
+
+
+def test_ema_moves_a_fraction_one_minus_beta_toward_the_model():
+    """θ_ema ← β θ_ema + (1 − β) θ, β = min(decay, (1 + step)/(10 + step)): from θ_ema = 0 toward
+    θ = 1 at step 100 with decay 0.9, β = 0.9, so θ_ema = 0.1 (swapped β would give 0.9)."""
+    from difflab.training import ema_update, make_state
+
+    state = make_state(get_preset("edm"), 2, SMALL, TrainConfig(steps=1))
+    with torch.no_grad():
+        for p, q in zip(state.model.parameters(), state.ema.parameters()):
+            p.fill_(1.0)
+            q.fill_(0.0)
+    state.step = 100
+    ema_update(state, 0.9)
+    assert all(torch.allclose(q, torch.full_like(q, 0.1)) for q in state.ema.parameters())
+    state.step = 0  # early: β = min(0.9, 1/10) = 0.1, the EMA follows fast
+    ema_update(state, 0.9)
+    assert all(
+        torch.allclose(q, torch.full_like(q, 0.1 * 0.1 + 0.9)) for q in state.ema.parameters()
+    )
