@@ -146,3 +146,20 @@ def test_adams_bashforth_weights_integrate_polynomials_exactly(nodes):
         assert sum(wj * n**degree for wj, n in zip(w, nodes)) == pytest.approx(
             exact, rel=1e-12, abs=1e-12
         )
+
+
+@pytest.mark.parametrize("variant", ["bh1", "bh2"])
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_unipc_corrector_raises_the_order_by_one(order, variant):
+    """UniPC-p: a p-th order predictor plus a corrector that reuses the next evaluation gives order
+    p + 1 at one NFE per step (measured slopes 2.0–2.1, 3.0–3.2, 4.1–4.2)."""
+    for problem, ns in [("gauss", [16, 32, 64, 128]), ("mixture", [16, 32, 64, 128, 256])]:
+        slope, errs = _slope("unipc", ns, problem=problem, order=order, variant=variant)
+        assert slope == pytest.approx(order + 1, abs=0.3), (problem, errs)
+
+
+def test_unipc_costs_one_evaluation_per_step():
+    stats, positive = {}, {}
+    sample(GAUSS, X_T, karras_sigmas(10, LO, HI), "unipc", stats=stats)  # 10 steps, the last to 0
+    solve(GAUSS, X_T, karras_sigmas(10, LO, HI)[:-1], "unipc", stats=positive)  # 9 steps
+    assert stats["nfe"] == 10 and positive["nfe"] == 9

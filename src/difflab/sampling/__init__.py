@@ -67,6 +67,13 @@ SAMPLERS: dict[str, Sampler] = {
     "deis": Sampler(
         multistep.deis, 3, "1", False, "ρAB-DEIS: Adams–Bashforth in σ (order option, ≤ 4)"
     ),
+    "unipc": Sampler(
+        multistep.unipc,
+        3,
+        "1",
+        False,
+        "UniPC: predictor + free corrector in λ (order 1–3 → p + 1, variant bh1|bh2)",
+    ),
     "ddim": Sampler(sde.ddim, 1, "1", True, "DDIM with η (η = 0: deterministic)"),
     "ddpm": Sampler(sde.ddpm, 1, "1", True, "DDPM ancestral sampling, posterior variance β̃"),
     "euler-maruyama": Sampler(

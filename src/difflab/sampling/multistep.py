@@ -87,4 +87,70 @@ def deis(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, order: int = 3, **_
     return x
 
 
-__all__ = ["dpmpp_2m", "deis", "adams_bashforth_weights"]
+def unipc_coefficients(rks: list[float], h: float, variant: str) -> tuple[list, list, float]:
+    """UniPC's (ρ_p, ρ_c, B(h)) for one step of size h in λ with past nodes at r_k·h (r_k < 0,
+    then r = 1 for the new point): the order conditions R ρ = b with R_jk = r_k^(j−1),
+    b_j = h φ_{j+1}(−h)·j!/B(h) (Zhao et al. 2023, Alg. 1/2, data prediction); B(h) = −h for
+    bh1, e^(−h) − 1 for bh2. Order-2 predictors and order-1 correctors use ρ = ½ (the paper's)."""
+    p = len(rks)
+    hh = -h
+    b_h = hh if variant == "bh1" else math.expm1(hh)
+    h_phi_k, factorial, b = math.expm1(hh) / hh - 1.0, 1.0, []
+    for j in range(1, p + 1):
+        b.append(h_phi_k * factorial / b_h)
+        factorial *= j + 1
+        h_phi_k = h_phi_k / hh - 1.0 / factorial
+    big_r = np.array([[r ** (j - 1) for r in rks] for j in range(1, p + 1)])
+    if p == 1:
+        rho_p, rho_c = [], [0.5]
+    else:
+        rho_c = np.linalg.solve(big_r, np.array(b)).tolist()
+        rho_p = [0.5] if p == 2 else np.linalg.solve(big_r[:-1, :-1], np.array(b[:-1])).tolist()
+    return rho_p, rho_c, b_h
+
+
+def unipc(
+    denoiser: DenoiserFn,
+    x: Tensor,
+    sigmas: Tensor,
+    *,
+    order: int = 2,
+    variant: str = "bh2",
+    **_,
+) -> Tensor:
+    """UniPC (Zhao et al. 2023) in λ = −ln σ with data prediction: a UniP predictor of order p from
+    the last p outputs, then a UniC corrector with the output at the predicted point — which is the
+    next step's evaluation anyway, so the corrector costs no NFE (order p + 1 for p NFE per step).
+    No corrector on the last step (nothing would reuse its evaluation); warm-up and, under 15
+    steps, the final steps at lower order (UniPC's lower_order_final); a step into σ = 0 is D."""
+    if order < 1 or order > 3 or variant not in ("bh1", "bh2"):
+        raise DifflabError(f"unipc takes order 1–3 and variant bh1|bh2, got {order}, {variant!r}")
+    grid = sigmas.tolist()
+    levels = sigmas.to(dtype=x.dtype, device=x.device).unbind()
+    steps = len(grid) - 1 - (grid[-1] == 0)  # UniPC steps; a final step into σ = 0 is D
+    lams = [-math.log(g) for g in grid[: steps + 1]]
+    ms: list[Tensor] = [denoiser(x, levels[0])]  # outputs at the past points, newest last
+    for i in range(steps):
+        p = min(order, len(ms), steps - i) if steps < 15 else min(order, len(ms))
+        h = lams[i + 1] - lams[i]
+        rks = [(lams[i - k] - lams[i]) / h for k in range(1, p)] + [1.0]
+        rho_p, rho_c, b_h = unipc_coefficients(rks, h, variant)
+        d1s = [(ms[-1 - k] - ms[-1]) / rks[k - 1] for k in range(1, p)]
+        base = torch.add(x * (grid[i + 1] / grid[i]), ms[-1], alpha=-math.expm1(-h))
+        x_pred = base
+        for rho, d1 in zip(rho_p, d1s):
+            x_pred = x_pred.add(d1, alpha=-b_h * rho)
+        if i == steps - 1:  # last step: no corrector
+            x = x_pred
+            break
+        m_new = denoiser(x_pred, levels[i + 1])
+        x = base.add(m_new - ms[-1], alpha=-b_h * rho_c[-1])
+        for rho, d1 in zip(rho_c[:-1], d1s):
+            x = x.add(d1, alpha=-b_h * rho)
+        ms = (ms + [m_new])[-order:]
+    if grid[-1] == 0:
+        return denoiser(x, levels[steps])
+    return x
+
+
+__all__ = ["dpmpp_2m", "deis", "unipc", "unipc_coefficients", "adams_bashforth_weights"]
