@@ -64,6 +64,9 @@ SAMPLERS: dict[str, Sampler] = {
     "dpmpp-2m": Sampler(
         multistep.dpmpp_2m, 2, "1", False, "DPM-Solver++(2M), multistep in λ = -ln σ"
     ),
+    "dpmpp-3m": Sampler(
+        multistep.dpmpp_3m, 3, "1", False, "DPM-Solver++(3M), multistep in λ = -ln σ"
+    ),
     "deis": Sampler(
         multistep.deis, 3, "1", False, "ρAB-DEIS: Adams–Bashforth in σ (order option, ≤ 4)"
     ),

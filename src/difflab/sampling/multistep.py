@@ -41,6 +41,39 @@ def dpmpp_2m(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, **_) -> Tensor:
     return x
 
 
+def dpmpp_3m(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, **_) -> Tensor:
+    """DPM-Solver++(3M) (Lu et al. 2022b, Sec. 3.3, multistep): the data-prediction exponential
+    integrator with D(λ) expanded to second order, in λ = -ln σ with h = λ_{i+1} - λ_i:
+
+    x̂_{i+1} = (σ_{i+1}/σ_i) x̂_i + (1 - e^{-h}) D_i + φ₂ d₁ + 2φ₃ d₂,
+    φ₂ = 1 + (e^{-h} - 1)/h,  φ₃ = ½ - φ₂/h,
+
+    with d₁ ≈ h D' and d₂ ≈ h² D''/2 the divided differences over the last three λ (so d₂ carries
+    2φ₃: with φ₃ alone the local error stops falling as h⁴, measured); fewer at the start (a 2M
+    step, then first order). One NFE per step."""
+    levels, grid = sigmas.to(dtype=x.dtype, device=x.device).unbind(), sigmas.tolist()
+    past: list[tuple[Tensor, float]] = []  # (D, h) of the previous steps, newest first
+    for i in range(len(grid) - 1):
+        d = denoiser(x, levels[i])
+        if grid[i + 1] == 0:
+            return d
+        h = math.log(grid[i] / grid[i + 1])
+        phi_2 = math.expm1(-h) / h + 1.0
+        x = torch.add(x * (grid[i + 1] / grid[i]), d, alpha=-math.expm1(-h))
+        if len(past) >= 2:
+            (d_1, h_1), (d_2, h_2) = past[0], past[1]
+            r0, r1 = h_1 / h, h_2 / h
+            d1_0, d1_1 = (d - d_1) / r0, (d_1 - d_2) / r1
+            d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1))
+            d2 = (d1_0 - d1_1) / (r0 + r1)
+            x = x.add(d1, alpha=phi_2).add(d2, alpha=2 * (0.5 - phi_2 / h))
+        elif past:
+            d_1, h_1 = past[0]
+            x = x.add((d - d_1) / (h_1 / h), alpha=phi_2)
+        past = [(d, h)] + past[:1]
+    return x
+
+
 @functools.lru_cache(maxsize=8)
 def _gauss_legendre(n: int) -> tuple[list[float], list[float]]:
     xi, w = np.polynomial.legendre.leggauss(n)
@@ -153,4 +186,4 @@ def unipc(
     return x
 
 
-__all__ = ["dpmpp_2m", "deis", "unipc", "unipc_coefficients", "adams_bashforth_weights"]
+__all__ = ["dpmpp_2m", "dpmpp_3m", "deis", "unipc", "unipc_coefficients", "adams_bashforth_weights"]
