@@ -67,6 +67,12 @@ SAMPLERS: dict[str, Sampler] = {
     "dpmpp-3m": Sampler(
         multistep.dpmpp_3m, 3, "1", False, "DPM-Solver++(3M), multistep in λ = -ln σ"
     ),
+    "dpmpp-2s": Sampler(
+        multistep.dpmpp_2s, 2, "2 (1 on the last step)", False, "DPM-Solver++(2S), single step, r"
+    ),
+    "ipndm": Sampler(
+        multistep.ipndm, 4, "1", False, "iPNDM: Adams–Bashforth in σ with equal-step weights"
+    ),
     "deis": Sampler(
         multistep.deis, 3, "1", False, "ρAB-DEIS: Adams–Bashforth in σ (order option, ≤ 4)"
     ),
