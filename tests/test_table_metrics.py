@@ -69,3 +69,20 @@ def test_real_rows_sit_at_their_floor():
     ratios = [v["ratio"] for v in m["marginals"].values()] + [m["association"]["ratio"]]
     assert all(0.25 < r < 4 for r in ratios), ratios  # same distribution: ratios near 1
     assert 0.9 < m["efficacy"]["ratio"] < 1.1 and 0.7 < m["dcr"]["ratio"] < 1.4
+
+
+def test_efficacy_matches_levels_across_types():
+    """A synthetic table decodes levels 1.0/2.0 as the integers 1/2: still the same classes."""
+    df = _pair(2000).assign(label=lambda d: np.where(d["label"] == "hi", 2.0, 1.0))
+    codec = TableCodec.fit(df)
+    synthetic = codec.inverse(codec.forward(df.iloc[:1500]))  # integers now
+    assert synthetic["label"].dtype.kind == "i"
+    assert efficacy_score(codec, synthetic, df.iloc[1500:], "label") > 0.8
+
+
+def test_copied_rows_raise_the_memorisation_warning():
+    df = _pair(1200)
+    codec = TableCodec.fit(df)
+    train, test = df.iloc[:800], df.iloc[800:1000]
+    assert "memorisation_warning" in table_metrics(codec, train.iloc[:200], train, test)
+    assert "memorisation_warning" not in table_metrics(codec, df.iloc[1000:], train, test)

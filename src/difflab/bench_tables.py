@@ -80,6 +80,7 @@ def one(name: str, seconds: float, encoding: str, seed: int = 0) -> dict:
         )
         trained = time.perf_counter() - start
         run = load_run(out)
+        steps = run.trained_steps  # loss.json lives in the temporary run directory
         train_rows, test_rows = read_table_reference(out)
         samples = run.sample(max(len(train_rows), 2000), seed=seed)
         m = table_metrics(codec, samples, train_rows, test_rows, seed=seed)
@@ -91,7 +92,7 @@ def one(name: str, seconds: float, encoding: str, seed: int = 0) -> dict:
         "rows": len(df),
         "columns": df.shape[1],
         "train_seconds": trained,
-        "steps": run.trained_steps,
+        "steps": steps,
         "metrics": m,
         "worst_marginal_ratio": max(ratios),
         "worst_categorical_ratio": max(cat) if cat else None,

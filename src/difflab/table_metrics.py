@@ -19,6 +19,8 @@ from scipy import stats
 
 from .data.columns import Column, TableCodec, level_key
 
+MEMORISING = 0.8  # DCR ratio below which evaluate warns (held-out real rows sit at 1)
+
 
 def column_distance(c: Column, a: pd.Series, b: pd.Series) -> float:
     """KS statistic (numeric kinds) or total variation (categorical, constant) between columns."""
@@ -58,7 +60,7 @@ def efficacy_score(
     features = TableCodec(tuple(c for c in codec.columns if c.name != target))
     x_train, x_test = features.forward(train), features.forward(test)
     if col.kind == "categorical":
-        y_train, y_test = train[target].astype(str), test[target].astype(str)
+        y_train, y_test = (t[target].map(level_key).astype(str) for t in (train, test))
         if y_train.nunique() < 2:  # a synthetic table of one class predicts that class
             return float((y_test == y_train.iloc[0]).mean())
         model = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
@@ -122,6 +124,12 @@ def table_metrics(
     if test is not None:
         d_s, d_h = dcr(codec, s, train), dcr(codec, ref, train)
         out["dcr"] = {"synthetic": d_s, "held_out": d_h, "ratio": d_s / d_h if d_h > 0 else None}
+        if out["dcr"]["ratio"] is not None and out["dcr"]["ratio"] < MEMORISING:
+            out["memorisation_warning"] = (
+                f"synthetic rows lie {out['dcr']['ratio']:.2f}× as far from the training rows as "
+                "new real rows do: the model is reproducing its training rows; train fewer steps "
+                "or a smaller network (on a few hundred rows, ~1,000 steps: docs/tables.md)"
+            )
     return out
 
 

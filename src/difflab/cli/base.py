@@ -121,8 +121,9 @@ def _x(ratio: float | None) -> str:
 def format_table_metrics(result: dict) -> str:
     """Per-column distances and the table-wide metrics, each beside its floor."""
     lines = [f"n = {result['n']} synthetic vs held-out rows ({result['reference']})"]
-    if result.get("warning"):
-        lines.append(f"  warning: {result['warning']}")
+    for key in ("warning", "memorisation_warning"):
+        if result.get(key):
+            lines.append(f"  warning: {result[key]}")
     for name, m in result["marginals"].items():
         floor = "—" if m["floor"] is None else f"{m['floor']:.3f}"
         lines.append(f"  {name[:24]:24s} {m['value']:.3f}   floor {floor}   {_x(m['ratio'])}")
