@@ -37,3 +37,13 @@ def test_bad_schedule_arguments():
         karras_sigmas(0, 0.002, 80)
     with pytest.raises(DifflabError):
         karras_sigmas(10, 80, 0.002)
+
+
+def test_vp_time_grid_is_uniform_in_vp_time_for_any_preset():
+    from difflab.processes import VP
+    from difflab.sampling.schedules import make_sigmas
+
+    sigmas = make_sigmas("vp-time", 6, 0.002, 80.0)
+    t = VP().t_of_sigma(sigmas[:-1])
+    assert torch.allclose(torch.diff(t), torch.diff(t)[:1].expand(5), rtol=1e-9)
+    assert float(sigmas[0]) == pytest.approx(80.0) and float(sigmas[-2]) == pytest.approx(0.002)

@@ -241,3 +241,24 @@ def bench_tables(out, seconds, names, encodings):
     rows = tables(list(names or TABLES), seconds, list(encodings), log=click.echo)
     write_json(out, {"machine": machine(), "seconds": seconds, "rows": rows})
     click.echo(f"results → {out}")
+
+
+@bench.command("ode-error")
+@click.option(
+    "--out",
+    default="benchmarks/results/ode-error.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option("--n", default=20_000, show_default=True, help="Samples per problem.")
+@_friendly
+def bench_ode_error(out, n):
+    """Few-step samplers × grids at 5 and 10 NFE on ideal mixture denoisers: RMS distance to the
+    exact PF-ODE solution from the same initial noise (no noise floor)."""
+    from ..bench import machine
+    from ..bench_ode_error import ode_errors
+    from ..checkpoint import write_json
+
+    rows = ode_errors(n, log=click.echo)
+    write_json(out, {"machine": machine(), "n": n, "rows": rows})
+    click.echo(f"results → {out}")

@@ -495,7 +495,8 @@ def train(
 @click.option(
     "--schedule",
     default=None,
-    help="σ grid: karras (EDM ρ), time-uniform (the preset's t), log-snr, iddpm  [default: karras]",
+    help="σ grid: karras (EDM ρ), time-uniform (the preset's t), vp-time (uniform in VP's t, "
+    "for few steps), log-snr, iddpm  [default: karras]",
 )
 @click.option(
     "--opt",

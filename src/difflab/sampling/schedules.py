@@ -125,6 +125,7 @@ SCHEDULES = {
     "log-snr": log_snr_sigmas,
     "iddpm": iddpm_sigmas,
     "time-uniform": time_uniform_sigmas,
+    "vp-time": time_uniform_sigmas,  # uniform in VP's t whatever the preset (the peers' few-step grid)
 }
 
 
@@ -136,13 +137,19 @@ def make_sigmas(
     process: "Process | None" = None,
     rho: float = 7.0,
 ) -> Tensor:
-    """A grid by name: karras (EDM ρ), time-uniform (in the process's t), log-snr, iddpm."""
+    """A grid by name: karras (EDM ρ), time-uniform (in the process's t), vp-time (uniform in
+    VP's t for any process: DDPM's linear-β grid, what diffusers' schedulers step on), log-snr,
+    iddpm."""
     if name == "karras":
         return karras_sigmas(n, sigma_min, sigma_max, rho)
     if name == "time-uniform":
         from ..processes import EDM
 
         return time_uniform_sigmas(n, process or EDM(), sigma_min, sigma_max)
+    if name == "vp-time":
+        from ..processes import VP
+
+        return time_uniform_sigmas(n, VP(), sigma_min, sigma_max)
     if name in SCHEDULES:
         return SCHEDULES[name](n, sigma_min, sigma_max)
     raise DifflabError(f"unknown schedule {name!r}; expected one of: {', '.join(SCHEDULES)}")
