@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, write_json
 from .flows import Flow
 from .data import Standardiser, check_array, get_toy, is_toy, load_data, scaler_from_dict
 from .data.columns import TableCodec
@@ -29,10 +30,13 @@ from .likelihood import log_prob
 from .models import build_model
 from .random import randn_per_sample
 from .runconfig import RunConfig
-from .sampling import get_sampler, make_sigmas, sample
+from .sampling import get_sampler, karras_sigmas, make_sigmas, sample
 from .sampling.guidance import Conditioned, cfg
 from .sampling.inpaint import PARTICLES, inpaint
 from .training import CHECKPOINT
+
+
+GRIDS = "grids.json"  # tuned σ grids of a run: {"sampler@nfe": {"sigmas", "tuned", "karras", …}}
 
 
 def _load(run_dir: str | Path) -> tuple[Path, dict[str, torch.Tensor], RunConfig]:
@@ -302,11 +306,72 @@ class Run(TrainedRun):
         sigma_max: float | None = None,
         rho: float = 7.0,
     ) -> torch.Tensor:
-        """The σ grid: the preset's range (cut at the data's σ_max) unless given."""
+        """The σ grid: the preset's range (cut at the data's σ_max) unless given; `tuned`: the grid
+        `tune_grid` stored in the run for this number of steps (any sampler tuned at that size)."""
+        if schedule == "tuned":
+            return self._tuned(steps)
         lo, hi = self.preset.sampling_range()
         return make_sigmas(
             schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho
         )
+
+    def _tuned(self, steps: int) -> torch.Tensor:
+        path = self.path / GRIDS
+        grids = json.loads(path.read_text()) if path.exists() else {}
+        found = {k: v for k, v in grids.items() if len(v["sigmas"]) == steps + 1}
+        if not found:
+            have = ", ".join(f"{k} ({len(v['sigmas']) - 1} steps)" for k, v in grids.items())
+            raise DifflabError(
+                f"{self.path}: no tuned grid of {steps} steps (have: {have or 'none'}); "
+                f"make one with `difflab tune-grid --run {self.path} --nfe K --sampler S`"
+            )
+        key = min(found, key=lambda k: found[k]["tuned"])  # the best tuned at this size
+        return torch.tensor(found[key]["sigmas"], dtype=torch.float64)
+
+    def tune_grid(
+        self, nfe: int, sampler: str = "unipc", n: int = 512, seed: int = 0, iterations: int = 400
+    ) -> dict:
+        """Tune a grid for `sampler` at `nfe` evaluations on this run's own denoiser (sampling.tune:
+        Nelder–Mead on n noise draws against a 256-step Heun solution), check it on n fresh draws,
+        store it in RUN/grids.json (used by sample(schedule="tuned")); returns the numbers."""
+        from .sampling.tune import ode_error, steps_for_nfe, tune_grid
+
+        get_sampler(sampler)  # a labelled run is tuned on its unconditional D(·, ∅): cond None
+        lo, hi = self.preset.sampling_range()
+        draws = []
+        for k in (0, 1):  # tuning noise, fresh noise
+            x_t = (
+                math.sqrt(hi**2 + self.preset.precond.sigma_data**2)
+                * randn_per_sample(seed + k, 0, n, self.shape).double()
+            )
+            ref = sample(self._in(torch.float64), x_t, karras_sigmas(256, lo, hi), "heun")
+            draws.append((x_t, ref))
+        start = time.perf_counter()
+        grid, info = tune_grid(
+            self._in(torch.float64), *draws[0], nfe, sampler, hi, lo, iterations=iterations
+        )
+        seconds = time.perf_counter() - start
+        fresh = {
+            "karras": ode_error(
+                self._in(torch.float64),
+                *draws[1],
+                self.sigmas(steps_for_nfe(sampler, nfe)).double(),
+                sampler,
+            ),
+            "tuned": ode_error(self._in(torch.float64), *draws[1], grid, sampler),
+        }
+        record = {
+            "sigmas": grid.tolist(),
+            "tuned": fresh["tuned"],
+            "karras": fresh["karras"],
+            "seconds": seconds,
+            "n": n,
+        }
+        path = self.path / GRIDS
+        grids = json.loads(path.read_text()) if path.exists() else {}
+        grids[f"{sampler}@{nfe}"] = record
+        write_json(path, grids)
+        return {"sampler": sampler, "nfe": nfe, **record}
 
     def sample(
         self,

@@ -937,3 +937,42 @@ def report(run_dir, n, seed):
 
     _positive("--n", n)
     build_report(run_dir, n=n, seed=seed, log=click.echo)
+
+
+@cli.command("tune-grid")
+@click.option(
+    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory."
+)
+@click.option(
+    "--nfe", required=True, type=click.IntRange(2, 100), help="Network evaluations to tune for."
+)
+@click.option("--sampler", default="unipc", show_default=True, help="The solver the grid is for.")
+@click.option(
+    "--n",
+    default=512,
+    show_default=True,
+    type=click.IntRange(16, 100_000),
+    help="Noise draws to tune on (and as many fresh ones to check on).",
+)
+@click.option("--seed", default=0, show_default=True)
+@_friendly
+def tune_grid(run_dir, nfe, sampler, n, seed):
+    """Find the σ grid for --sampler at --nfe evaluations that lands closest to the exact PF-ODE
+    solution of this run's own model (Nelder–Mead from the Karras grid, against a 256-step Heun
+    solution); stored in RUN/grids.json and used by `difflab sample --schedule tuned`."""
+    from ..run import Run, load_run
+
+    run = load_run(run_dir)
+    if not isinstance(run, Run):
+        raise DifflabError(f"{run_dir} is a {run.name} flow: it samples exactly, without a grid")
+    r = run.tune_grid(nfe, sampler, n=n, seed=seed)
+    steps = len(r["sigmas"]) - 1
+    click.echo(
+        f"{sampler} at {nfe} NFE ({steps} steps): RMS distance to the exact ODE on {n} fresh draws "
+        f"{r['karras']:.4g} (Karras grid) → {r['tuned']:.4g} (tuned) in {r['seconds']:.1f} s"
+    )
+    click.echo("σ: " + ", ".join(f"{s:.4g}" for s in r["sigmas"]))
+    click.echo(
+        f"→ {run_dir}/grids.json; use: difflab sample --run {run_dir} --sampler {sampler} "
+        f"--steps {steps} --schedule tuned …"
+    )
