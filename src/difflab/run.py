@@ -328,6 +328,19 @@ class Run(TrainedRun):
         key = min(found, key=lambda k: found[k]["tuned"])  # the best tuned at this size
         return torch.tensor(found[key]["sigmas"], dtype=torch.float64)
 
+    def for_nfe(self, nfe: int) -> dict:
+        """Sampler, steps and grid for a budget of `nfe` evaluations: the best grid tuned for this
+        run at that budget (`tune_grid`), else iPNDM on the Karras grid — best or second of 24
+        (sampler, grid) pairs in four of six cells of docs/benchmarks.md's ODE-error table."""
+        path = self.path / GRIDS
+        grids = json.loads(path.read_text()) if path.exists() else {}
+        tuned = {k: v for k, v in grids.items() if k.endswith(f"@{nfe}")}
+        if tuned:
+            key = min(tuned, key=lambda k: tuned[k]["tuned"])
+            steps = len(tuned[key]["sigmas"]) - 1
+            return {"sampler": key.split("@")[0], "steps": steps, "schedule": "tuned"}
+        return {"sampler": "ipndm", "steps": nfe, "schedule": "karras"}
+
     def tune_grid(
         self, nfe: int, sampler: str = "unipc", n: int = 512, seed: int = 0, iterations: int = 400
     ) -> dict:

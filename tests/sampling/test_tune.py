@@ -71,3 +71,34 @@ def test_tune_grid_command_and_tuned_sampling(tmp_path):
         "--no-plot",
     )
     assert r.exit_code == 0 and "on the tuned grid" in r.output, r.output
+
+
+def test_nfe_picks_the_tuned_grid_else_ipndm_on_karras(tmp_path):
+    train_tiny(tmp_path / "r", "moons", 20)
+    out = tmp_path / "s.npy"
+    r = run("sample", "--run", tmp_path / "r", "--n", 5, "--out", out, "--nfe", 6, "--no-plot")
+    assert r.exit_code == 0 and "ipndm, 6 steps on the karras" in r.output, r.output
+    assert (
+        run(
+            "tune-grid", "--run", tmp_path / "r", "--nfe", 6, "--n", 32, "--sampler", "dpmpp-2m"
+        ).exit_code
+        == 0
+    )
+    r = run(
+        "sample",
+        "--run",
+        tmp_path / "r",
+        "--n",
+        5,
+        "--out",
+        out,
+        "--nfe",
+        6,
+        "--no-plot",
+        "--force",
+    )
+    assert r.exit_code == 0 and "dpmpp-2m, 6 steps on the tuned grid, NFE 6" in r.output, r.output
+    one_line_error(
+        run("sample", "--run", tmp_path / "r", "--out", out, "--nfe", 6, "--steps", 3, "--force"),
+        "give it alone",
+    )

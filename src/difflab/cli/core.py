@@ -506,6 +506,13 @@ def train(
     help="Sampler option, repeatable: eta=1, s_churn=40, rtol=1e-4, snr=0.16, predictor=ddpm …",
 )
 @click.option(
+    "--nfe",
+    type=click.IntRange(2, 1000),
+    default=None,
+    help="A budget of network evaluations instead of --sampler/--steps/--schedule: the run's best "
+    "tuned grid at that budget (difflab tune-grid), else ipndm on the Karras grid.",
+)
+@click.option(
     "--own-time",
     is_flag=True,
     help="Integrate ODE/SDE in the preset's own (σ(t), s(t)) instead of EDM's σ = t, s = 1.",
@@ -535,6 +542,7 @@ def sample(
     rho,
     schedule,
     opts,
+    nfe,
     own_time,
     cls,
     guidance,
@@ -569,6 +577,13 @@ def sample(
     run = load_run(run_dir, _device(device))
     _check_suffix(out, run)
     _check_output(out, force)
+    if nfe is not None:
+        if sampler or steps or schedule:
+            raise DifflabError("--nfe chooses sampler, steps and grid; give it alone")
+        if isinstance(run, FlowRun):
+            raise DifflabError(f"{run_dir} is a {run.name} flow: it samples exactly, without NFE")
+        chosen = run.for_nfe(nfe)
+        sampler, steps, schedule = chosen["sampler"], chosen["steps"], chosen["schedule"]
     if run.is_image and out.suffix.lower() == ".csv":
         raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
     if grid is not None:
