@@ -14,7 +14,7 @@ from difflab.likelihood import (
     log_prob,
     make_probes,
 )
-from difflab.processes import EDM, VP
+from difflab.processes import EDM, OU, VP
 
 
 def _gaussian() -> Gaussian:
@@ -100,3 +100,45 @@ def test_bits_per_dim_of_uniform_bytes_is_eight():
     """p = 1 on [0, 1]^D, quantised to 256 bins of width 1/256: each bin has P = 256^-D, 8 bits/dim."""
     assert float(bits_per_dim(torch.zeros(5), dim=10, bin_width=1 / 256)[0]) == pytest.approx(8.0)
     assert float(bits_per_dim(torch.tensor([-10 * math.log(2)]), dim=10)[0]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("sigma_min", [0.5, 1.0])
+@pytest.mark.parametrize("process", [VP(), OU()], ids=["vp-time", "ou-time"])
+def test_log_prob_at_a_large_sigma_min_in_scaled_time(process, sigma_min):
+    """log p(x̂; σ_min) of Gaussian data is log N(x̂; μ, Σ + σ_min² I). With σ_min ≥ 0.5 the
+    scaling s(t) of VP/OU time differs visibly from 1 at both ends, so a wrong D·log s term shows
+    (at σ_min = 0.002, s ≈ 1 there and the term is invisible)."""
+    g = _gaussian()
+    x = g.sample(16, sigma=sigma_min, generator=torch.Generator().manual_seed(3))
+    lp = log_prob(
+        g,
+        x,
+        process=process,
+        sigma_min=sigma_min,
+        rtol=1e-8,
+        atol=1e-8,
+        data_mean=g.mean,
+        data_cov=g.cov,
+    )
+    eye = torch.eye(3, dtype=torch.float64)
+    exact = Gaussian(g.mean, g.cov + sigma_min**2 * eye).log_prob(x)
+    s0 = float(process.s(process.t_of_sigma(torch.tensor(sigma_min, dtype=torch.float64))))
+    assert abs(math.log(s0)) > 0.05  # the scaling is really in play
+    assert float((lp - exact).abs().max()) < 1e-4
+
+
+def test_hutchinson_log_prob_is_within_its_standard_error():
+    """Through log_prob itself: 40 independent Rademacher runs of one probe each average to the
+    exact-divergence answer within 4 standard errors (per point)."""
+    g = _gaussian()
+    x = g.sample(8, generator=torch.Generator().manual_seed(5))
+    kw = {"method": "rk4", "steps": 24, "data_mean": g.mean, "data_cov": g.cov}
+    exact = log_prob(g, x, **kw)
+    runs = torch.stack(
+        [
+            log_prob(g, x, hutchinson=1, generator=torch.Generator().manual_seed(100 + i), **kw)
+            for i in range(40)
+        ]
+    )
+    se = runs.std(0) / math.sqrt(len(runs))
+    assert (se > 0).all() and ((runs.mean(0) - exact).abs() < 4 * se + 1e-9).all()

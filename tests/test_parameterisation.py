@@ -67,3 +67,19 @@ def test_denoiser_accepts_scalar_sigma_and_any_shape():
     x = torch.randn(4, 3, 5, 5)
     out = d(x, 2.0)
     assert torch.allclose(out, x * 1 / 5)  # c_skip(2) = 1/(4+1)
+
+
+@pytest.mark.parametrize("sigma_data", [0.5, 2.0])
+@pytest.mark.parametrize("sigma", [0.01, 0.3, 1.0, 7.0, 80.0])
+def test_edm_inputs_and_targets_have_unit_variance_at_any_sigma_data(sigma_data, sigma):
+    """EDM's design (App. B.6): for x0 ~ N(0, σ_d²) and x̂ = x0 + σn, Var[c_in x̂] = 1 and the
+    training target (x0 − c_skip x̂)/c_out has unit variance — in closed form: c_in²(σ² + σ_d²)
+    and ((1 − c_skip)² σ_d² + c_skip² σ²)/c_out². At σ_d = 1 a misplaced σ_d cannot show."""
+    from difflab.parameterisation import EDMPrecond, VPrecond
+
+    s = torch.tensor(sigma, dtype=torch.float64)
+    for pc in (EDMPrecond(sigma_data=sigma_data), VPrecond(sigma_data=sigma_data)):
+        c_skip, c_out, c_in = pc.c_skip(s), pc.c_out(s), pc.c_in(s)
+        assert float(c_in**2 * (s**2 + sigma_data**2)) == pytest.approx(1.0, rel=1e-12)
+        target_var = ((1 - c_skip) ** 2 * sigma_data**2 + c_skip**2 * s**2) / c_out**2
+        assert float(target_var) == pytest.approx(1.0, rel=1e-12), type(pc).__name__
