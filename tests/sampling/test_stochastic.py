@@ -109,17 +109,10 @@ def _a(sigma: float) -> torch.Tensor:
 
 
 def _ddim_cov(grid: list[float], eta: float) -> torch.Tensor:
-    """Output covariance of DDIM(η) (Song et al. Eq. 12 in x̂): x̂' − μ = B(x̂ − μ) + σ_up z with
-    B = A + (σ_down/σ)(I − A), σ_up = η σ' √(σ² − σ'²)/σ, σ_down = √(σ'² − σ_up²); last step D."""
-    eye = torch.eye(2, dtype=torch.float64)
-    cov = GAUSS.cov + grid[0] ** 2 * eye
+    """Output covariance of DDIM(η) (Song et al. Eq. 12 in x̂), step by step (_ddim_step)."""
+    cov = GAUSS.cov + grid[0] ** 2 * torch.eye(2, dtype=torch.float64)
     for s, s_next in zip(grid[:-1], grid[1:]):
-        a = _a(s)
-        if s_next == 0:
-            return a @ cov @ a.T
-        up = eta * s_next * math.sqrt(s**2 - s_next**2) / s
-        b = a + math.sqrt(s_next**2 - up**2) / s * (eye - a)
-        cov = b @ cov @ b.T + up**2 * eye
+        cov = _ddim_step(cov, s, s_next, eta)
     return cov
 
 
@@ -142,10 +135,52 @@ def _edm_cov(grid: list[float], churn: float) -> torch.Tensor:
     return cov
 
 
+def _euler_maruyama_cov(grid: list[float]) -> torch.Tensor:
+    """Reverse SDE of EDM's process (σ = t, f = 0, g² = 2t) by Euler–Maruyama between the positive
+    levels: x' = x + g²Δt(D − x)/t² + g√Δt z, so B = I + 2Δt(A_t − I)/t, noise 2tΔt; then D."""
+    eye = torch.eye(2, dtype=torch.float64)
+    levels = [s for s in grid if s > 0]
+    cov = GAUSS.cov + levels[0] ** 2 * eye
+    for t, t_next in zip(levels[:-1], levels[1:]):
+        dt = t - t_next
+        b = eye + 2 * dt * (_a(t) - eye) / t
+        cov = b @ cov @ b.T + 2 * t * dt * eye
+    return _a(levels[-1]) @ cov @ _a(levels[-1]).T
+
+
+def _pc_cov(grid: list[float], snr: float) -> torch.Tensor:
+    """Song et al. Alg. 1: a DDPM step σ → σ', then one Langevin step at σ' of size
+    ε = 2(rσ')²: B = I + ε(A_σ' − I)/σ'², noise 2ε; into σ' = 0 the predictor returns D."""
+    eye = torch.eye(2, dtype=torch.float64)
+    cov = GAUSS.cov + grid[0] ** 2 * eye
+    for s, s_next in zip(grid[:-1], grid[1:]):
+        cov = _ddim_step(cov, s, s_next)
+        if s_next == 0:
+            return cov
+        eps = 2 * (snr * s_next) ** 2
+        b = eye + eps * (_a(s_next) - eye) / s_next**2
+        cov = b @ cov @ b.T + 2 * eps * eye
+    return cov
+
+
+def _ddim_step(cov: torch.Tensor, s: float, s_next: float, eta: float = 1.0) -> torch.Tensor:
+    """x̂' − μ = B(x̂ − μ) + σ_up z with B = A + (σ_down/σ)(I − A), σ_up = η σ' √(σ² − σ'²)/σ,
+    σ_down = √(σ'² − σ_up²); a step into σ' = 0 is D (B = A)."""
+    eye = torch.eye(2, dtype=torch.float64)
+    a = _a(s)
+    if s_next == 0:
+        return a @ cov @ a.T
+    up = eta * s_next * math.sqrt(s**2 - s_next**2) / s
+    b = a + math.sqrt(s_next**2 - up**2) / s * (eye - a)
+    return b @ cov @ b.T + up**2 * eye
+
+
 @pytest.mark.parametrize(
     "method, opts, exact",
     [
         ("ddpm", {}, lambda g: _ddim_cov(g, 1.0)),
+        ("euler-maruyama", {}, _euler_maruyama_cov),
+        ("pc", {"predictor": "ddpm", "snr": 0.16}, lambda g: _pc_cov(g, 0.16)),
         ("ddim", {"eta": 0.5}, lambda g: _ddim_cov(g, 0.5)),
         ("edm-stochastic", {"s_churn": 5.0}, lambda g: _edm_cov(g, 5.0)),
     ],
