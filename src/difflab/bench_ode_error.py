@@ -52,9 +52,11 @@ def problems() -> dict[str, GaussianMixture]:
     }
 
 
-def exact(mixture: GaussianMixture, x_t: torch.Tensor) -> torch.Tensor:
+def exact(
+    mixture: GaussianMixture, x_t: torch.Tensor, sigma_max: float = SIGMA_MAX
+) -> torch.Tensor:
     """The PF-ODE from σ_max to σ_min by RK4 in 512 log-uniform steps, then D at σ_min."""
-    grid = log_snr_sigmas(512, SIGMA_MIN, SIGMA_MAX)[:-1]
+    grid = log_snr_sigmas(512, SIGMA_MIN, sigma_max)[:-1]
     x = solve(mixture, x_t, grid, "rk4")
     return mixture(x, torch.tensor(SIGMA_MIN, dtype=x.dtype))
 
@@ -88,6 +90,63 @@ def _tuned_row(name, mixture, x_t, truth, k: int, sampler: str) -> dict:
     }
 
 
+PEERS = {  # diffusers schedulers on their own VP linear-β grids (and with Karras σ where offered)
+    "UniPC": ("UniPCMultistepScheduler", {}),
+    "UniPC-karras": ("UniPCMultistepScheduler", {"use_karras_sigmas": True}),
+    "DEIS": ("DEISMultistepScheduler", {}),
+    "DPM++2M": ("DPMSolverMultistepScheduler", {}),
+    "DPM++2M-karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "Euler": ("EulerDiscreteScheduler", {}),
+    "DDIM": ("DDIMScheduler", {"clip_sample": False}),
+}
+
+
+def peer_rows(name: str, mixture, n: int, k: int) -> list[dict]:
+    """diffusers' schedulers at k NFE, each from its own first state (its σ_max), scored against
+    the exact PF-ODE from that state (empty when diffusers is not installed)."""
+    try:
+        import diffusers
+    except ImportError:
+        return []
+    from .bench_samplers import _run_diffusers
+
+    rows = []
+    for peer, (cls_name, cfg) in PEERS.items():
+        sch = getattr(diffusers, cls_name)(
+            num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear", **cfg
+        )
+        sch.set_timesteps(k)
+        z = torch.randn(
+            n, mixture.dim, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+        )
+        t0 = sch.timesteps[0]
+        x0 = z * float(sch.init_noise_sigma)
+        abar = sch.alphas_cumprod.to(torch.float64)
+        a = abar[int(t0)] if float(t0) == int(t0) else _peer_abar(abar, float(t0))
+        first = float(torch.sqrt(1 / a - 1))
+        x_hat = sch.scale_model_input(x0, t0) / torch.sqrt(a)  # its first state in x̂ at σ_first
+        x, calls = _run_diffusers(sch, mixture, z)
+        truth = exact(mixture, x_hat, sigma_max=first)
+        rows.append(
+            {
+                "problem": name,
+                "nfe_budget": k,
+                "nfe": calls,
+                "sampler": f"diffusers {peer}",
+                "grid": "its own",
+                "sigma_max": first,
+                "rms_ode_error": rms(x, truth),
+            }
+        )
+    return rows
+
+
+def _peer_abar(abar, t: float):
+    from .bench_samplers import _interp
+
+    return _interp(abar, t)
+
+
 def ode_errors(n: int = 20_000, budgets: tuple[int, ...] = (5, 10), log=print) -> list[dict]:
     rows = []
     for name, mixture in problems().items():
@@ -112,6 +171,14 @@ def ode_errors(n: int = 20_000, budgets: tuple[int, ...] = (5, 10), log=print) -
                     )
             for sampler in TUNED:
                 rows.append(_tuned_row(name, mixture, x_t, truth, k, sampler))
+            peers = peer_rows(name, mixture, n, k)
+            rows.extend(peers)
+            if peers:
+                p = min(peers, key=lambda r: r["rms_ode_error"])
+                log(
+                    f"{name:13s} {k:3d} NFE: best peer {p['sampler']} ({p['nfe']} NFE): "
+                    f"{p['rms_ode_error']:.3f}"
+                )
             best = min(
                 (r for r in rows if r["problem"] == name and r["nfe_budget"] == k),
                 key=lambda r: r["rms_ode_error"] if math.isfinite(r["rms_ode_error"]) else math.inf,

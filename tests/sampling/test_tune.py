@@ -73,11 +73,11 @@ def test_tune_grid_command_and_tuned_sampling(tmp_path):
     assert r.exit_code == 0 and "on the tuned grid" in r.output, r.output
 
 
-def test_nfe_picks_the_tuned_grid_else_ipndm_on_karras(tmp_path):
+def test_nfe_picks_the_tuned_grid_else_unipc_on_vp_time(tmp_path):
     train_tiny(tmp_path / "r", "moons", 20)
     out = tmp_path / "s.npy"
     r = run("sample", "--run", tmp_path / "r", "--n", 5, "--out", out, "--nfe", 6, "--no-plot")
-    assert r.exit_code == 0 and "ipndm, 6 steps on the karras" in r.output, r.output
+    assert r.exit_code == 0 and "unipc, 6 steps on the vp-time grid" in r.output, r.output
     assert (
         run(
             "tune-grid", "--run", tmp_path / "r", "--nfe", 6, "--n", 32, "--sampler", "dpmpp-2m"

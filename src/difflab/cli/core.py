@@ -510,7 +510,7 @@ def train(
     type=click.IntRange(2, 1000),
     default=None,
     help="A budget of network evaluations instead of --sampler/--steps/--schedule: the run's best "
-    "tuned grid at that budget (difflab tune-grid), else ipndm on the Karras grid.",
+    "tuned grid at that budget (difflab tune-grid), else unipc on the vp-time grid.",
 )
 @click.option(
     "--own-time",
