@@ -14,7 +14,7 @@ from . import __version__
 from .checkpoint import write_json
 from .data import load_data
 from .run import load_run
-from .training import TrainConfig, train
+from .training import TrainConfig, read_history, train
 
 DEFAULT_PLAN = [
     ("8-gaussians", p)
@@ -71,7 +71,7 @@ def quality(
         lo, hi = run.preset.process.sigma_min, run.preset.process.sigma_max
         x_recipe = run.sample(n, steps=steps, seed=seed, sigma_min=max(lo, 0.002), sigma_max=hi)
         recipe = {"sigma_max": hi, "sw2_ratio": run.evaluate(x_recipe)["sw2"]["ratio"]}
-        meta = json.loads((run_dir / "loss.json").read_text())["step_loss"]
+        meta = read_history(run_dir)
         row = {
             "data": data,
             "preset": preset,

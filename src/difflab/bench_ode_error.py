@@ -108,7 +108,7 @@ def peer_rows(name: str, mixture, n: int, k: int) -> list[dict]:
         import diffusers
     except ImportError:
         return []
-    from .bench_samplers import _run_diffusers
+    from .bench_samplers import _run_diffusers, abar_at
 
     rows = []
     for peer, (cls_name, cfg) in PEERS.items():
@@ -121,8 +121,7 @@ def peer_rows(name: str, mixture, n: int, k: int) -> list[dict]:
         )
         t0 = sch.timesteps[0]
         x0 = z * float(sch.init_noise_sigma)
-        abar = sch.alphas_cumprod.to(torch.float64)
-        a = abar[int(t0)] if float(t0) == int(t0) else _peer_abar(abar, float(t0))
+        a = abar_at(sch.alphas_cumprod.to(torch.float64), t0)
         first = float(torch.sqrt(1 / a - 1))
         x_hat = sch.scale_model_input(x0, t0) / torch.sqrt(a)  # its first state in x̂ at σ_first
         x, calls = _run_diffusers(sch, mixture, z)
@@ -139,12 +138,6 @@ def peer_rows(name: str, mixture, n: int, k: int) -> list[dict]:
             }
         )
     return rows
-
-
-def _peer_abar(abar, t: float):
-    from .bench_samplers import _interp
-
-    return _interp(abar, t)
 
 
 def ode_errors(n: int = 20_000, budgets: tuple[int, ...] = (5, 10), log=print) -> list[dict]:

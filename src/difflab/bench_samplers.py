@@ -204,13 +204,18 @@ def _run_diffusers(sch, denoiser, z: torch.Tensor) -> tuple[torch.Tensor, int]:
     calls = 0
     for t in sch.timesteps:
         inp = sch.scale_model_input(x, t)  # VP-scaled x_t for every scheduler
-        a = abar[int(t)] if float(t) == int(t) else _interp(abar, float(t))
+        a = abar_at(abar, t)
         sigma = torch.sqrt(1 / a - 1)
         x_hat = inp / torch.sqrt(a)
         eps = (x_hat - denoiser(x_hat, sigma.expand(len(x)))) / sigma
         calls += 1
         x = sch.step(eps, t, x).prev_sample
     return x, calls
+
+
+def abar_at(abar: torch.Tensor, t) -> torch.Tensor:
+    """ᾱ at a diffusers timestep: the table entry, interpolated for a fractional one."""
+    return abar[int(t)] if float(t) == int(t) else _interp(abar, float(t))
 
 
 def _interp(abar: torch.Tensor, t: float) -> torch.Tensor:

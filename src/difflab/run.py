@@ -33,7 +33,7 @@ from .runconfig import RunConfig
 from .sampling import get_sampler, karras_sigmas, make_sigmas, sample
 from .sampling.guidance import Conditioned, cfg
 from .sampling.inpaint import PARTICLES, inpaint
-from .training import CHECKPOINT
+from .training import CHECKPOINT, read_history
 
 
 GRIDS = "grids.json"  # tuned σ grids of a run: {"sampler@nfe": {"sigmas", "tuned", "karras", …}}
@@ -98,8 +98,7 @@ class TrainedRun:
     @property
     def history(self) -> list:
         """[[step, mean loss], …] as logged during training (loss.json; empty if absent)."""
-        path = self.path / "loss.json"
-        return json.loads(path.read_text())["step_loss"] if path.exists() else []
+        return read_history(self.path)
 
     @property
     def trained_steps(self) -> int:
@@ -315,9 +314,13 @@ class Run(TrainedRun):
             schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho
         )
 
-    def _tuned(self, steps: int) -> torch.Tensor:
+    def _grids(self) -> dict:
+        """The tuned grids stored in RUN/grids.json (empty if none)."""
         path = self.path / GRIDS
-        grids = json.loads(path.read_text()) if path.exists() else {}
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _tuned(self, steps: int) -> torch.Tensor:
+        grids = self._grids()
         found = {k: v for k, v in grids.items() if len(v["sigmas"]) == steps + 1}
         if not found:
             have = ", ".join(f"{k} ({len(v['sigmas']) - 1} steps)" for k, v in grids.items())
@@ -333,9 +336,7 @@ class Run(TrainedRun):
         run at that budget (`tune_grid`), else UniPC on the VP-time grid — of 24 fixed (sampler,
         grid) pairs the one whose worst cell in docs/benchmarks.md's ODE-error table is closest to
         the best peer (1.32×; every pair is beaten somewhere, tuned grids are at 0.11–0.46×)."""
-        path = self.path / GRIDS
-        grids = json.loads(path.read_text()) if path.exists() else {}
-        tuned = {k: v for k, v in grids.items() if k.endswith(f"@{nfe}")}
+        tuned = {k: v for k, v in self._grids().items() if k.endswith(f"@{nfe}")}
         if tuned:
             key = min(tuned, key=lambda k: tuned[k]["tuned"])
             steps = len(tuned[key]["sigmas"]) - 1
@@ -351,6 +352,7 @@ class Run(TrainedRun):
         from .sampling.tune import ode_error, steps_for_nfe, tune_grid
 
         get_sampler(sampler)  # a labelled run is tuned on its unconditional D(·, ∅): cond None
+        d64 = self._in(torch.float64)
         lo, hi = self.preset.sampling_range()
         draws = []
         for k in (0, 1):  # tuning noise, fresh noise
@@ -358,21 +360,16 @@ class Run(TrainedRun):
                 math.sqrt(hi**2 + self.preset.precond.sigma_data**2)
                 * randn_per_sample(seed + k, 0, n, self.shape).double()
             )
-            ref = sample(self._in(torch.float64), x_t, karras_sigmas(256, lo, hi), "heun")
+            ref = sample(d64, x_t, karras_sigmas(256, lo, hi), "heun")
             draws.append((x_t, ref))
         start = time.perf_counter()
-        grid, info = tune_grid(
-            self._in(torch.float64), *draws[0], nfe, sampler, hi, lo, iterations=iterations
-        )
+        grid, _ = tune_grid(d64, *draws[0], nfe, sampler, hi, lo, iterations=iterations)
         seconds = time.perf_counter() - start
         fresh = {
             "karras": ode_error(
-                self._in(torch.float64),
-                *draws[1],
-                self.sigmas(steps_for_nfe(sampler, nfe)).double(),
-                sampler,
+                d64, *draws[1], self.sigmas(steps_for_nfe(sampler, nfe)).double(), sampler
             ),
-            "tuned": ode_error(self._in(torch.float64), *draws[1], grid, sampler),
+            "tuned": ode_error(d64, *draws[1], grid, sampler),
         }
         record = {
             "sigmas": grid.tolist(),
@@ -381,10 +378,7 @@ class Run(TrainedRun):
             "seconds": seconds,
             "n": n,
         }
-        path = self.path / GRIDS
-        grids = json.loads(path.read_text()) if path.exists() else {}
-        grids[f"{sampler}@{nfe}"] = record
-        write_json(path, grids)
+        write_json(self.path / GRIDS, {**self._grids(), f"{sampler}@{nfe}": record})
         return {"sampler": sampler, "nfe": nfe, **record}
 
     def sample(

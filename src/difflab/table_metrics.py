@@ -79,11 +79,13 @@ def default_target(codec: TableCodec) -> str | None:
     return None
 
 
-def dcr(codec: TableCodec, rows: pd.DataFrame, train: pd.DataFrame) -> float:
-    """Median distance from each row to its nearest training row (model encoding)."""
+def dcr(codec: TableCodec, train: pd.DataFrame, *row_sets: pd.DataFrame) -> list[float]:
+    """Median distance from each row of each set to its nearest training row (model encoding);
+    the training rows are encoded and indexed once."""
     from scipy.spatial import cKDTree
 
-    return float(np.median(cKDTree(codec.forward(train)).query(codec.forward(rows))[0]))
+    tree = cKDTree(codec.forward(train))
+    return [float(np.median(tree.query(codec.forward(rows))[0])) for rows in row_sets]
 
 
 def table_metrics(
@@ -122,7 +124,7 @@ def table_metrics(
             "ratio": synth / real if real > 0 else None,
         }
     if test is not None:
-        d_s, d_h = dcr(codec, s, train), dcr(codec, ref, train)
+        d_s, d_h = dcr(codec, train, s, ref)
         out["dcr"] = {"synthetic": d_s, "held_out": d_h, "ratio": d_s / d_h if d_h > 0 else None}
         if out["dcr"]["ratio"] is not None and out["dcr"]["ratio"] < MEMORISING:
             out["memorisation_warning"] = (

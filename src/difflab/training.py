@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -40,6 +41,7 @@ from .presets import Preset, get_preset
 from .runconfig import DataInfo, RunConfig
 
 CHECKPOINT = "checkpoint.safetensors"
+LOSS = "loss.json"
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,13 @@ def save_state(run_dir: Path, state: TrainState, run_config: RunConfig | dict) -
         "scaler": state.scaler.state_dict() if state.scaler else None,
     }
     save_checkpoint(run_dir / CHECKPOINT, tensors, meta)
-    write_json(run_dir / "loss.json", {"step_loss": state.history})
+    write_json(run_dir / LOSS, {"step_loss": state.history})
+
+
+def read_history(run_dir: str | Path) -> list:
+    """[[step, mean loss], …] as logged in RUN/loss.json (empty if there is none)."""
+    path = Path(run_dir) / LOSS
+    return json.loads(path.read_text())["step_loss"] if path.exists() else []
 
 
 def load_state(state: TrainState, tensors: dict[str, Tensor], meta: dict) -> None:
@@ -477,9 +485,9 @@ def train(
             labels_from,
             pixels,
         )
-        if env.is_main:
-            write_reference(done, data, heldout, labels)
-        return done
+        if done is not None and env.is_main:
+            write_reference(run_dir, data, heldout, labels)
+        return run_dir
     finally:
         teardown(env)
 
@@ -528,14 +536,22 @@ def _train(
     labels: np.ndarray | None,
     classes: list[str] | None,
     labels_from: str | None,
-    pixels: PixelScaler | None,
-) -> Path:
+    pixels: PixelScaler | TableCodec | None,
+) -> Path | None:
+    """Train (or resume) into run_dir; None when a resumed run has already met cfg.steps."""
+    saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
+    if saved is not None and cfg.steps is not None and saved[1]["step"] >= cfg.steps:
+        log(
+            f"nothing to do: {run_dir} is already at step {saved[1]['step']} and --steps "
+            f"{cfg.steps} counts all steps, not more of them; give a larger --steps (or --seconds) "
+            "to continue"
+        )
+        return None  # before any data preparation: nothing is trained or rewritten
     streamed = isinstance(data, ImageStream)
     scanned = data.scan() if streamed else None  # the first images, for σ_max and class means
     raw = scanned.pixels if streamed else data
     pixels = data.scaler if streamed else pixels
     z, std, sigma_data, sigma_max = prepare_data(raw, standardise, pixels)
-    saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
     shape = tuple(data.shape) if streamed else tuple(z.shape[1:])
     if saved is not None:
         # keep the run's own standardisation and σ's so the model sees the same data
@@ -578,12 +594,6 @@ def _train(
         state.objective.initialise(batches.first(cfg.batch_size))
         ema_update(state, 0.0)  # the EMA starts from the (data-initialised) model
     first, before = state.step, state.elapsed
-    if cfg.steps is not None and first >= cfg.steps:
-        log(
-            f"nothing to do: {run_dir} is already at step {first} and --steps {cfg.steps} counts "
-            "all steps, not more of them; give a larger --steps (or --seconds) to continue"
-        )
-        return run_dir
     state.env, state.loss_fn = env, _wrap(state.objective, env, cfg.compile)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)

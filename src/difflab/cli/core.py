@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -91,8 +90,8 @@ def _table_data(path: str, labels: str | None, opts: dict | None) -> tuple:
     if labels is not None:
         name = _column(df, labels, path)
         values, df = df[name], df.drop(columns=[name])
-        if not opts.get("drop_na"):
-            class_indices(values.to_numpy(), f"{path}[{name}]")  # a missing label, named
+        if not opts.get("drop_na"):  # a missing label is named as one, not as a missing cell
+            y, classes = class_indices(values.to_numpy(), f"{path}[{name}]")
     bad = df.isna().any(axis=1).to_numpy() | (values.isna().to_numpy() if labels else False)
     if bad.any() and not opts.get("drop_na"):
         row = int(np.argmax(bad))
@@ -107,7 +106,7 @@ def _table_data(path: str, labels: str | None, opts: dict | None) -> tuple:
         click.echo(f"{path}: dropped {int(bad.sum())} row(s) with missing cells (--drop-na)")
         df = df[~bad].reset_index(drop=True)
         values = values[~bad] if labels else None
-    if labels is not None:
+    if labels is not None and y is None:  # --drop-na: the labels of the rows kept
         y, classes = class_indices(values.to_numpy(), f"{path}[{name}]")
     return df, y, classes
 
@@ -119,19 +118,11 @@ def _check_suffix(out: Path, run) -> None:
         raise DifflabError(f"{out}: output must end in {', '.join(allowed[:-1])} or {allowed[-1]}")
 
 
-def _logged_steps(run_dir: Path) -> int | None:
-    path = Path(run_dir) / "loss.json"
-    if not path.exists():
-        return None
-    history = json.loads(path.read_text())["step_loss"]
-    return int(history[-1][0]) if history else 0
-
-
 def _loss_figure(run_dir: Path, title: str) -> None:
     from .. import plots
+    from ..training import read_history
 
-    path = Path(run_dir) / "loss.json"
-    history = json.loads(path.read_text())["step_loss"] if path.exists() else []
+    history = read_history(run_dir)
     if history:
         plots.loss_curve(history, Path(run_dir) / "loss.png", title=title)
 
@@ -140,10 +131,10 @@ def _names(text: str | None) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()] if text else None
 
 
-def read_rows(run, path: Path, key: str | None = None, missing: bool = False, **table):
+def read_rows(run, path: Path, key: str | None = None, missing: bool = False):
     """Rows for a trained run: a table for a table run (its columns by name), else an array."""
     if run.is_table:
-        return read_table(path, table.get("delimiter"))
+        return read_table(path)
     return load_array(path, key=key, missing=missing)
 
 
@@ -383,7 +374,7 @@ def train(
 ):
     """Train a diffusion model (or, with --model realnvp|nice, a normalizing flow); writes config.json,
     checkpoint.safetensors, loss.json, loss.png."""
-    from ..training import ModelConfig, TrainConfig, train as train_run
+    from ..training import ModelConfig, TrainConfig, read_history, train as train_run
 
     if steps is None and seconds is None:
         raise DifflabError("give a budget: --steps N or --seconds S")
@@ -438,7 +429,7 @@ def train(
         channels_last=channels_last,
     )
     title = f"{preset if model_type == 'mlp' else model_type} on {data}"
-    before = _logged_steps(out) if resume else None
+    before = read_history(out) if resume else None
     try:
         run_dir = train_run(
             arr,
@@ -463,7 +454,7 @@ def train(
         raise
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 writes
-    if before is not None and _logged_steps(run_dir) == before:
+    if before is not None and read_history(run_dir) == before:
         return  # a finished run: nothing trained, nothing rewritten
     _loss_figure(run_dir, title)
     click.echo(f"run written to {run_dir}/ (checkpoint.safetensors, config.json, loss.png)")
@@ -884,7 +875,7 @@ def demo(out, data, preset, seconds, seed, force):
     """The main job: train → sample (Heun, 35 NFE) → evaluate → plots, in about two minutes on a CPU."""
     from .. import plots
     from ..run import load_run
-    from ..training import TrainConfig, train as train_run
+    from ..training import TrainConfig, read_history, train as train_run
 
     arr = load_data(data, seed=seed)
     train_run(
@@ -902,7 +893,7 @@ def demo(out, data, preset, seconds, seed, force):
     save_array(out / "samples.npy", x)
     result = run.evaluate(x)
     write_json(out / "metrics.json", result)
-    history = json.loads((out / "loss.json").read_text())["step_loss"]
+    history = read_history(out)
     plots.loss_curve(history, out / "loss.png", title=f"{preset} on {data}")
     plots.data_vs_samples(
         run.reference_sets(5000, k=2)[0],

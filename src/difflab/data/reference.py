@@ -60,11 +60,11 @@ def write_reference(run_dir: Path, data, heldout: pd.DataFrame | None, labels=No
     elif isinstance(data, np.ndarray) and data.ndim == 2:
         import torch
 
-        rows = torch.as_tensor(data[_cap(len(data))], dtype=torch.float64)
-        tensors = {"train": rows}
+        kept = _cap(len(data))
+        tensors = {"train": torch.as_tensor(data[kept], dtype=torch.float64)}
         if labels is not None:
-            tensors["labels"] = torch.as_tensor(np.asarray(labels)[_cap(len(data))])
-        save_checkpoint(run_dir / ARRAY, tensors, {"rows": len(rows)})
+            tensors["labels"] = torch.as_tensor(np.asarray(labels)[kept])
+        save_checkpoint(run_dir / ARRAY, tensors, {"rows": len(kept)})
 
 
 def read_table_reference(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
