@@ -138,14 +138,21 @@ def test_neural_ode_example(tmp_path):
     assert r.exit_code == 2 and "unknown system" in r.output
 
 
-def test_compare_trains_both_and_reports(tmp_path):
+def test_compare_trains_three_families_and_reports(tmp_path):
     r = invoke(
         "compare", "--data", "8-gaussians", "--seconds", 2, "--n-eval", 100, "--out", tmp_path / "c"
     )
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "c" / "compare.json").read_text())
-    assert set(report["models"]) == {"edm", "realnvp"}
-    assert all(np.isfinite(m["nll"]) for m in report["models"].values())
+    assert set(report["models"]) == {"edm", "realnvp", "made"}
+    assert [m["kind"] for m in report["models"].values()] == [
+        "diffusion",
+        "flow",
+        "autoregressive",
+    ]
+    for m in report["models"].values():
+        assert np.isfinite(m["nll"]) and m["steps_per_second"] == m["steps"] / 2
+        assert m["sample_seconds_per_1000"] > 0
     assert (tmp_path / "c" / "samples.png").exists()
     r = invoke("compare", "--data", "uniform-1d", "--seconds", 1, "--out", tmp_path / "d")
     assert r.exit_code == 2 and "dimension" in r.output

@@ -70,12 +70,13 @@ TUNED = ("unipc", "ipndm", "dpmpp-3m")  # samplers also scored on a grid tuned f
 
 def _tuned_row(name, mixture, x_t, truth, k: int, sampler: str) -> dict:
     """A grid tuned on 512 other draws (sampling.tune), scored on the benchmark's draws."""
-    from .sampling.tune import tune_grid
+    from .sampling.tune import ode_error, tune_grid
 
     tune_x = mixture.sample(512, sigma=SIGMA_MAX, generator=torch.Generator().manual_seed(2))
     start = time.perf_counter()
     grid, _ = tune_grid(mixture, tune_x, exact(mixture, tune_x), k, sampler, SIGMA_MAX, SIGMA_MIN)
     seconds = time.perf_counter() - start
+    check_x = mixture.sample(512, sigma=SIGMA_MAX, generator=torch.Generator().manual_seed(3))
     stats: dict = {}
     x = sample(mixture, x_t, grid, sampler, stats=stats)
     return {
@@ -86,8 +87,19 @@ def _tuned_row(name, mixture, x_t, truth, k: int, sampler: str) -> dict:
         "grid": "tuned",
         "rms_ode_error": rms(x, truth),
         "tune_seconds": seconds,
+        "check_error": ode_error(mixture, check_x, exact(mixture, check_x), grid, sampler),
         "sigmas": grid.tolist(),
     }
+
+
+def auto_row(tuned: list[dict]) -> dict:
+    """What `sample --nfe K` does on a run without a grid: tune AUTO_TUNE's samplers and keep the
+    one with the smaller error on fresh draws (check_error: 512 draws apart from both the tuning
+    and the benchmark's)."""
+    from .sampling.tune import AUTO_TUNE
+
+    best = min((r for r in tuned if r["sampler"] in AUTO_TUNE), key=lambda r: r["check_error"])
+    return {**best, "grid": "tuned", "sampler": f"--nfe default ({best['sampler']})"}
 
 
 PEERS = {  # diffusers schedulers on their own VP linear-β grids (and with Karras σ where offered)
@@ -140,6 +152,58 @@ def peer_rows(name: str, mixture, n: int, k: int) -> list[dict]:
     return rows
 
 
+KD_SAMPLERS = {  # k-diffusion's deterministic samplers: name → (steps for k NFE, call)
+    "euler": (lambda k: k, lambda kd, d, x, s: kd.sample_euler(d, x, s, disable=True)),
+    "heun": (lambda k: (k + 1) // 2, lambda kd, d, x, s: kd.sample_heun(d, x, s, disable=True)),
+    "dpm_2": (lambda k: (k + 1) // 2, lambda kd, d, x, s: kd.sample_dpm_2(d, x, s, disable=True)),
+    "lms": (lambda k: k, lambda kd, d, x, s: kd.sample_lms(d, x, s, disable=True)),
+    "dpmpp_2m": (lambda k: k, lambda kd, d, x, s: kd.sample_dpmpp_2m(d, x, s, disable=True)),
+    "dpmpp_2s (η=0)": (
+        lambda k: (k + 1) // 2,
+        lambda kd, d, x, s: kd.sample_dpmpp_2s_ancestral(d, x, s, eta=0.0, disable=True),
+    ),
+    "dpmpp_3m_sde (η=0)": (
+        lambda k: k,
+        lambda kd, d, x, s: kd.sample_dpmpp_3m_sde(d, x, s, eta=0.0, disable=True),
+    ),
+}
+
+
+def kd_rows(name: str, mixture, x_t, truth, k: int) -> list[dict]:
+    """k-diffusion's samplers from difflab's own first state on the same three grids (empty when
+    k-diffusion is not installed: `pip install --no-deps k-diffusion torchdiffeq torchsde`)."""
+    from .bench_samplers import load_k_diffusion
+
+    try:
+        kd = load_k_diffusion()
+    except ImportError:
+        kd = None
+    if kd is None:
+        return []
+    rows = []
+    for sampler, (steps_for, call) in KD_SAMPLERS.items():
+        for grid in GRIDS:
+            sigmas = make_sigmas(grid, steps_for(k), SIGMA_MIN, SIGMA_MAX)
+            calls = [0]
+
+            def counted(x, sigma, calls=calls):
+                calls[0] += 1
+                return mixture(x, sigma)
+
+            x = call(kd, counted, x_t.clone(), sigmas)
+            rows.append(
+                {
+                    "problem": name,
+                    "nfe_budget": k,
+                    "nfe": calls[0],
+                    "sampler": f"k-diffusion {sampler}",
+                    "grid": grid,
+                    "rms_ode_error": rms(x, truth),
+                }
+            )
+    return rows
+
+
 def ode_errors(n: int = 20_000, budgets: tuple[int, ...] = (5, 10), log=print) -> list[dict]:
     rows = []
     for name, mixture in problems().items():
@@ -162,9 +226,9 @@ def ode_errors(n: int = 20_000, budgets: tuple[int, ...] = (5, 10), log=print) -
                             "rms_ode_error": err,
                         }
                     )
-            for sampler in TUNED:
-                rows.append(_tuned_row(name, mixture, x_t, truth, k, sampler))
-            peers = peer_rows(name, mixture, n, k)
+            tuned = [_tuned_row(name, mixture, x_t, truth, k, sampler) for sampler in TUNED]
+            rows.extend([*tuned, auto_row(tuned)])
+            peers = kd_rows(name, mixture, x_t, truth, k) + peer_rows(name, mixture, n, k)
             rows.extend(peers)
             if peers:
                 p = min(peers, key=lambda r: r["rms_ode_error"])
@@ -183,4 +247,4 @@ def ode_errors(n: int = 20_000, budgets: tuple[int, ...] = (5, 10), log=print) -
     return rows
 
 
-__all__ = ["ode_errors", "problems", "exact", "mixture_10d", "SAMPLERS", "GRIDS"]
+__all__ = ["ode_errors", "problems", "exact", "mixture_10d", "kd_rows", "SAMPLERS", "GRIDS"]

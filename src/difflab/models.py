@@ -2,8 +2,10 @@
 it is.
 
 Kinds: 'denoiser' (a network F wrapped by a preset's preconditioning into D(x̂; σ, c), trained by
-denoising score matching) and 'flow' (a normalizing flow, trained by maximum likelihood). The
-training loop asks the kind for its objective (objectives.py) and never branches on the type.
+denoising score matching), 'flow' (a normalizing flow) and 'autoregressive' (MADE, WaveNet: a
+product of conditionals, sampled by inverting them — a flow too), both trained by maximum
+likelihood. The training loop asks the kind for its objective (objectives.py) and never branches
+on the type.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import nn
 
+from .autoregressive import MADE, WaveNet
 from .errors import DifflabError, lookup
 from .flows import nice, realnvp
 from .nn import MLP
@@ -26,8 +30,11 @@ from .presets import Preset
 class ModelConfig:
     """type: a name of MODELS. mlp: residual MLP of `depth` blocks of `width`; realnvp | nice:
     `layers` coupling layers, each conditioner an MLP of `depth` hidden layers of `width`; unet:
-    `channels` base width, `mults` per resolution, `blocks` per resolution, `dropout`.
-    num_classes > 0 conditions a denoiser on class labels (plus the null class of guidance)."""
+    `channels` base width, `mults` per resolution, `blocks` per resolution, `dropout`. made:
+    `depth` masked hidden layers of `width`, entries in `order` (natural | reverse | random |
+    a comma list); wavenet: `layers` gated blocks of `channels` (dilations 1, 2, 4, …); both
+    with `components` Gaussians per conditional. num_classes > 0 conditions a denoiser or an
+    autoregressive model on class labels (plus the null class)."""
 
     type: str = "mlp"
     width: int = 128
@@ -40,13 +47,16 @@ class ModelConfig:
     mults: tuple[int, ...] = (1, 2, 2)
     blocks: int = 2
     dropout: float = 0.0
+    components: int = 8
+    order: str = "natural"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mults", tuple(int(m) for m in self.mults))  # JSON gives a list
         spec = lookup(MODELS, self.type, "model")
-        if self.num_classes and spec.kind != "denoiser":
+        if self.num_classes and spec.kind == "flow":
             raise DifflabError(
-                f"class labels condition a diffusion model; a {self.type} flow takes none"
+                f"class labels condition a diffusion or autoregressive model; a {self.type} flow "
+                "takes none"
             )
 
     @property
@@ -55,7 +65,9 @@ class ModelConfig:
 
     @property
     def is_flow(self) -> bool:
-        return self.kind == "flow"
+        """Trained by maximum likelihood and sampled exactly as x = f⁻¹(z): flows and
+        autoregressive models (no preset, sampler or σ grid)."""
+        return self.kind != "denoiser"
 
 
 Builder = Callable[[Preset | None, tuple[int, ...], ModelConfig], nn.Module]
@@ -63,7 +75,7 @@ Builder = Callable[[Preset | None, tuple[int, ...], ModelConfig], nn.Module]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    kind: str  # 'denoiser' | 'flow'
+    kind: str  # 'denoiser' | 'flow' | 'autoregressive'
     build: Builder
     summary: str
 
@@ -93,9 +105,52 @@ def _unet(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> De
     return Denoiser(net, preset.precond)
 
 
+def _made(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> MADE:
+    dim = _vector_dim(shape, "made")
+    return MADE(
+        dim,
+        width=cfg.width,
+        depth=cfg.depth,
+        components=cfg.components,
+        order=made_order(cfg.order, dim),
+        num_classes=cfg.num_classes,
+    )
+
+
+def _wavenet(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> WaveNet:
+    length = _vector_dim(shape, "wavenet")
+    return WaveNet(
+        length,
+        channels=cfg.channels,
+        blocks=cfg.layers,
+        components=cfg.components,
+        num_classes=cfg.num_classes,
+    )
+
+
+def made_order(spec: str, dim: int) -> list[int]:
+    """natural (0…D−1), reverse, random (a fixed permutation, seed 0) or a comma list."""
+    if spec == "natural":
+        return list(range(dim))
+    if spec == "reverse":
+        return list(range(dim))[::-1]
+    if spec == "random":
+        return torch.randperm(dim, generator=torch.Generator().manual_seed(0)).tolist()
+    try:
+        order = [int(i) for i in spec.split(",")]
+    except ValueError:
+        order = []
+    if sorted(order) != list(range(dim)):
+        raise DifflabError(
+            f"order {spec!r}: expected natural, reverse, random or a permutation of 0…{dim - 1} "
+            "as a comma list"
+        )
+    return order
+
+
 def _vector_dim(shape: tuple[int, ...], what: str) -> int:
     if len(shape) != 1:
-        raise DifflabError(f"a {what} flow models vectors; the data's samples have shape {shape}")
+        raise DifflabError(f"a {what} model takes vectors; the data's samples have shape {shape}")
     return shape[0]
 
 
@@ -122,6 +177,16 @@ MODELS: dict[str, ModelSpec] = {
     "unet": ModelSpec(
         "denoiser", _unet, "diffusion model: compact U-Net denoiser for images (C×H×W)"
     ),
+    "made": ModelSpec(
+        "autoregressive",
+        _made,
+        "autoregressive: masked network, mixture-of-Gaussians conditionals (Germain et al. 2015)",
+    ),
+    "wavenet": ModelSpec(
+        "autoregressive",
+        _wavenet,
+        "autoregressive: dilated causal convolutions over a sequence (van den Oord et al. 2016)",
+    ),
 }
 
 
@@ -131,4 +196,4 @@ def build_model(preset: Preset | None, shape: tuple[int, ...] | int, cfg: ModelC
     return MODELS[cfg.type].build(preset, shape, cfg)
 
 
-__all__ = ["MODELS", "ModelConfig", "ModelSpec", "build_model"]
+__all__ = ["MODELS", "ModelConfig", "ModelSpec", "build_model", "made_order"]

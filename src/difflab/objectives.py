@@ -4,7 +4,8 @@ per-sample losses, as a module so DDP can wrap it.
 
 - DSM: denoising score matching of a denoiser at drawn (σ, noise), with the batch's class labels
   replaced by the null class (-1) with probability p_uncond (classifier-free guidance training).
-- NLL: negative log-likelihood of a flow, in nats per dimension.
+- NLL: negative log-likelihood of a flow or an autoregressive model, in nats per dimension; class
+  labels (autoregressive models) dropped to the null class with probability p_uncond.
 """
 
 from __future__ import annotations
@@ -48,27 +49,32 @@ class DSM(nn.Module):
 
 
 class NLL(nn.Module):
-    """-log p(x0) / D for a flow (exact by the change of variables)."""
+    """-log p(x0 [| c]) / D for a flow or an autoregressive model (exact)."""
 
     def __init__(self, model: nn.Module, preset: Preset | None = None, p_uncond: float = 0.0):
         super().__init__()
-        self.model = model
+        self.model, self.p_uncond = model, p_uncond
 
     def draw(
         self, x0: Tensor, labels: Tensor | None, n: int, gen: torch.Generator, part: slice
     ) -> tuple:
-        return (x0,)
+        if labels is None:
+            return (x0,)
+        drop = (torch.rand(n, generator=gen, device=x0.device) < self.p_uncond)[part]
+        return x0, torch.where(drop, -1, labels)
 
     def initialise(self, first: Tensor) -> None:
         """Data-dependent initialisation (ActNorm) on the first rows of the data, the same on every
         rank, before DDP wraps the model (DDP broadcasts parameters once, at wrapping)."""
-        with torch.no_grad():
-            self.model(first)
+        if getattr(self.model, "data_init", True):
+            with torch.no_grad():
+                self.model(first)
 
-    def forward(self, x0: Tensor) -> Tensor:
-        return -self.model.log_prob(x0) / math.prod(x0.shape[1:])
+    def forward(self, x0: Tensor, cond: Tensor | None = None) -> Tensor:
+        lp = self.model.log_prob(x0) if cond is None else self.model.log_prob(x0, cond)
+        return -lp / math.prod(x0.shape[1:])
 
 
-OBJECTIVES = {"denoiser": DSM, "flow": NLL}
+OBJECTIVES = {"denoiser": DSM, "flow": NLL, "autoregressive": NLL}
 
 __all__ = ["DSM", "NLL", "OBJECTIVES"]

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from .checkpoint import load_checkpoint, write_json
-from .flows import Flow
+
 from .data import Standardiser, check_array, get_toy, is_toy, load_data, scaler_from_dict
 from .data.columns import TableCodec
 from .data.labels import load_labelled
@@ -112,6 +113,71 @@ class TrainedRun:
                 f"{what} have {x.shape[1]} columns, the model was trained on {self.dim}"
             )
         return x
+
+    def inpaint(
+        self,
+        known: np.ndarray,
+        mask: np.ndarray | None = None,
+        method: str = "smc",
+        steps: int | None = None,
+        seed: int = 0,
+        batch_size: int = 2000,
+        stats: dict | None = None,
+        cond: int | str | None = None,
+        guidance: float = 1.0,
+        unconditional: bool = False,
+        **options,
+    ) -> np.ndarray:
+        """Fill the missing entries of `known` (data units; NaN where missing, or `mask` False) with
+        difflab.sampling.inpaint (diffusion; method, steps, guidance) or autoregressive.inpaint
+        (MADE/WaveNet: exact, `particles`); observed entries come back exactly. Steps default to 18 (replace,
+        Heun) or 50 (repaint, smc). Rows are N×D vectors or N×C×H×W images (pixel units). Row i
+        depends only on (seed, i); lower `batch_size` for large images (smc holds K copies)."""
+        if self.is_table:
+            return self._inpaint_table(
+                known,
+                method,
+                steps,
+                seed,
+                batch_size,
+                stats,
+                cond,
+                guidance,
+                unconditional,
+                **options,
+            )
+        known = np.asarray(known, dtype=np.float64)
+        if known.shape[1:] != self.shape:
+            want = "×".join(str(s) for s in ("N", *self.shape))
+            raise DifflabError(f"rows to complete must be {want}, got shape {known.shape}")
+        mask = np.isfinite(known) if mask is None else np.array(mask, dtype=bool)  # a copy
+        if mask.shape != known.shape:
+            raise DifflabError(f"mask has shape {mask.shape}; expected {known.shape} like the rows")
+        if np.isinf(known[mask]).any():
+            raise DifflabError(
+                "observed values must be finite (NaN or an empty cell marks a missing one)"
+            )
+        z = np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan)
+        args = (method, steps, seed, batch_size, stats, cond, guidance, unconditional)
+        filled = self.standardiser.inverse(self._inpaint_codes(z, mask, *args, **options))
+        return np.where(mask, known, filled)
+
+    def _inpaint_table(self, known: pd.DataFrame, *args, **options) -> pd.DataFrame:
+        """A table's missing cells (NaN, None, empty) completed; observed cells kept as given."""
+        codec = self.standardiser
+        if not isinstance(known, pd.DataFrame):
+            raise DifflabError(f"rows to complete must be a table with columns {codec.names}")
+        z = codec.forward(known, missing=True)
+        filled = codec.inverse(self._inpaint_codes(z, np.isfinite(z), *args, **options))
+        out = known.copy()
+        for name in codec.names:
+            gone = out[name].isna().to_numpy()
+            if gone.any():
+                column = out[name].astype(object).to_numpy().copy()
+                column[gone] = filled[name].to_numpy()[gone]
+                # an integer column read with empty cells is float; complete, it is integer again
+                out[name] = pd.Series(column, index=out.index).astype(filled[name].dtype)
+        return out
 
     def reference_sets(
         self, n: int, spec: str | None = None, k: int = 6, cls: int | None = None
@@ -316,6 +382,8 @@ class Run(TrainedRun):
 
     def _grids(self) -> dict:
         """The tuned grids stored in RUN/grids.json (empty if none)."""
+        if getattr(self, "_memory_grids", None):
+            return dict(self._memory_grids)
         path = self.path / GRIDS
         return json.loads(path.read_text()) if path.exists() else {}
 
@@ -331,20 +399,47 @@ class Run(TrainedRun):
         key = min(found, key=lambda k: found[k]["tuned"])  # the best tuned at this size
         return torch.tensor(found[key]["sigmas"], dtype=torch.float64)
 
-    def for_nfe(self, nfe: int) -> dict:
+    def for_nfe(self, nfe: int, tune: bool = True, log=None) -> dict:
         """Sampler, steps and grid for a budget of `nfe` evaluations: the best grid tuned for this
-        run at that budget (`tune_grid`), else UniPC on the VP-time grid — of 24 fixed (sampler,
-        grid) pairs the one whose worst cell in docs/benchmarks.md's ODE-error table is closest to
-        the best peer (1.32×; every pair is beaten somewhere, tuned grids are at 0.11–0.46×)."""
+        run at that budget. Without one, a vector model tunes grids for AUTO_TUNE (unipc, ipndm;
+        ~1 s each on a small MLP), stores them and takes the better on fresh draws — in
+        docs/benchmarks.md's ODE-error table this beats the best peer in every cell (≤ 0.46×), where
+        no fixed (sampler, grid) pair does. With tune=False, or for images (tuning a U-Net costs
+        minutes): UniPC on the VP-time grid, the fixed pair with the smallest worst cell (1.32×)."""
+        from .sampling.tune import AUTO_TUNE
+
         tuned = {k: v for k, v in self._grids().items() if k.endswith(f"@{nfe}")}
+        if not tuned and tune and not self.is_image:
+            for sampler in AUTO_TUNE:
+                r = self.tune_grid(nfe, sampler, store=False)
+                tuned[f"{sampler}@{nfe}"] = r
+                if log:
+                    log(f"tuned a {nfe}-NFE grid for {sampler} in {r['seconds']:.1f} s")
+            self._store_grids(tuned, log)
         if tuned:
             key = min(tuned, key=lambda k: tuned[k]["tuned"])
             steps = len(tuned[key]["sigmas"]) - 1
             return {"sampler": key.split("@")[0], "steps": steps, "schedule": "tuned"}
         return {"sampler": "unipc", "steps": nfe, "schedule": "vp-time"}
 
+    def _store_grids(self, grids: dict, log=None) -> None:
+        """Add tuned grids to RUN/grids.json; a read-only run keeps them for this call only."""
+        merged = {**self._grids(), **grids}
+        try:
+            write_json(self.path / GRIDS, merged)
+        except OSError as e:
+            self._memory_grids = merged
+            if log:
+                log(f"note: could not store the tuned grids in {self.path} ({e.strerror})")
+
     def tune_grid(
-        self, nfe: int, sampler: str = "unipc", n: int = 512, seed: int = 0, iterations: int = 400
+        self,
+        nfe: int,
+        sampler: str = "unipc",
+        n: int = 512,
+        seed: int = 0,
+        iterations: int = 400,
+        store: bool = True,
     ) -> dict:
         """Tune a grid for `sampler` at `nfe` evaluations on this run's own denoiser (sampling.tune:
         Nelder–Mead on n noise draws against a 256-step Heun solution), check it on n fresh draws,
@@ -378,7 +473,8 @@ class Run(TrainedRun):
             "seconds": seconds,
             "n": n,
         }
-        write_json(self.path / GRIDS, {**self._grids(), f"{sampler}@{nfe}": record})
+        if store:
+            self._store_grids({f"{sampler}@{nfe}": record})
         return {"sampler": sampler, "nfe": nfe, **record}
 
     def sample(
@@ -494,70 +590,6 @@ class Run(TrainedRun):
         mean = torch.tensor(means, dtype=torch.float32)[cond]
         return min(guidance, 1.0) * mean.reshape(*cond.shape, *self.shape)
 
-    def inpaint(
-        self,
-        known: np.ndarray,
-        mask: np.ndarray | None = None,
-        method: str = "smc",
-        steps: int | None = None,
-        seed: int = 0,
-        batch_size: int = 2000,
-        stats: dict | None = None,
-        cond: int | str | None = None,
-        guidance: float = 1.0,
-        unconditional: bool = False,
-        **options,
-    ) -> np.ndarray:
-        """Fill the missing entries of `known` (data units; NaN where missing, or `mask` False) with
-        difflab.sampling.inpaint; observed entries come back exactly. Steps default to 18 (replace,
-        Heun) or 50 (repaint, smc). Rows are N×D vectors or N×C×H×W images (pixel units). Row i
-        depends only on (seed, i); lower `batch_size` for large images (smc holds K copies)."""
-        if self.is_table:
-            return self._inpaint_table(
-                known,
-                method,
-                steps,
-                seed,
-                batch_size,
-                stats,
-                cond,
-                guidance,
-                unconditional,
-                **options,
-            )
-        known = np.asarray(known, dtype=np.float64)
-        if known.shape[1:] != self.shape:
-            want = "×".join(str(s) for s in ("N", *self.shape))
-            raise DifflabError(f"rows to complete must be {want}, got shape {known.shape}")
-        mask = np.isfinite(known) if mask is None else np.array(mask, dtype=bool)  # a copy
-        if mask.shape != known.shape:
-            raise DifflabError(f"mask has shape {mask.shape}; expected {known.shape} like the rows")
-        if np.isinf(known[mask]).any():
-            raise DifflabError(
-                "observed values must be finite (NaN or an empty cell marks a missing one)"
-            )
-        z = np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan)
-        args = (method, steps, seed, batch_size, stats, cond, guidance, unconditional)
-        filled = self.standardiser.inverse(self._inpaint_codes(z, mask, *args, **options))
-        return np.where(mask, known, filled)
-
-    def _inpaint_table(self, known: pd.DataFrame, *args, **options) -> pd.DataFrame:
-        """A table's missing cells (NaN, None, empty) completed; observed cells kept as given."""
-        codec = self.standardiser
-        if not isinstance(known, pd.DataFrame):
-            raise DifflabError(f"rows to complete must be a table with columns {codec.names}")
-        z = codec.forward(known, missing=True)
-        filled = codec.inverse(self._inpaint_codes(z, np.isfinite(z), *args, **options))
-        out = known.copy()
-        for name in codec.names:
-            gone = out[name].isna().to_numpy()
-            if gone.any():
-                column = out[name].astype(object).to_numpy().copy()
-                column[gone] = filled[name].to_numpy()[gone]
-                # an integer column read with empty cells is float; complete, it is integer again
-                out[name] = pd.Series(column, index=out.index).astype(filled[name].dtype)
-        return out
-
     def _inpaint_codes(
         self,
         z: np.ndarray,
@@ -669,9 +701,10 @@ class Run(TrainedRun):
 
 @dataclass
 class FlowRun(TrainedRun):
-    """A trained normalizing flow (NICE or RealNVP): exact sampling and exact log-likelihood."""
+    """A trained exact-likelihood model — a normalizing flow (NICE, RealNVP) or an autoregressive
+    model (MADE, WaveNet), x = f⁻¹(z) either way: exact sampling and exact log-likelihood."""
 
-    flow: Flow
+    flow: nn.Module
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu") -> "FlowRun":
@@ -683,42 +716,129 @@ class FlowRun(TrainedRun):
         flow.to(device).eval().requires_grad_(False)
         return cls(path, config, scaler_from_dict(config.data.standardiser), flow)
 
+    @property
+    def is_autoregressive(self) -> bool:
+        return self.config.model.kind == "autoregressive"
+
+    def _label(self, cond: int | str | None, unconditional: bool, n: int) -> torch.Tensor | None:
+        """The class tensor for a labelled autoregressive run: class `cond`, or the null class −1
+        (p(x), trained with label dropout) when asked for unconditional samples."""
+        if not self.classes:
+            if cond is not None or unconditional:
+                raise DifflabError(f"{self.path} was trained without labels: no class to give")
+            return None
+        if cond is None and not unconditional:
+            raise DifflabError(
+                f"{self.path} was trained with labels ({_short(self.classes)}): give a class "
+                "(--class K) or ask for --unconditional samples"
+            )
+        index = -1 if cond is None else self.config.data.class_index(cond)  # a name or an index
+        return torch.full((n,), index, dtype=torch.long)
+
     def sample(
-        self, n: int, seed: int = 0, batch_size: int = 10_000, stats: dict | None = None, **options
+        self,
+        n: int,
+        seed: int = 0,
+        batch_size: int = 10_000,
+        stats: dict | None = None,
+        cond: int | None = None,
+        unconditional: bool = False,
+        **options,
     ) -> np.ndarray:
-        """n exact samples x = f⁻¹(z), z ~ N(0, I); sample i depends only on (seed, i). A flow has
-        no sampler, steps or σ grid: passing sampler options is an error."""
+        """n exact samples x = f⁻¹(z), z ~ N(0, I); sample i depends only on (seed, i). No
+        sampler, steps or σ grid: passing sampler options is an error. An autoregressive run
+        trained with labels samples p(x | c) for cond = c, or p(x) with unconditional=True."""
         given = {k: v for k, v in options.items() if v is not None}
         if given:
             raise DifflabError(
-                f"{self.path} is a {self.name} flow: it samples exactly, without "
+                f"{self.path} is a {self.name} model: it samples exactly, without "
                 f"{', '.join(sorted(given))}"
             )
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
         device = next(self.flow.parameters()).device
-        out = [
-            self.flow.sample(
-                randn_per_sample(seed, start, min(batch_size, n - start), self.shape).to(device)
-            ).cpu()
-            for start in range(0, n, batch_size)
-        ]
+        label = self._label(cond, unconditional, n)
+        out = []
+        for start in range(0, n, batch_size):
+            z = randn_per_sample(seed, start, min(batch_size, n - start), self.shape).to(device)
+            extra = () if label is None else (label[start : start + len(z)].to(device),)
+            out.append(self.flow.sample(z, *extra).cpu())
         if stats is not None:
-            stats["nfe"] = 1
+            stats["nfe"] = self.dim if self.is_autoregressive else 1
         return self.standardiser.inverse(torch.cat(out).double().numpy())
 
-    def log_prob_standardised(
-        self, z: torch.Tensor, stats: dict | None = None, **options
+    def _inpaint_codes(
+        self,
+        z: np.ndarray,
+        mask: np.ndarray,
+        method: str,
+        steps: int | None,
+        seed: int,
+        batch_size: int,
+        stats: dict | None,
+        cond,
+        guidance: float,
+        unconditional: bool,
+        particles: int = 64,
+        **options,
     ) -> np.ndarray:
-        """Exact log p(ẑ) by the change of variables; integration options do not apply."""
-        device = next(self.flow.parameters()).device
-        with torch.no_grad():
-            out = torch.cat(
-                [self.flow.log_prob(c.to(device)).cpu() for c in z.to(torch.float32).split(10_000)]
+        """An autoregressive model's completion (autoregressive.inpaint): the unknown entries in
+        the model's order, M = `particles` draws per row resampled by the known entries' weights —
+        exact with one draw when the known entries come first in the order. Row i depends only
+        on (seed, i). stats gets the rows' smallest effective sample size."""
+        from .autoregressive.inpaint import ar_inpaint
+
+        if not self.is_autoregressive:
+            raise DifflabError(f"{self.path} is a {self.name} flow: it cannot fix some entries")
+        if guidance != 1 or options or steps is not None:
+            given = sorted(
+                [*options, *(["steps"] if steps else []), *(["guidance"] * (guidance != 1))]
             )
+            raise DifflabError(
+                f"an autoregressive model completes rows exactly; no {', '.join(given)}"
+            )
+        device = next(self.flow.parameters()).device
+        label = self._label(cond, unconditional, len(z))
+        out, worst = [], float("inf")
+        for start in range(0, len(z), batch_size):
+            count = min(batch_size, len(z) - start)
+            noise = randn_per_sample(seed, start * particles, count * particles, self.shape)
+            u = torch.special.ndtr(randn_per_sample(seed, start, count, (), stream=1).double())
+            rows = torch.from_numpy(np.nan_to_num(z[start : start + count])).float()
+            with torch.no_grad():
+                x, ess = ar_inpaint(
+                    self.flow,
+                    rows.to(device),
+                    torch.from_numpy(mask[start : start + count]).to(device),
+                    noise.view(count, particles, *self.shape).to(device),
+                    u,
+                    None if label is None else label[start : start + count].to(device),
+                )
+            out.append(x.cpu().double().numpy())
+            worst = min(worst, float(ess.min()))
+        if stats is not None:
+            stats.update(nfe=self.dim * particles, min_ess=worst, particles=particles)
+        return np.concatenate(out)
+
+    def log_prob_standardised(
+        self, z: torch.Tensor, stats: dict | None = None, cond: int | None = None, **options
+    ) -> np.ndarray:
+        """Exact log p(ẑ) (a labelled autoregressive run: log p(ẑ | c), or p(ẑ) through the null
+        class); integration options do not apply."""
+        device = next(self.flow.parameters()).device
+        label = None
+        if self.classes:
+            label = self._label(cond, cond is None, len(z))
+        with torch.no_grad():
+            out = []
+            for i, c in enumerate(z.to(torch.float32).split(10_000)):
+                extra = (
+                    () if label is None else (label[i * 10_000 : i * 10_000 + len(c)].to(device),)
+                )
+                out.append(self.flow.log_prob(c.to(device), *extra).cpu())
         if stats is not None:
             stats["nfe"] = 1
-        return out.double().numpy()
+        return torch.cat(out).double().numpy()
 
 
 def _component(mixture: GaussianMixture | None, k: int) -> GaussianMixture:

@@ -180,7 +180,7 @@ def _ddim_step(cov: torch.Tensor, s: float, s_next: float, eta: float = 1.0) -> 
     [
         ("ddpm", {}, lambda g: _ddim_cov(g, 1.0)),
         ("euler-maruyama", {}, _euler_maruyama_cov),
-        ("pc", {"predictor": "ddpm", "snr": 0.16}, lambda g: _pc_cov(g, 0.16)),
+        ("pc", {"predictor": "ddpm", "snr": 0.16, "step": "fixed"}, lambda g: _pc_cov(g, 0.16)),
         ("ddim", {"eta": 0.5}, lambda g: _ddim_cov(g, 0.5)),
         ("edm-stochastic", {"s_churn": 5.0}, lambda g: _edm_cov(g, 5.0)),
     ],
@@ -195,3 +195,39 @@ def test_output_covariance_is_the_linear_gaussian_recursion(method, opts, exact)
     want = exact(sigmas.tolist())
     assert not torch.allclose(want, GAUSS.cov, rtol=0.05)  # the recursion's own bias is visible
     assert torch.allclose(torch.cov(x.T), want, rtol=0.02, atol=0.004), (torch.cov(x.T), want)
+
+
+def test_song_corrector_step_is_2r2_times_data_plus_noise_variance():
+    """Gaussian data N(0, vI), ideal denoiser: ||x̂ − D||² → nσ⁴/(v + σ²) and ||z||² → n, so Song
+    et al.'s ε = 2(r||z||/||∇log p||)² → 2r²(v + σ²) — at σ = 0.01 that is 10⁴× the fixed 2(rσ)²."""
+    from difflab.sampling.sde import corrector_step
+
+    n, v, r = 4000, 2.0, 0.16
+    gauss = Gaussian(torch.zeros(n, dtype=torch.float64), v * torch.eye(n, dtype=torch.float64))
+    for sigma in (0.01, 0.3, 3.0):
+        x = gauss.sample(64, sigma=sigma, generator=torch.Generator().manual_seed(0))
+        z = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+        eps = corrector_step(z, x, x * v / (v + sigma**2), torch.tensor(sigma).double(), r)
+        assert float(eps) == pytest.approx(2 * r**2 * (v + sigma**2), rel=0.01)
+
+
+def test_song_corrector_moves_samples_at_small_sigma_and_keeps_the_law():
+    """One corrector step at σ = 0.01 on samples of p_σ (unit-variance 1-D Gaussian): Song's step
+    moves a point by sqrt(2ε) ≈ 2r·sqrt(1 + σ²) ≈ 0.32 in std while keeping the variance 1 + σ²
+    (Langevin leaves p_σ nearly invariant); the fixed step moves it by ~2rσ = 0.0032."""
+    from difflab.sampling.sde import predictor_corrector
+
+    g1 = Gaussian(torch.zeros(1, dtype=torch.float64), torch.eye(1, dtype=torch.float64))
+    x0 = g1.sample(40_000, sigma=0.01, generator=torch.Generator().manual_seed(3))
+    sigmas = torch.tensor([0.01, 0.01 - 1e-12, 0.0], dtype=torch.float64)[:2]
+    moved, var = {}, {}
+    for step in ("song", "fixed"):
+        x = predictor_corrector(
+            lambda x, s: g1(x, s), x0, sigmas, noise=lambda k: torch.randn(
+                x0.shape, generator=torch.Generator().manual_seed(k), dtype=x0.dtype
+            ), predictor="euler", snr=0.16, step=step
+        )  # fmt: skip
+        moved[step], var[step] = float((x - x0).std()), float(x.var())
+    assert moved["song"] == pytest.approx(2 * 0.16, rel=0.03), moved
+    assert moved["fixed"] == pytest.approx(2 * 0.16 * 0.01, rel=0.03), moved
+    assert var["song"] == pytest.approx(1.0, abs=0.03), var  # the law kept (SE of var ≈ 0.007)

@@ -1,6 +1,8 @@
 """Tuned grids: a grid tuned on some noise draws lands closer to the exact PF-ODE on fresh draws
 than every fixed grid, at the same NFE."""
 
+import json
+
 import numpy as np
 import torch
 
@@ -76,8 +78,12 @@ def test_tune_grid_command_and_tuned_sampling(tmp_path):
 def test_nfe_picks_the_tuned_grid_else_unipc_on_vp_time(tmp_path):
     train_tiny(tmp_path / "r", "moons", 20)
     out = tmp_path / "s.npy"
-    r = run("sample", "--run", tmp_path / "r", "--n", 5, "--out", out, "--nfe", 6, "--no-plot")
+    r = run(
+        "sample", "--run", tmp_path / "r", "--n", 5, "--out", out, "--nfe", 6, "--no-plot",
+        "--no-tune",
+    )  # fmt: skip
     assert r.exit_code == 0 and "unipc, 6 steps on the vp-time grid" in r.output, r.output
+    assert not (tmp_path / "r" / "grids.json").exists()
     assert (
         run(
             "tune-grid", "--run", tmp_path / "r", "--nfe", 6, "--n", 32, "--sampler", "dpmpp-2m"
@@ -102,3 +108,19 @@ def test_nfe_picks_the_tuned_grid_else_unipc_on_vp_time(tmp_path):
         run("sample", "--run", tmp_path / "r", "--out", out, "--nfe", 6, "--steps", 3, "--force"),
         "give it alone",
     )
+
+
+def test_nfe_without_a_grid_tunes_unipc_and_ipndm_and_takes_the_better(tmp_path):
+    train_tiny(tmp_path / "r", "moons", 20)
+    out = tmp_path / "s.npy"
+    r = run("sample", "--run", tmp_path / "r", "--n", 5, "--out", out, "--nfe", 5, "--no-plot")
+    assert r.exit_code == 0 and "tuned a 5-NFE grid for ipndm" in r.output, r.output
+    grids = json.loads((tmp_path / "r" / "grids.json").read_text())
+    assert set(grids) == {"unipc@5", "ipndm@5"}
+    best = min(grids, key=lambda k: grids[k]["tuned"]).split("@")[0]
+    assert f"{best}, 5 steps on the tuned grid, NFE 5" in r.output, r.output
+    r = run(
+        "sample", "--run", tmp_path / "r", "--n", 5, "--out", out, "--nfe", 5, "--no-plot",
+        "--force",
+    )  # fmt: skip
+    assert r.exit_code == 0 and "tuned a" not in r.output  # stored: tuned once

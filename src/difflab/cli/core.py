@@ -138,6 +138,13 @@ def read_rows(run, path: Path, key: str | None = None, missing: bool = False):
     return load_array(path, key=key, missing=missing)
 
 
+def _refuse_method(method: str, name: str):
+    raise DifflabError(
+        f"--method {method} is a diffusion sampler; a {name} model completes rows exactly "
+        "(--particles M for known entries that come late in its order)"
+    )
+
+
 def _inpaint_images(
     run, spec: str, mask_name: str, n: int, per_image: int, out: Path, key: str | None, kwargs: dict
 ) -> None:
@@ -216,10 +223,11 @@ def _condition_options(fn):
 @click.option(
     "--model",
     "model_type",
-    type=click.Choice(["mlp", "unet", "realnvp", "nice"]),
+    type=click.Choice(["mlp", "unet", "realnvp", "nice", "made", "wavenet"]),
     default=None,
     help="mlp (vectors) or unet (images): a diffusion model of --preset; realnvp/nice: a normalizing "
-    "flow by maximum likelihood  [default: unet for images, else mlp]",
+    "flow; made (vectors) / wavenet (sequences: N×T rows): an autoregressive model; the last four "
+    "by maximum likelihood  [default: unet for images, else mlp]",
 )
 @click.option(
     "--image-size",
@@ -252,7 +260,25 @@ def _condition_options(fn):
     show_default=True,
     help="Residual blocks of the MLP (flows: conditioner layers).",
 )
-@click.option("--layers", default=8, show_default=True, help="Coupling layers of a flow.")
+@click.option(
+    "--layers",
+    default=8,
+    show_default=True,
+    help="Coupling layers of a flow; gated blocks of a wavenet (dilations 1, 2, 4, …).",
+)
+@click.option(
+    "--components",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="made/wavenet: Gaussians in each conditional's mixture.",
+)
+@click.option(
+    "--order",
+    default="natural",
+    show_default=True,
+    help="made: the entries' order — natural, reverse, random or a comma list (2,0,1).",
+)
 @click.option(
     "--n-toy", default=50_000, show_default=True, help="Training points drawn from a toy set."
 )
@@ -352,6 +378,8 @@ def train(
     width,
     depth,
     layers,
+    components,
+    order,
     n_toy,
     key,
     labels,
@@ -392,13 +420,23 @@ def train(
         _positive(name, v)
     images = is_image_spec(data) or model_type == "unet" or stream
     model_type = model_type or ("unet" if images else "mlp")
-    if model_type in ("realnvp", "nice") and preset is not None:
+    if model_type in ("realnvp", "nice", "made", "wavenet") and preset is not None:
         raise DifflabError(
-            f"--preset is a diffusion recipe; a {model_type} flow is trained by maximum likelihood"
+            f"--preset is a diffusion recipe; a {model_type} model is trained by maximum likelihood"
         )
+    if order != "natural" and model_type != "made":
+        raise DifflabError("--order sets the entries' order of a made model")
     preset = preset or "edm"
     get_preset(preset)
-    model = ModelConfig(type=model_type, width=width, depth=depth, layers=layers, channels=channels)
+    model = ModelConfig(
+        type=model_type,
+        width=width,
+        depth=depth,
+        layers=layers,
+        channels=channels,
+        components=components,
+        order=order,
+    )
     table = {
         "delimiter": delimiter,
         "columns": _names(columns),
@@ -501,7 +539,14 @@ def train(
     type=click.IntRange(2, 1000),
     default=None,
     help="A budget of network evaluations instead of --sampler/--steps/--schedule: the run's best "
-    "tuned grid at that budget (difflab tune-grid), else unipc on the vp-time grid.",
+    "tuned grid at that budget; a vector run without one tunes unipc and ipndm grids first (~1 s "
+    "each, stored in the run); images and --no-tune: unipc on the vp-time grid.",
+)
+@click.option(
+    "--tune/--no-tune",
+    default=True,
+    show_default=True,
+    help="With --nfe: tune a grid when the run has none at that budget.",
 )
 @click.option(
     "--own-time",
@@ -534,6 +579,7 @@ def sample(
     schedule,
     opts,
     nfe,
+    tune,
     own_time,
     cls,
     guidance,
@@ -573,7 +619,7 @@ def sample(
             raise DifflabError("--nfe chooses sampler, steps and grid; give it alone")
         if isinstance(run, FlowRun):
             raise DifflabError(f"{run_dir} is a {run.name} flow: it samples exactly, without NFE")
-        chosen = run.for_nfe(nfe)
+        chosen = run.for_nfe(nfe, tune=tune, log=lambda m: click.echo(m, err=True))
         sampler, steps, schedule = chosen["sampler"], chosen["steps"], chosen["schedule"]
     if run.is_image and out.suffix.lower() == ".csv":
         raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
@@ -595,18 +641,13 @@ def sample(
         **options,
     }
     if isinstance(run, FlowRun):
-        x = run.sample(
-            n,
-            seed=seed,
-            stats=stats,
-            **given,
-            **{
-                "class": cls,
-                "unconditional": unconditional or None,
-                "guidance": None if guidance == 1 else guidance,
-            },
-        )
-        what = f"exact flow samples, {run.name}"
+        if guidance != 1:
+            raise DifflabError(
+                f"{run_dir} is a {run.name} model: it samples p(x | c) exactly (--class K), "
+                "without guidance"
+            )
+        x = run.sample(n, seed=seed, stats=stats, cond=cls, unconditional=unconditional, **given)
+        what = f"exact samples, {run.name}"
     else:
         defaults = {
             "sampler": "heun",
@@ -776,8 +817,12 @@ def inpaint(
         _check_suffix(out, run)
     _check_output(out, force)
     known = read_rows(run, data_path, key=key, missing=True) if images is None else None
-    if not isinstance(run, Run):
-        raise DifflabError(f"{run_dir} is a {run.name} flow; inpainting needs a diffusion model")
+    if not isinstance(run, Run) and not run.is_autoregressive:
+        raise DifflabError(
+            f"{run_dir} is a {run.name} flow; inpainting needs a diffusion or autoregressive model"
+        )
+    if not isinstance(run, Run):  # autoregressive: exact, by particles only
+        method = "smc" if method == "smc" else _refuse_method(method, run.name)
     options = {
         "smc": {"particles": particles},
         "repaint": {"jumps": jumps},
@@ -799,8 +844,13 @@ def inpaint(
     save_array(out, filled)
     observed = known.notna().to_numpy() if run.is_table else np.isfinite(known)
     full, empty = int(observed.all(1).sum()), int((~observed).all(1).sum())
+    how = (
+        f"{method}, {stats['steps']} levels"
+        if "steps" in stats
+        else f"exact, {stats['particles']} particles, smallest ESS {stats['min_ess']:.1f}"
+    )
     click.echo(
-        f"{len(known)} rows → {out} ({method}, {stats['steps']} levels, NFE {stats['nfe']}): "
+        f"{len(known)} rows → {out} ({how}, NFE {stats['nfe']}): "
         f"{len(known) - full - empty} completed, {full} passed through (nothing missing), "
         f"{empty} sampled unconditionally (everything missing); {int((~observed).sum())} values filled"
     )

@@ -182,16 +182,24 @@ def _table_rows(run, data: str, n: int):
     "--flow", default="realnvp", show_default=True, type=click.Choice(["realnvp", "nice"])
 )
 @click.option(
+    "--autoregressive",
+    default="made",
+    show_default=True,
+    type=click.Choice(["made", "wavenet", "none"]),
+    help="The autoregressive model (wavenet: rows as sequences); none leaves it out.",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="Directory for both runs [default: runs/compare-DATA].",
+    help="Directory for the runs [default: runs/compare-DATA].",
 )
 @click.option("--n-eval", default=2000, show_default=True, help="Held-out points for the NLL.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite runs in --out.")
 @_friendly
-def compare(data, seconds, preset, flow, out, n_eval, seed, force):
-    """Train a diffusion preset and a flow on the same data for the same time; print NLL and SW2 side by side."""
+def compare(data, seconds, preset, flow, autoregressive, out, n_eval, seed, force):
+    """Train a diffusion preset, a flow and an autoregressive model on the same data for the same
+    time; print NLL, bits/dim, SW2 ÷ floor, training and sampling speed side by side."""
     from ..compare import compare_models, format_report
     from ..data import load_data
     from ..presets import get_preset
@@ -204,7 +212,15 @@ def compare(data, seconds, preset, flow, out, n_eval, seed, force):
     if load_data(data, n=10).shape[1] < 2:
         raise DifflabError(f"{data}: flows need data of dimension ≥ 2")
     report = compare_models(
-        data, out, seconds, preset, flow, n_eval=n_eval, seed=seed, log=click.echo
+        data,
+        out,
+        seconds,
+        preset,
+        flow,
+        n_eval=n_eval,
+        seed=seed,
+        log=click.echo,
+        autoregressive=None if autoregressive == "none" else autoregressive,
     )
     click.echo(format_report(report))
     click.echo(f"→ {out}/compare.json, {out}/samples.png")

@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..checkpoint import write_json
 from ..errors import lookup
-from . import gallery, images, lecture
+from . import gallery, images, lecture, sequences
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,11 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             "faces", images.faces, "U-Net on 25×25 faces: samples, the left half blacked out"
+        ),
+        Experiment(
+            "sequences",
+            sequences.sequences,
+            "WaveNet on noisy damped oscillations (AR(2)): samples, autocorrelation, receptive field",
         ),
     ]
 }

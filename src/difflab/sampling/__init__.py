@@ -107,7 +107,7 @@ SAMPLERS: dict[str, Sampler] = {
         1,
         "1 + corrector_steps",
         True,
-        "predictor–corrector: predictor (any sampler) + Langevin corrector (snr)",
+        "predictor–corrector: predictor (any sampler) + Langevin corrector (snr, step)",
     ),
 }
 
