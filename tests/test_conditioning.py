@@ -134,7 +134,7 @@ def test_bad_labels(tmp_path, content, labels, needle):
     assert not (tmp_path / "r").exists()
 
 
-def test_labels_need_a_diffusion_model(tmp_path):
+def test_labels_need_a_diffusion_or_autoregressive_model(tmp_path):
     r = run(
         "train",
         "--data",
@@ -148,7 +148,7 @@ def test_labels_need_a_diffusion_model(tmp_path):
         "--steps",
         5,
     )
-    one_line_error(r, "class labels condition a diffusion model")
+    one_line_error(r, "class labels condition a diffusion or autoregressive model")
     one_line_error(
         run(
             "train",

@@ -26,6 +26,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from . import __version__
+from .autoregressive.wavenet import receptive_field
 from .batches import InMemory, Streamed
 from .checkpoint import flatten_state, load_checkpoint, save_checkpoint, unflatten_state, write_json
 from .data import Standardiser, max_pairwise_distance, scaler_from_dict
@@ -626,7 +627,12 @@ def _batches(
 
 def _describe(rc: RunConfig, preset: Preset, env: DistEnv, standardise: bool) -> str:
     what = (
-        f"{rc.model.type} flow, maximum likelihood"
+        f"{rc.model.type} {'flow' if rc.model.kind == 'flow' else 'model'}, maximum likelihood"
+        + (
+            f", receptive field {receptive_field(rc.model.layers)}"
+            if rc.model.type == "wavenet"
+            else ""
+        )
         if rc.model.is_flow
         else f"preset {preset.name}: σ_data = {rc.sigma_data:.3g}, σ_max = {preset.sampling_range()[1]:.3g}"
     )

@@ -42,26 +42,41 @@ def mixture_cdf(x: Tensor, log_pi: Tensor, mu: Tensor, log_s: Tensor) -> Tensor:
 
 
 def mixture_icdf(
-    z: Tensor, log_pi: Tensor, mu: Tensor, log_s: Tensor, iterations: int = 60
+    z: Tensor, log_pi: Tensor, mu: Tensor, log_s: Tensor, max_iterations: int = 100
 ) -> Tensor:
-    """x with F(x) = Φ(z), by bisection in float64 on [min μ − 40 s, max μ + 40 s]. For z > 0 it
-    solves the upper tail 1 − F(x) = Φ(−z) instead (1 − Φ(z) rounds to 0 in float64 beyond
-    z ≈ 8.3; the tails keep full relative precision). 60 halvings leave the bracket × 1e-18."""
+    """x with F(x) = Φ(z), in float64. The root lies between the components' own quantiles
+    min_k(μ_k + s_k z) and max_k(μ_k + s_k z) (there every Φ((x − μ_k)/s_k) is ≤, resp. ≥, Φ(z)).
+    Newton steps on log F(x) − log Φ(z) (nearly linear far into the tails, where F itself is
+    exponentially flat) that leave the shrinking bracket are replaced by bisection: quadratic near
+    the root, never worse than halving. For z > 0 it solves the upper tail 1 − F(x) = Φ(−z)
+    instead (1 − Φ(z) rounds to 0 in float64 beyond z ≈ 8.3). Each entry stops on its own once a
+    step moves it by < 1e-13·(1 + |x|), so its result does not depend on its batch."""
     dtype = z.dtype
     z, log_pi, mu, log_s = (t.double() for t in (z, log_pi, mu, log_s))
-    s, upper = torch.exp(log_s), z > 0
-    sign = torch.where(upper, -1.0, 1.0).unsqueeze(
-        -1
-    )  # F uses Φ((x − μ)/s), 1 − F uses Φ((μ − x)/s)
-    tail = normal_cdf(-z.abs())
-    lo, hi = (mu - 40 * s).amin(-1), (mu + 40 * s).amax(-1)
-    pi = torch.exp(log_pi)
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        mass = (pi * normal_cdf(sign * (mid.unsqueeze(-1) - mu) / s)).sum(-1)
-        below = torch.where(upper, mass > tail, mass < tail)  # F(mid) < Φ(z): the root is above
-        lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
-    return (0.5 * (lo + hi)).to(dtype)
+    s, pi = torch.exp(log_s), torch.exp(log_pi)
+    upper = z > 0
+    sign = torch.where(upper, -1.0, 1.0).to(z)  # F: Φ((x − μ)/s); 1 − F: Φ((μ − x)/s)
+    log_tail = torch.log(normal_cdf(-z.abs()))
+    quantiles = mu + s * z.unsqueeze(-1)
+    lo, hi = quantiles.amin(-1), quantiles.amax(-1)
+    x = 0.5 * (lo + hi)
+    done = lo == hi  # one component, or all agree: the bracket is the answer
+    for _ in range(max_iterations):
+        if bool(done.all()):
+            break
+        u = (x.unsqueeze(-1) - mu) / s
+        mass = (pi * normal_cdf(sign.unsqueeze(-1) * u)).sum(-1).clamp_min(1e-300)
+        density = (pi * torch.exp(-0.5 * u**2) / s).sum(-1) / math.sqrt(2 * math.pi)
+        gap = torch.log(mass) - log_tail  # > 0: past the root on the side of the tail
+        past = gap > 0
+        lo = torch.where(past != upper, lo, x)  # lower tail: past → hi = x; upper: past → lo = x
+        hi = torch.where(past != upper, x, hi)
+        newton = x - sign * gap * mass / density.clamp_min(1e-300)
+        inside = (newton > lo) & (newton < hi)
+        new = torch.where(inside, newton, 0.5 * (lo + hi))
+        done = done | ((new - x).abs() < 1e-13 * (1 + x.abs()))
+        x = torch.where(done, x, new)
+    return x.to(dtype)
 
 
 __all__ = [

@@ -20,6 +20,17 @@ from torch import Tensor, nn
 from .mixture import mixture_icdf, mixture_log_prob, split_params
 
 
+def dilations(blocks: int, cycle: int = 10) -> list[int]:
+    """d_l = 2^(l mod cycle): 1, 2, 4, …, 512, 1, 2, … (WaveNet Sec. 2.1)."""
+    return [2 ** (i % cycle) for i in range(blocks)]
+
+
+def receptive_field(blocks: int, cycle: int = 10) -> int:
+    """How many past values p(x_t | ·) sees: x_{t−R} … x_{t−1}, R = 1 + Σ dilations (the input
+    shift by one adds the 1)."""
+    return 1 + sum(dilations(blocks, cycle))
+
+
 class CausalConv(nn.Module):
     """y_t = W_past h_{t−d} + W_now h_t + b on [B, T, C] (channels last), h_{<0} = 0."""
 
@@ -80,7 +91,8 @@ class WaveNet(nn.Module):
     ):
         super().__init__()
         self.length, self.k = length, components
-        self.dilations = [2 ** (i % cycle) for i in range(blocks)]
+        self.dilations = dilations(blocks, cycle)
+        self.cycle = cycle
         self.inp = nn.Linear(2, channels)  # (x_{t−1}, 1) or (0, 0) at t = 0
         self.blocks = nn.ModuleList(GatedBlock(channels, d, num_classes) for d in self.dilations)
         self.out1 = nn.Linear(channels, channels)
@@ -93,8 +105,7 @@ class WaveNet(nn.Module):
 
     @property
     def receptive_field(self) -> int:
-        """How many past values p(x_t | ·) sees: x_{t−R} … x_{t−1}, R = 1 + Σ dilations."""
-        return 1 + sum(self.dilations)
+        return receptive_field(len(self.dilations), self.cycle)
 
     def _features(self, x: Tensor) -> Tensor:
         """[B, T, 2]: at t the pair (x_{t−1}, 1); at t = 0 (0, 0)."""
@@ -179,4 +190,4 @@ class WaveNet(nn.Module):
         return p
 
 
-__all__ = ["WaveNet", "CausalConv", "GatedBlock"]
+__all__ = ["WaveNet", "CausalConv", "GatedBlock", "dilations", "receptive_field"]

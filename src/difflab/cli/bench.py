@@ -262,3 +262,22 @@ def bench_ode_error(out, n):
     rows = ode_errors(n, log=click.echo)
     write_json(out, {"machine": machine(), "n": n, "rows": rows})
     click.echo(f"results → {out}")
+
+
+@bench.command("autoregressive")
+@click.option(
+    "--out",
+    default="benchmarks/results/autoregressive.json",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option("--n", default=10_000, show_default=True, help="Samples to draw (64-D each).")
+@click.option("--steps", default=300, show_default=True, help="Training steps before timing.")
+@_friendly
+def bench_autoregressive(out, n, steps):
+    """MADE and WaveNet on 64-step sequences: training steps/s, sampling time for --n samples
+    (WaveNet with and without its cache), exact log p time."""
+    from ..bench_autoregressive import run
+
+    run(out, log=click.echo, n=n, steps=steps)
+    click.echo(f"results → {out}")
