@@ -84,6 +84,33 @@ def test_faces(out, monkeypatch, tmp_path):
     assert {"samples.png", "inpainting.png"} <= _files(out / "faces")
 
 
+def test_sequences(out):
+    """A quick WaveNet on AR(2) sequences: its receptive field covers the 64 steps, every output
+    sees only the past (the map), and its NLL approaches the exact one (measured gap after 150
+    steps: see numbers.json; the full budget in docs/benchmarks.md)."""
+    r = reproduce("sequences", out, quick=True, log=lambda *_: None)
+    assert r["receptive_field"] == 64
+    assert 0 < r["gap_nats"] < 10 and r["nll_per_sequence"] > r["true_nll_per_sequence"] - 0.5
+    assert r["sample_seconds_per_1000_cached"] < r["sample_seconds_per_1000_recomputed"]
+    assert {"sequences.png", "numbers.json"} <= _files(out / "sequences")
+
+
+def test_ar2_autocovariance_is_the_processs():
+    """Yule–Walker's γ(k) against a long simulation of x_t = a₁x_{t−1} + a₂x_{t−2} + e_t."""
+    from difflab.reproduce.sequences import ar2_autocovariance, ar2_coefficients
+
+    a1, a2 = ar2_coefficients()
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=400_000)
+    x = np.zeros_like(e)
+    for t in range(2, len(e)):
+        x[t] = a1 * x[t - 1] + a2 * x[t - 2] + e[t]
+    x = x[1000:]
+    gamma = ar2_autocovariance(a1, a2, 20)
+    empirical = np.array([np.mean(x[: len(x) - k] * x[k:]) for k in range(20)])
+    assert np.allclose(empirical, gamma, atol=0.05 * gamma[0])
+
+
 def test_every_experiment_is_tested():
     assert set(EXPERIMENTS) == {
         "uniform-1d",
@@ -94,4 +121,5 @@ def test_every_experiment_is_tested():
         "toy-gallery",
         "digits",
         "faces",
+        "sequences",
     }

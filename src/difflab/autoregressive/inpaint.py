@@ -29,7 +29,7 @@ def ar_inpaint(
     extra = () if cond is None else (cond.repeat_interleave(m, 0),)
     log_w = torch.zeros(n * m, dtype=torch.float64, device=x.device)
     for i in model.order:
-        p = split_params(model.params(xs, *extra)[:, i], model.k)
+        p = split_params(model.params_of(xs, i, *extra), model.k)
         xs[:, i] = torch.where(kn[:, i], xs[:, i], mixture_icdf(zs[:, i], *p))
         log_w += torch.where(kn[:, i], mixture_log_prob(xs[:, i], *p), 0.0).double()
     w = torch.softmax(log_w.view(n, m), dim=1)

@@ -126,6 +126,10 @@ class WaveNet(nn.Module):
             h, skips = h + res, skips + skip
         return self._head(skips)
 
+    def params_of(self, x: Tensor, t: int, cond: Tensor | None = None) -> Tensor:
+        """Position t's parameters [B, 3K] (the network on the prefix x_≤t)."""
+        return self.params(x[:, : t + 1], cond)[:, t]
+
     def _position(self, x: Tensor, t: int, past: Callable, labels: list) -> Tensor:
         """Position t's parameters [B, 3K] from x_<t, one layer after another on [B, 1, C];
         past(i, h) gives block i's input at t − d_l (and is told this position's input h)."""
