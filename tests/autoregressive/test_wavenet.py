@@ -85,10 +85,12 @@ def test_fits_an_ar1_sequence_and_samples_its_covariance():
     train, test = _ar1(8192, length, a, 0), _ar1(20_000, length, a, 1)
     model = WaveNet(length, channels=16, blocks=3, components=2)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    for _ in range(300):
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 500)
+    for _ in range(500):
         opt.zero_grad()
         (-model.log_prob(train[torch.randint(0, 8192, (1024,))]).mean()).backward()
         opt.step()
+        sched.step()
     innov = torch.distributions.Normal(0.0, math.sqrt(1 - a**2))
     true_lp = torch.distributions.Normal(0.0, 1.0).log_prob(test[:, 0])
     true_lp = true_lp + innov.log_prob(test[:, 1:] - a * test[:, :-1]).sum(1)
@@ -98,4 +100,4 @@ def test_fits_an_ar1_sequence_and_samples_its_covariance():
     assert -0.02 < gap < 0.05, gap
     lags = torch.arange(length)
     want = a ** (lags[:, None] - lags[None, :]).abs().float()
-    assert torch.allclose(torch.cov(s.T), want, atol=0.05), torch.cov(s.T) - want
+    assert torch.allclose(torch.cov(s.T), want, atol=0.04), torch.cov(s.T) - want

@@ -117,44 +117,72 @@ def _ddim_cov(grid: list[float], eta: float) -> torch.Tensor:
 
 
 def _edm_cov(grid: list[float], churn: float) -> torch.Tensor:
-    """Output covariance of EDM Alg. 2 with S_noise = 1 on all levels: churn σ → σ̂ = σ(1 + γ)
-    adds (σ̂² − σ²)I; the Heun step of dx̂/dσ = (I − A_σ)(x̂ − μ)/σ is linear; into 0 it is D."""
-    eye = torch.eye(2, dtype=torch.float64)
+    """Output covariance of EDM Alg. 2 with S_noise = 1 on all levels (_edm_step)."""
     gamma = min(churn / (len(grid) - 1), math.sqrt(2) - 1)
-    cov = GAUSS.cov + grid[0] ** 2 * eye
+    cov = GAUSS.cov + grid[0] ** 2 * torch.eye(2, dtype=torch.float64)
     for s, s_next in zip(grid[:-1], grid[1:]):
-        hat = s * (1 + gamma)
-        cov = cov + (hat**2 - s**2) * eye
-        f_hat = (eye - _a(hat)) / hat
-        if s_next == 0:
-            b = _a(hat)
-        else:
-            euler = eye + (s_next - hat) * f_hat
-            b = eye + 0.5 * (s_next - hat) * (f_hat + (eye - _a(s_next)) / s_next @ euler)
-        cov = b @ cov @ b.T
+        cov = _edm_step(cov, s, s_next, gamma)
     return cov
 
 
 def _euler_maruyama_cov(grid: list[float]) -> torch.Tensor:
     """Reverse SDE of EDM's process (σ = t, f = 0, g² = 2t) by Euler–Maruyama between the positive
-    levels: x' = x + g²Δt(D − x)/t² + g√Δt z, so B = I + 2Δt(A_t − I)/t, noise 2tΔt; then D."""
-    eye = torch.eye(2, dtype=torch.float64)
+    levels (_em_step), then D."""
     levels = [s for s in grid if s > 0]
-    cov = GAUSS.cov + levels[0] ** 2 * eye
+    cov = GAUSS.cov + levels[0] ** 2 * torch.eye(2, dtype=torch.float64)
     for t, t_next in zip(levels[:-1], levels[1:]):
-        dt = t - t_next
-        b = eye + 2 * dt * (_a(t) - eye) / t
-        cov = b @ cov @ b.T + 2 * t * dt * eye
+        cov = _em_step(cov, t, t_next)
     return _a(levels[-1]) @ cov @ _a(levels[-1]).T
 
 
-def _pc_cov(grid: list[float], snr: float) -> torch.Tensor:
-    """Song et al. Alg. 1: a DDPM step σ → σ', then one Langevin step at σ' of size
-    ε = 2(rσ')²: B = I + ε(A_σ' − I)/σ'², noise 2ε; into σ' = 0 the predictor returns D."""
+def _em_step(cov: torch.Tensor, t: float, t_next: float) -> torch.Tensor:
+    """x' = x + g²Δt(D − x)/t² + g√Δt z: B = I + 2Δt(A_t − I)/t, noise 2tΔt; into 0 it is D."""
     eye = torch.eye(2, dtype=torch.float64)
+    if t_next == 0:
+        return _a(t) @ cov @ _a(t).T
+    dt = t - t_next
+    b = eye + 2 * dt * (_a(t) - eye) / t
+    return b @ cov @ b.T + 2 * t * dt * eye
+
+
+def _edm_step(cov: torch.Tensor, s: float, s_next: float, gamma: float) -> torch.Tensor:
+    """EDM Alg. 2, one step: churn σ → σ̂ = σ(1 + γ) adds (σ̂² − σ²)I; then the Heun step of the
+    linear ODE dx̂/dσ = (I − A_σ)(x̂ − μ)/σ (into 0: D at σ̂)."""
+    eye = torch.eye(2, dtype=torch.float64)
+    hat = s * (1 + gamma)
+    cov = cov + (hat**2 - s**2) * eye
+    f_hat = (eye - _a(hat)) / hat
+    if s_next == 0:
+        b = _a(hat)
+    else:
+        euler = eye + (s_next - hat) * f_hat
+        b = eye + 0.5 * (s_next - hat) * (f_hat + (eye - _a(s_next)) / s_next @ euler)
+    return b @ cov @ b.T
+
+
+def _langevin_cov(grid: list[float], steps: int) -> torch.Tensor:
+    """NCSN Alg. 1: at each level M steps of size ε_i = 0.2σ_L²·σ_i²/σ_L² = 0.2σ_i² (difflab's
+    default ε): B = I + ε_i(A_σi − I)/σ_i², noise 2ε_i; then D at σ_L."""
+    eye = torch.eye(2, dtype=torch.float64)
+    levels = [s for s in grid if s > 0]
+    cov = GAUSS.cov + levels[0] ** 2 * eye
+    for s in levels:
+        eps = 0.2 * s**2
+        b = eye + eps * (_a(s) - eye) / s**2
+        for _ in range(steps):
+            cov = b @ cov @ b.T + 2 * eps * eye
+    return _a(levels[-1]) @ cov @ _a(levels[-1]).T
+
+
+def _pc_cov(grid: list[float], snr: float, predictor=None) -> torch.Tensor:
+    """Song et al. Alg. 1: a predictor step σ → σ' (default DDPM), then one Langevin step at σ' of
+    size ε = 2(rσ')² (step="fixed"): B = I + ε(A_σ' − I)/σ'², noise 2ε; into σ' = 0 the
+    predictor's last step ends it."""
+    eye = torch.eye(2, dtype=torch.float64)
+    predictor = predictor or _ddim_step
     cov = GAUSS.cov + grid[0] ** 2 * eye
     for s, s_next in zip(grid[:-1], grid[1:]):
-        cov = _ddim_step(cov, s, s_next)
+        cov = predictor(cov, s, s_next)
         if s_next == 0:
             return cov
         eps = 2 * (snr * s_next) ** 2
@@ -183,6 +211,26 @@ def _ddim_step(cov: torch.Tensor, s: float, s_next: float, eta: float = 1.0) -> 
         ("pc", {"predictor": "ddpm", "snr": 0.16, "step": "fixed"}, lambda g: _pc_cov(g, 0.16)),
         ("ddim", {"eta": 0.5}, lambda g: _ddim_cov(g, 0.5)),
         ("edm-stochastic", {"s_churn": 5.0}, lambda g: _edm_cov(g, 5.0)),
+        ("langevin", {"steps_per_level": 3}, lambda g: _langevin_cov(g, 3)),
+        (
+            "pc",
+            {"predictor": "euler-maruyama", "snr": 0.16, "step": "fixed"},
+            lambda g: _pc_cov(g, 0.16, _em_step),
+        ),
+        (
+            "pc",
+            {"predictor": "edm-stochastic", "s_churn": 5.0, "snr": 0.16, "step": "fixed"},
+            lambda g: _pc_cov(
+                g,
+                0.16,
+                lambda c, s, t: _edm_step(c, s, t, min(5.0 / (len(g) - 1), math.sqrt(2) - 1)),
+            ),
+        ),
+        (
+            "pc",
+            {"predictor": "ddim", "eta": 0.5, "snr": 0.16, "step": "fixed"},
+            lambda g: _pc_cov(g, 0.16, lambda c, s, t: _ddim_step(c, s, t, 0.5)),
+        ),
     ],
 )
 def test_output_covariance_is_the_linear_gaussian_recursion(method, opts, exact):

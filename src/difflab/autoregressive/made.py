@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import DifflabError
-from .mixture import mixture_icdf, mixture_log_prob, split_params
+from .mixture import init_mixture_bias, mixture_icdf, mixture_log_prob, split_params
 
 
 class MaskedLinear(nn.Linear):
@@ -80,6 +80,7 @@ class MADE(nn.Module):
         self.head = MaskedLinear(made_mask(deg_h, out_deg, strict=True))
         self.direct = MaskedLinear(made_mask(deg_x, out_deg, strict=True), bias=False)
         nn.init.zeros_(self.direct.weight)  # starts as a network of marginals
+        init_mixture_bias(self.head.bias, components)
         self.embed = nn.Embedding(num_classes + 1, width) if num_classes else None
 
     def params(self, x: Tensor, cond: Tensor | None = None) -> Tensor:

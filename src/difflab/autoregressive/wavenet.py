@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .mixture import mixture_icdf, mixture_log_prob, split_params
+from .mixture import init_mixture_bias, mixture_icdf, mixture_log_prob, split_params
 
 
 def dilations(blocks: int, cycle: int = 10) -> list[int]:
@@ -97,6 +97,7 @@ class WaveNet(nn.Module):
         self.blocks = nn.ModuleList(GatedBlock(channels, d, num_classes) for d in self.dilations)
         self.out1 = nn.Linear(channels, channels)
         self.out2 = nn.Linear(channels, 3 * components)
+        init_mixture_bias(self.out2.bias, components)
 
     @property
     def order(self) -> range:

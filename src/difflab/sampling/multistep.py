@@ -59,17 +59,20 @@ def dpmpp_3m(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, **_) -> Tensor:
             return d
         h = math.log(grid[i] / grid[i + 1])
         phi_2 = math.expm1(-h) / h + 1.0
-        x = torch.add(x * (grid[i + 1] / grid[i]), d, alpha=-math.expm1(-h))
+        # (σ'/σ) x̂ + (1 − e^{−h}) D in one pass: 1 − e^{−h} = 1 − σ'/σ
+        x = torch.lerp(d, x, grid[i + 1] / grid[i])
         if len(past) >= 2:
             (d_1, h_1), (d_2, h_2) = past[0], past[1]
             r0, r1 = h_1 / h, h_2 / h
-            d1_0, d1_1 = (d - d_1) / r0, (d_1 - d_2) / r1
-            d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1))
-            d2 = (d1_0 - d1_1) / (r0 + r1)
-            x = x.add(d1, alpha=phi_2).add(d2, alpha=2 * (0.5 - phi_2 / h))
+            # φ₂ d₁ + 2φ₃ d₂ with d1_0 = (D − D₁)/r0, d1_1 = (D₁ − D₂)/r1, d₁ = d1_0 + (d1_0 −
+            # d1_1)·r0/(r0 + r1), d₂ = (d1_0 − d1_1)/(r0 + r1): a·(D − D₁) + b·(D₁ − D₂)
+            c3, q = 2 * (0.5 - phi_2 / h), r0 / (r0 + r1)
+            a = (phi_2 * (1 + q) + c3 / (r0 + r1)) / r0
+            b = -(phi_2 * q + c3 / (r0 + r1)) / r1
+            x.add_(d, alpha=a).add_(d_1, alpha=b - a).add_(d_2, alpha=-b)
         elif past:
             d_1, h_1 = past[0]
-            x = x.add((d - d_1) / (h_1 / h), alpha=phi_2)
+            x.add_(d, alpha=phi_2 * h / h_1).add_(d_1, alpha=-phi_2 * h / h_1)
         past = [(d, h)] + past[:1]
     return x
 
@@ -112,9 +115,12 @@ def ipndm(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, order: int = 4, **
         d = denoiser(x, levels[i])
         if grid[i + 1] == 0:
             return d
-        history = ([(x - d) * (1.0 / grid[i])] + history)[:order]
-        eps = sum(w * e for w, e in zip(IPNDM[len(history) - 1], history))
-        x = x.add(eps, alpha=grid[i + 1] - grid[i])
+        # ε̂_j = (x̂_j − D_j)/σ_j kept as (x̂_j − D_j, σ_j): 1/σ_j folds into each weight
+        history = ([(x - d, grid[i])] + history)[:order]
+        step = grid[i + 1] - grid[i]
+        x = x.clone()
+        for w, (e, s) in zip(IPNDM[len(history) - 1], history):
+            x.add_(e, alpha=w * step / s)
     return x
 
 
@@ -212,18 +218,20 @@ def unipc(
         h = lams[i + 1] - lams[i]
         rks = [(lams[i - k] - lams[i]) / h for k in range(1, p)] + [1.0]
         rho_p, rho_c, b_h = unipc_coefficients(rks, h, variant)
-        d1s = [(ms[-1 - k] - ms[-1]) / rks[k - 1] for k in range(1, p)]
-        base = torch.add(x * (grid[i + 1] / grid[i]), ms[-1], alpha=-math.expm1(-h))
-        x_pred = base
-        for rho, d1 in zip(rho_p, d1s):
-            x_pred = x_pred.add(d1, alpha=-b_h * rho)
+        # D_{i−k} − D_i once each; the divided differences' 1/r_k fold into the weights
+        diffs = [ms[-1 - k] - ms[-1] for k in range(1, p)]
+        base = torch.lerp(ms[-1], x, grid[i + 1] / grid[i])  # (σ'/σ) x̂ + (1 − σ'/σ) D_i
+        x_pred = base.clone()
+        for rho, diff, r in zip(rho_p, diffs, rks):
+            x_pred.add_(diff, alpha=-b_h * rho / r)
         if i == steps - 1:  # last step: no corrector
             x = x_pred
             break
         m_new = denoiser(x_pred, levels[i + 1])
-        x = base.add(m_new - ms[-1], alpha=-b_h * rho_c[-1])
-        for rho, d1 in zip(rho_c[:-1], d1s):
-            x = x.add(d1, alpha=-b_h * rho)
+        c = -b_h * rho_c[-1]
+        x = torch.add(base, m_new, alpha=c).add_(ms[-1], alpha=-c)
+        for rho, diff, r in zip(rho_c[:-1], diffs, rks):
+            x.add_(diff, alpha=-b_h * rho / r)
         ms = (ms + [m_new])[-order:]
     if grid[-1] == 0:
         return denoiser(x, levels[steps])
