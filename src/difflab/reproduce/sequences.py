@@ -48,6 +48,11 @@ def ar2_law(length: int = LENGTH) -> torch.distributions.MultivariateNormal:
     return torch.distributions.MultivariateNormal(torch.zeros(length, dtype=torch.float64), cov)
 
 
+def acf_gamma0() -> float:
+    """The process's variance γ(0)."""
+    return float(ar2_autocovariance(*ar2_coefficients(), 2)[0])
+
+
 def autocorrelation(x: np.ndarray) -> np.ndarray:
     """Mean over positions of corr(x_t, x_{t+k}), k = 0…T−1 (the stationary estimate)."""
     x = x - x.mean(0)
@@ -84,7 +89,10 @@ def sequences(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     acf = {"data": autocorrelation(test), "samples": autocorrelation(samples)}
     acf["exact"] = ar2_autocovariance(*ar2_coefficients(), LENGTH)
     acf["exact"] = acf["exact"] / acf["exact"][0]
-    _figures(out, test, samples, acf, receptive_map(run.flow, LENGTH))
+    narrow = WaveNet(LENGTH, channels=8, blocks=4)  # R = 16: the band a shallower stack sees
+    maps = {f"{len(d)} blocks, R = {r.receptive_field}": receptive_map(r, LENGTH)
+            for d, r in [(run.flow.dilations, run.flow), (narrow.dilations, narrow)]}  # fmt: skip
+    _figures(out, test, samples, acf, maps)
     gap = true_lp - lp
     return {
         "receptive_field": run.flow.receptive_field,
@@ -95,6 +103,8 @@ def sequences(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
         "gap_se": float(gap.std(ddof=1) / math.sqrt(len(gap))),
         "acf_max_error_samples": float(np.abs(acf["samples"] - acf["exact"]).max()),
         "acf_max_error_data": float(np.abs(acf["data"] - acf["exact"]).max()),
+        "variance_ratio_samples": float(samples.var(0).mean() / acf_gamma0()),
+        "variance_ratio_data": float(test.var(0).mean() / acf_gamma0()),
         **numbers,
     }
 
@@ -122,11 +132,11 @@ def _sampling(run: FlowRun, n: int, seed: int) -> dict:
     }
 
 
-def _figures(out: Path, data, samples, acf: dict, rmap: np.ndarray) -> None:
+def _figures(out: Path, data, samples, acf: dict, maps: dict) -> None:
     from ..plots import _save, plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for i in range(4):
+    fig, axes = plt.subplots(1, 2 + len(maps), figsize=(5 * (2 + len(maps)), 4))
+    for i in range(3):
         axes[0].plot(data[i], color="tab:blue", alpha=0.7, lw=1, label="data" if i == 0 else None)
         axes[0].plot(samples[i], color="tab:orange", alpha=0.7, lw=1,
                      label="WaveNet" if i == 0 else None)  # fmt: skip
@@ -136,6 +146,7 @@ def _figures(out: Path, data, samples, acf: dict, rmap: np.ndarray) -> None:
         axes[1].plot(acf[name], style, label=name)
     axes[1].set(title="autocorrelation", xlabel="lag k", ylabel="corr(x_t, x_{t+k})")
     axes[1].legend()
-    axes[2].imshow(rmap, cmap="Greys", origin="upper", interpolation="nearest")
-    axes[2].set(title="receptive field: p(x_t | ·) depends on x_s", xlabel="s", ylabel="t")
+    for ax, (name, rmap) in zip(axes[2:], maps.items()):
+        ax.imshow(rmap, cmap="Greys", origin="upper", interpolation="nearest")
+        ax.set(title=f"p(x_t | ·) depends on x_s: {name}", xlabel="s", ylabel="t")
     _save(fig, out / "sequences.png")

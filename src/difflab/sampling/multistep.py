@@ -170,6 +170,23 @@ def deis(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, order: int = 3, **_
     return x
 
 
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """x with a x = b for UniPC's ≤ 3×3 systems: Gaussian elimination with partial pivoting in
+    plain Python (numpy's solve costs more than the step's tensor work at batch 20,000)."""
+    n = len(b)
+    m = [list(row) + [rhs] for row, rhs in zip(a, b)]
+    for c in range(n):
+        pivot = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[pivot] = m[pivot], m[c]
+        for r in range(c + 1, n):
+            f = m[r][c] / m[c][c]
+            m[r] = [x - f * y for x, y in zip(m[r], m[c])]
+    x = [0.0] * n
+    for r in reversed(range(n)):
+        x[r] = (m[r][n] - sum(m[r][k] * x[k] for k in range(r + 1, n))) / m[r][r]
+    return x
+
+
 def unipc_coefficients(rks: list[float], h: float, variant: str) -> tuple[list, list, float]:
     """UniPC's (ρ_p, ρ_c, B(h)) for one step of size h in λ with past nodes at r_k·h (r_k < 0,
     then r = 1 for the new point): the order conditions R ρ = b with R_jk = r_k^(j−1),
@@ -183,12 +200,12 @@ def unipc_coefficients(rks: list[float], h: float, variant: str) -> tuple[list, 
         b.append(h_phi_k * factorial / b_h)
         factorial *= j + 1
         h_phi_k = h_phi_k / hh - 1.0 / factorial
-    big_r = np.array([[r ** (j - 1) for r in rks] for j in range(1, p + 1)])
+    big_r = [[r ** (j - 1) for r in rks] for j in range(1, p + 1)]
     if p == 1:
         rho_p, rho_c = [], [0.5]
     else:
-        rho_c = np.linalg.solve(big_r, np.array(b)).tolist()
-        rho_p = [0.5] if p == 2 else np.linalg.solve(big_r[:-1, :-1], np.array(b[:-1])).tolist()
+        rho_c = _solve(big_r, b)
+        rho_p = [0.5] if p == 2 else _solve([row[:-1] for row in big_r[:-1]], b[:-1])
     return rho_p, rho_c, b_h
 
 
