@@ -5,7 +5,7 @@ known entries make it exact as particles grow (and without them it is visibly wr
 import torch
 
 from difflab.autoregressive.inpaint import ar_inpaint
-from test_made import _gaussian_made
+from .test_made import _gaussian_made
 
 MEAN = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
 COV = torch.tensor([[1.0, 0.6, -0.3], [0.6, 2.0, 0.4], [-0.3, 0.4, 0.5]], dtype=torch.float64)

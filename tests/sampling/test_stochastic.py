@@ -279,3 +279,15 @@ def test_song_corrector_moves_samples_at_small_sigma_and_keeps_the_law():
     assert moved["song"] == pytest.approx(2 * 0.16, rel=0.03), moved
     assert moved["fixed"] == pytest.approx(2 * 0.16 * 0.01, rel=0.03), moved
     assert var["song"] == pytest.approx(1.0, abs=0.03), var  # the law kept (SE of var ≈ 0.007)
+
+
+def test_song_corrector_step_stays_finite_where_d_rounds_to_x():
+    """float32 at σ = 1e-4 on unit-variance data: D(x̂) = x̂/(1 + 1e-8) rounds to x̂, the score's
+    norm to 0; the Cramér–Rao floor keeps ε ≤ 8r²·Var instead of dividing by 0."""
+    from difflab.sampling.sde import corrector_step
+
+    x = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    z = torch.randn(500, 2, generator=torch.Generator().manual_seed(1))
+    eps = corrector_step(z, x, x.clone(), torch.tensor(1e-4), 0.16)
+    var = float(((x - x.mean(0)) ** 2).sum(1).mean()) / 2
+    assert 0 < float(eps) <= 8 * 0.16**2 * var * 1.01

@@ -157,11 +157,25 @@ def annealed_langevin(
 
 def corrector_step(z: Tensor, x: Tensor, d: Tensor, sigma: Tensor, snr: float) -> Tensor:
     """Song et al. 2021b Alg. 5: ε = 2(r·||z||/||∇log p||)² with ∇log p = (D − x̂)/σ² and both
-    norms averaged over the batch. A per-sample ε would be cheaper to reason about but biases
-    Langevin (points near a mode take long steps, far ones short: +26% variance on a 2-D Gaussian,
-    measured); the batch mean ties a sample to its batch instead (step="fixed" does not)."""
-    norm = lambda v: v.reshape(len(v), -1).norm(dim=1).mean()  # noqa: E731
-    return 2 * (snr * norm(z) * sigma**2 / norm(x - d).clamp_min(1e-30)) ** 2
+    norms averaged over the batch. Where D rounds to x̂ (float32 at σ ≪ the data's scale) the bare
+    rule divides by 0: the mean norm is floored at half of Cramér–Rao's root-mean-square bound,
+    E||∇log p||² ≥ n²/E||x̂ − E x̂||² (tight for Gaussians; the batch's own spread), which never
+    binds otherwise (a mean norm is ≥ 0.8× its RMS for a Gaussian even in 1-D) and keeps ε below
+    8r²·Var, inside Langevin's stable range for r < ½. A per-sample ε would avoid the batch but
+    biases Langevin (points near a mode take long steps, far ones short: +26% variance on a 2-D
+    Gaussian, measured); the batch mean ties a sample to its batch (step="fixed" does not)."""
+
+    def norm(v: Tensor) -> Tensor:
+        return v.reshape(len(v), -1).norm(dim=1).mean()
+
+    n = x[0].numel()
+    grad = norm(x - d) / sigma**2
+    spread = ((x - x.mean(0)) ** 2).reshape(len(x), -1).sum(1).sum() / max(len(x) - 1, 1)
+    if spread > 0:
+        grad = torch.maximum(grad, 0.5 * n / spread.sqrt())
+    if grad == 0:  # one sample and D = x̂: nothing is known about the score
+        return torch.zeros((), dtype=x.dtype, device=x.device)
+    return 2 * (snr * norm(z) / grad) ** 2
 
 
 def predictor_corrector(
