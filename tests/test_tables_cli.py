@@ -137,3 +137,13 @@ def test_python_trained_table_is_evaluable_from_anywhere(tmp_path, monkeypatch):
     r = load_run(tmp_path / "py")
     m = r.evaluate(r.sample(100, steps=4))
     assert m["floors"] and set(m["marginals"]) == {"city", "income", "age", "const", "x"}
+
+
+def test_a_table_refuses_a_mask(table_run):
+    """A table's missing cells are its empty ones: a mask would be silently ignored, so refuse."""
+    from difflab.errors import DifflabError
+    from difflab.run import load_run
+
+    root, df = table_run
+    with pytest.raises(DifflabError, match="no mask"):
+        load_run(root / "r").inpaint(df.iloc[:3], mask=np.ones((3, len(df.columns)), bool))

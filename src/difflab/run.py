@@ -130,9 +130,12 @@ class TrainedRun:
     ) -> np.ndarray:
         """Fill the missing entries of `known` (data units; NaN where missing, or `mask` False) with
         difflab.sampling.inpaint (diffusion; method, steps, guidance) or autoregressive.inpaint
-        (MADE/WaveNet: exact, `particles`); observed entries come back exactly. Steps default to 18 (replace,
-        Heun) or 50 (repaint, smc). Rows are N×D vectors or N×C×H×W images (pixel units). Row i
-        depends only on (seed, i); lower `batch_size` for large images (smc holds K copies)."""
+        (MADE/WaveNet: exact, `particles`); observed entries come back exactly. Steps default to
+        18 (replace, Heun) or 50 (repaint, smc). Rows are N×D vectors or N×C×H×W images (pixel
+        units); a table's missing cells are its empty ones (no mask). Row i depends only on
+        (seed, i); lower `batch_size` for large images (smc holds K copies)."""
+        if self.is_table and mask is not None:
+            raise DifflabError("a table's missing cells are its empty cells (NaN, None); no mask")
         if self.is_table:
             return self._inpaint_table(
                 known,
