@@ -61,7 +61,7 @@ def _check_output(path: Path, force: bool) -> None:
 @click.version_option(package_name="difflab")
 def cli() -> None:
     """difflab: train, sample and evaluate diffusion models of every recipe in one design space,
-    and their relatives (normalizing flows, neural ODEs), with likelihoods.
+    and their relatives (normalizing flows, autoregressive models, neural ODEs), with likelihoods.
 
     \b
     Quick start:

@@ -400,8 +400,8 @@ def train(
     resume,
     force,
 ):
-    """Train a diffusion model (or, with --model realnvp|nice, a normalizing flow); writes config.json,
-    checkpoint.safetensors, loss.json, loss.png."""
+    """Train a diffusion model (or, with --model realnvp|nice, a normalizing flow; made|wavenet, an
+    autoregressive model); writes config.json, checkpoint.safetensors, loss.json, loss.png."""
     from ..training import ModelConfig, TrainConfig, read_history, train as train_run
 
     if steps is None and seconds is None:
@@ -590,8 +590,9 @@ def sample(
     plot,
 ):
     """Sample from a trained run with any sampler (see `difflab samplers`), in the data's original units.
-    A flow run samples exactly (x = f⁻¹(z)) and takes none of the sampler options. A run trained with
-    --labels needs --class K (optionally --guidance W) or --unconditional."""
+    A flow or autoregressive run samples exactly (x = f⁻¹(z)) and takes none of the sampler options.
+    A run trained with --labels needs --class K (optionally --guidance W, diffusion only) or
+    --unconditional."""
     from ..run import FlowRun, load_run
 
     for name, v in [
@@ -802,7 +803,8 @@ def inpaint(
     device,
     force,
 ):
-    """Complete partly observed rows with a trained diffusion model (imputation / inpainting): the
+    """Complete partly observed rows with a trained diffusion or autoregressive model (imputation /
+    inpainting; MADE/WaveNet: exact when the known entries come first in the order): the
     observed values come back exactly; a row with nothing missing is passed through; a row with
     everything missing is sampled unconditionally. Images: --images with --mask (the seed's
     'left half blacked out'); OUT is then a folder (completions.npy, inpainting.png)."""

@@ -138,7 +138,7 @@ def likelihood(
         **nll_summary(lp, run.dim, true_lp, bin_width),
         "dequantised_bin_width": bin_width,
         "nfe": info["nfe"],
-        "method": "exact (flow)" if isinstance(run, FlowRun) else method,
+        "method": (f"exact ({run.config.model.kind})" if isinstance(run, FlowRun) else method),
         "true": None if bin_width else true_nll(data, x),
     }
     click.echo(
