@@ -16,7 +16,7 @@ import torch
 from .bench import machine
 from .checkpoint import write_json
 from .models import ModelConfig
-from .reproduce.sequences import _draw, ar2_law
+from .reproduce.sequences import ar2_law, draw_sequences
 from .run import FlowRun
 from .training import TrainConfig, train
 
@@ -34,7 +34,7 @@ def autoregressive_speed(
     out_dir: Path, n: int = 10_000, steps: int = 300, repeats: int = 3, log=print
 ) -> dict:
     law = ar2_law(64)
-    data = _draw(law, 20_000, 0)
+    data = draw_sequences(law, 20_000, 0)
     rows = {}
     for name, model in [
         ("made", ModelConfig(type="made")),

@@ -619,7 +619,10 @@ def sample(
         if sampler or steps or schedule:
             raise DifflabError("--nfe chooses sampler, steps and grid; give it alone")
         if isinstance(run, FlowRun):
-            raise DifflabError(f"{run_dir} is a {run.name} flow: it samples exactly, without NFE")
+            raise DifflabError(
+                f"{run_dir} is a {run.name} {run.config.model.kind} model: it samples exactly, "
+                "without NFE"
+            )
         chosen = run.for_nfe(nfe, tune=tune, log=lambda m: click.echo(m, err=True))
         sampler, steps, schedule = chosen["sampler"], chosen["steps"], chosen["schedule"]
     if run.is_image and out.suffix.lower() == ".csv":
@@ -1022,7 +1025,10 @@ def tune_grid(run_dir, nfe, sampler, n, seed):
 
     run = load_run(run_dir)
     if not isinstance(run, Run):
-        raise DifflabError(f"{run_dir} is a {run.name} flow: it samples exactly, without a grid")
+        raise DifflabError(
+            f"{run_dir} is a {run.name} {run.config.model.kind} model: it samples exactly, "
+            "without a grid"
+        )
     r = run.tune_grid(nfe, sampler, n=n, seed=seed)
     steps = len(r["sigmas"]) - 1
     click.echo(

@@ -72,7 +72,7 @@ def receptive_map(model: WaveNet, length: int) -> np.ndarray:
 def sequences(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     law = ar2_law()
     n = 5000 if quick else 20_000
-    data = _draw(law, n, seed)
+    data = draw_sequences(law, n, seed)
     model = ModelConfig(type="wavenet", channels=32, layers=6, components=4)
     steps = BUDGET["quick" if quick else "steps"]
     start = time.perf_counter()
@@ -81,7 +81,7 @@ def sequences(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     train_s = time.perf_counter() - start
     run = FlowRun.load(out / "run")
     log(f"  trained a WaveNet (receptive field {run.flow.receptive_field}) for {steps} steps")
-    test = _draw(law, 2000, seed + 1)
+    test = draw_sequences(law, 2000, seed + 1)
     lp = run.log_prob(test)
     true_lp = law.log_prob(torch.from_numpy(test).double()).numpy()
     numbers = _sampling(run, 1000 if quick else 2000, seed)
@@ -109,7 +109,8 @@ def sequences(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     }
 
 
-def _draw(law, n: int, seed: int) -> np.ndarray:
+def draw_sequences(law, n: int, seed: int) -> np.ndarray:
+    """n sequences of the law, float32, from a seeded generator (x = L z, Σ = LLᵀ)."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, law.loc.shape[0], generator=g, dtype=torch.float64)
     return (z @ law.scale_tril.T).float().numpy()
