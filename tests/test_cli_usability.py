@@ -74,6 +74,11 @@ def test_a_finished_run_has_nothing_to_do(small):
     assert r.exit_code == 0 and "nothing to do: " in r.output and "already at step 20" in r.output
     assert "trained" not in r.output and "run written" not in r.output
     assert (small / "checkpoint.safetensors").stat().st_mtime_ns == before
+    # a finished run asked to resume with another model is refused, not "nothing to do"
+    r = run("train", "--data", "moons", "--out", small, "--steps", 10, "--resume",
+            "--width", 32, "--depth", 1)  # fmt: skip
+    assert r.exit_code == 2 and "cannot resume" in r.output, r.output
+    assert (small / "checkpoint.safetensors").stat().st_mtime_ns == before
 
 
 def test_progress_ends_at_its_total(capsys):

@@ -541,6 +541,9 @@ def _train(
 ) -> Path | None:
     """Train (or resume) into run_dir; None when a resumed run has already met cfg.steps."""
     saved = load_checkpoint(run_dir / CHECKPOINT) if resume else None
+    if saved is not None:  # what can be checked before the data: a finished run still refuses
+        old = RunConfig.from_dict(saved[1].get("config", {}), str(run_dir / CHECKPOINT))
+        _check_recipe(old, None if model.is_flow else preset.name, classes, model)
     if saved is not None and cfg.steps is not None and saved[1]["step"] >= cfg.steps:
         log(
             f"nothing to do: {run_dir} is already at step {saved[1]['step']} and --steps "
@@ -668,17 +671,22 @@ def _wrap(objective: torch.nn.Module, env: DistEnv, compile: bool = False) -> to
     return DistributedDataParallel(objective, device_ids=ids)
 
 
-def _check_resume(saved: RunConfig, new: RunConfig) -> None:
-    if saved.preset != new.preset:
+def _check_recipe(saved: RunConfig, preset: str | None, classes, model: ModelConfig) -> None:
+    """A resumed run keeps its preset, classes and model (checked before any data is read)."""
+    if saved.preset != preset:
         raise DifflabError(
-            f"cannot resume: the run was trained with preset {saved.preset!r}, not {new.preset!r}"
+            f"cannot resume: the run was trained with preset {saved.preset!r}, not {preset!r}"
         )
-    if (
-        saved.data.classes != new.data.classes
-    ):  # before the model check: num_classes follows from it
+    if saved.data.classes != classes:  # before the model check: num_classes follows from it
         raise DifflabError(
             f"cannot resume: the run was trained with classes {saved.data.classes}, "
-            f"the data now has {new.data.classes}"
+            f"the data now has {classes}"
         )
-    if saved.data.shape != new.data.shape or saved.model != new.model:
+    if saved.model != model:
+        raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
+
+
+def _check_resume(saved: RunConfig, new: RunConfig) -> None:
+    _check_recipe(saved, new.preset, new.data.classes, new.model)
+    if saved.data.shape != new.data.shape:
         raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
