@@ -8,6 +8,7 @@ safeguarded Newton); WaveNet samples T steps with its cache (every layer once pe
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def autoregressive_speed(
         x = data[:n]
         score_s = _best(lambda run=run: run.log_prob(x), repeats)
         rows[name] = {
-            "config": model.__dict__ | {"mults": list(model.mults)},
+            "config": dataclasses.asdict(model),
             "train_steps_per_second": steps / train_s,
             "sample_seconds": sample_s,
             "samples": n,

@@ -16,22 +16,14 @@ import torch
 
 from .data import get_toy
 from .ideal import GaussianMixture
-from .sampling import make_sigmas, sample, solve
+from .sampling import CountingDenoiser, make_sigmas, sample, solve
 from .sampling.schedules import log_snr_sigmas
+from .sampling.tune import AUTO_TUNE, ode_error, steps_for_nfe, tune_grid
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
 GRIDS = ("karras", "vp-time", "log-snr")
-# steps for a budget of K NFE: one evaluation per step, or two for Heun-like and single-step methods
-SAMPLERS = {
-    "euler": lambda k: k,
-    "heun": lambda k: (k + 1) // 2,
-    "dpmpp-2s": lambda k: (k + 1) // 2,
-    "dpmpp-2m": lambda k: k,
-    "dpmpp-3m": lambda k: k,
-    "deis": lambda k: k,
-    "ipndm": lambda k: k,
-    "unipc": lambda k: k,
-}
+# scored at a budget of K NFE: sampling.tune.steps_for_nfe gives each its steps
+SAMPLERS = ("euler", "heun", "dpmpp-2s", "dpmpp-2m", "dpmpp-3m", "deis", "ipndm", "unipc")
 
 
 def mixture_10d(seed: int = 0) -> GaussianMixture:
@@ -68,15 +60,21 @@ def rms(a: torch.Tensor, b: torch.Tensor) -> float:
 TUNED = ("unipc", "ipndm", "dpmpp-3m")  # samplers also scored on a grid tuned for them
 
 
-def _tuned_row(name, mixture, x_t, truth, k: int, sampler: str) -> dict:
-    """A grid tuned on 512 other draws (sampling.tune), scored on the benchmark's draws."""
-    from .sampling.tune import ode_error, tune_grid
+def side_draws(mixture: GaussianMixture) -> dict:
+    """512 draws to tune on and 512 to choose with (apart from the benchmark's and each other),
+    each with its exact solution — the same for every sampler and budget."""
+    out = {}
+    for name, seed in (("tune", 2), ("check", 3)):
+        x = mixture.sample(512, sigma=SIGMA_MAX, generator=torch.Generator().manual_seed(seed))
+        out[name] = (x, exact(mixture, x))
+    return out
 
-    tune_x = mixture.sample(512, sigma=SIGMA_MAX, generator=torch.Generator().manual_seed(2))
+
+def _tuned_row(name, mixture, x_t, truth, k: int, sampler: str, side: dict) -> dict:
+    """A grid tuned on side["tune"] (sampling.tune), scored on the benchmark's draws."""
     start = time.perf_counter()
-    grid, _ = tune_grid(mixture, tune_x, exact(mixture, tune_x), k, sampler, SIGMA_MAX, SIGMA_MIN)
+    grid, _ = tune_grid(mixture, *side["tune"], k, sampler, SIGMA_MAX, SIGMA_MIN)
     seconds = time.perf_counter() - start
-    check_x = mixture.sample(512, sigma=SIGMA_MAX, generator=torch.Generator().manual_seed(3))
     stats: dict = {}
     x = sample(mixture, x_t, grid, sampler, stats=stats)
     return {
@@ -87,7 +85,7 @@ def _tuned_row(name, mixture, x_t, truth, k: int, sampler: str) -> dict:
         "grid": "tuned",
         "rms_ode_error": rms(x, truth),
         "tune_seconds": seconds,
-        "check_error": ode_error(mixture, check_x, exact(mixture, check_x), grid, sampler),
+        "check_error": ode_error(mixture, *side["check"], grid, sampler),
         "sigmas": grid.tolist(),
     }
 
@@ -96,8 +94,6 @@ def auto_row(tuned: list[dict]) -> dict:
     """What `sample --nfe K` does on a run without a grid: tune AUTO_TUNE's samplers and keep the
     one with the smaller error on fresh draws (check_error: 512 draws apart from both the tuning
     and the benchmark's)."""
-    from .sampling.tune import AUTO_TUNE
-
     best = min((r for r in tuned if r["sampler"] in AUTO_TUNE), key=lambda r: r["check_error"])
     return {**best, "grid": "tuned", "sampler": f"--nfe default ({best['sampler']})"}
 
@@ -184,18 +180,13 @@ def kd_rows(name: str, mixture, x_t, truth, k: int) -> list[dict]:
     for sampler, (steps_for, call) in KD_SAMPLERS.items():
         for grid in GRIDS:
             sigmas = make_sigmas(grid, steps_for(k), SIGMA_MIN, SIGMA_MAX)
-            calls = [0]
-
-            def counted(x, sigma, calls=calls):
-                calls[0] += 1
-                return mixture(x, sigma)
-
+            counted = CountingDenoiser(mixture)
             x = call(kd, counted, x_t.clone(), sigmas)
             rows.append(
                 {
                     "problem": name,
                     "nfe_budget": k,
-                    "nfe": calls[0],
+                    "nfe": counted.nfe,
                     "sampler": f"k-diffusion {sampler}",
                     "grid": grid,
                     "rms_ode_error": rms(x, truth),
@@ -208,11 +199,11 @@ def ode_errors(n: int = 20_000, budgets: tuple[int, ...] = (5, 10), log=print) -
     rows = []
     for name, mixture in problems().items():
         x_t = mixture.sample(n, sigma=SIGMA_MAX, generator=torch.Generator().manual_seed(1))
-        truth = exact(mixture, x_t)
+        truth, side = exact(mixture, x_t), side_draws(mixture)
         for k in budgets:
-            for sampler, steps_for in SAMPLERS.items():
+            for sampler in SAMPLERS:
                 for grid in GRIDS:
-                    sigmas = make_sigmas(grid, steps_for(k), SIGMA_MIN, SIGMA_MAX)
+                    sigmas = make_sigmas(grid, steps_for_nfe(sampler, k), SIGMA_MIN, SIGMA_MAX)
                     stats: dict = {}
                     x = sample(mixture, x_t, sigmas, sampler, stats=stats)
                     err = rms(x, truth)
@@ -226,7 +217,7 @@ def ode_errors(n: int = 20_000, budgets: tuple[int, ...] = (5, 10), log=print) -
                             "rms_ode_error": err,
                         }
                     )
-            tuned = [_tuned_row(name, mixture, x_t, truth, k, sampler) for sampler in TUNED]
+            tuned = [_tuned_row(name, mixture, x_t, truth, k, s, side) for s in TUNED]
             rows.extend([*tuned, auto_row(tuned)])
             peers = kd_rows(name, mixture, x_t, truth, k) + peer_rows(name, mixture, n, k)
             rows.extend(peers)

@@ -26,6 +26,7 @@ from .errors import DifflabError
 from .ideal import GaussianMixture
 from .metrics import sliced_wasserstein
 from .sampling import CountingDenoiser, karras_sigmas, sample
+from .sampling.tune import steps_for_nfe
 
 NFES = (5, 10, 20, 35, 50, 100)
 # difflab samplers: name → (steps for an NFE budget, options)
@@ -41,8 +42,6 @@ OURS: dict[str, tuple[Callable[[int], int], dict]] = {
     "euler-maruyama": (lambda n: n, {}),
     "edm-stochastic": (lambda n: (n + 1) // 2, {"s_churn": 10.0, "s_tmin": 0.05, "s_tmax": 50.0}),
 }
-# few-step solvers: timed for overhead only (their quality is `bench ode-error`'s table)
-FEW_STEP = {"unipc": lambda n: n, "ipndm": lambda n: n, "dpmpp-3m": lambda n: n}
 
 
 class Timed(CountingDenoiser):
@@ -247,8 +246,9 @@ def overhead(
     """Time outside the denoiser per step (µs) and its share of the total, best of `repeats`."""
     z = torch.randn(n, dim, generator=torch.Generator().manual_seed(0))
     runs: dict[str, Callable] = {}
-    for name in ["euler", "heun", "dpmpp-2m", "deis", "ddim", *FEW_STEP]:
-        steps = {**{k: v[0] for k, v in OURS.items()}, **FEW_STEP}[name](nfe)
+    # the few-step solvers (unipc, ipndm, dpmpp-3m) too: their quality is `bench ode-error`'s
+    for name in ["euler", "heun", "dpmpp-2m", "deis", "ddim", "unipc", "ipndm", "dpmpp-3m"]:
+        steps = steps_for_nfe(name, nfe)
         runs[f"difflab {name}"] = lambda d, name=name, steps=steps: sample(
             d, z * 80.0, karras_sigmas(steps, 0.002, 80.0, dtype=torch.float32), name
         )

@@ -114,6 +114,17 @@ class TrainedRun:
             )
         return x
 
+    def _class_labels(self, cond, n: int) -> torch.Tensor | None:
+        """cond as class indices [n]: one class for all (a name or an index) or one per sample."""
+        if cond is None or not self.config.data.classes:
+            return None if cond is None else torch.zeros(0)  # conditioned() explains the latter
+        if isinstance(cond, (str, int, np.integer)):
+            return torch.full((n,), self.config.data.class_index(cond), dtype=torch.long)
+        cond = list(cond)
+        if len(cond) != n:
+            raise DifflabError(f"give one class per sample: {len(cond)} classes for {n} samples")
+        return torch.tensor([self.config.data.class_index(c) for c in cond], dtype=torch.long)
+
     def inpaint(
         self,
         known: np.ndarray,
@@ -413,8 +424,9 @@ class Run(TrainedRun):
 
         tuned = {k: v for k, v in self._grids().items() if k.endswith(f"@{nfe}")}
         if not tuned and tune and not self.is_image:
+            draws = self._tuning_draws(512, 0)  # one reference solution for both samplers
             for sampler in AUTO_TUNE:
-                r = self.tune_grid(nfe, sampler, store=False)
+                r = self.tune_grid(nfe, sampler, store=False, draws=draws)
                 tuned[f"{sampler}@{nfe}"] = r
                 if log:
                     log(f"tuned a {nfe}-NFE grid for {sampler} in {r['seconds']:.1f} s")
@@ -435,21 +447,8 @@ class Run(TrainedRun):
             if log:
                 log(f"note: could not store the tuned grids in {self.path} ({e.strerror})")
 
-    def tune_grid(
-        self,
-        nfe: int,
-        sampler: str = "unipc",
-        n: int = 512,
-        seed: int = 0,
-        iterations: int = 400,
-        store: bool = True,
-    ) -> dict:
-        """Tune a grid for `sampler` at `nfe` evaluations on this run's own denoiser (sampling.tune:
-        Nelder–Mead on n noise draws against a 256-step Heun solution), check it on n fresh draws,
-        store it in RUN/grids.json (used by sample(schedule="tuned")); returns the numbers."""
-        from .sampling.tune import ode_error, steps_for_nfe, tune_grid
-
-        get_sampler(sampler)  # a labelled run is tuned on its unconditional D(·, ∅): cond None
+    def _tuning_draws(self, n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[(x_T, its 256-step Heun solution)] for the tuning noise and for fresh noise, float64."""
         d64 = self._in(torch.float64)
         lo, hi = self.preset.sampling_range()
         draws = []
@@ -458,8 +457,29 @@ class Run(TrainedRun):
                 math.sqrt(hi**2 + self.preset.precond.sigma_data**2)
                 * randn_per_sample(seed + k, 0, n, self.shape).double()
             )
-            ref = sample(d64, x_t, karras_sigmas(256, lo, hi), "heun")
-            draws.append((x_t, ref))
+            draws.append((x_t, sample(d64, x_t, karras_sigmas(256, lo, hi), "heun")))
+        return draws
+
+    def tune_grid(
+        self,
+        nfe: int,
+        sampler: str = "unipc",
+        n: int = 512,
+        seed: int = 0,
+        iterations: int = 400,
+        store: bool = True,
+        draws: list | None = None,
+    ) -> dict:
+        """Tune a grid for `sampler` at `nfe` evaluations on this run's own denoiser (sampling.tune:
+        Nelder–Mead on n noise draws against a 256-step Heun solution), check it on n fresh draws,
+        store it in RUN/grids.json (used by sample(schedule="tuned")); returns the numbers.
+        `draws`: `_tuning_draws(n, seed)` made once for several samplers."""
+        from .sampling.tune import ode_error, steps_for_nfe, tune_grid
+
+        get_sampler(sampler)  # a labelled run is tuned on its unconditional D(·, ∅): cond None
+        d64 = self._in(torch.float64)
+        lo, hi = self.preset.sampling_range()
+        draws = draws or self._tuning_draws(n, seed)
         start = time.perf_counter()
         grid, _ = tune_grid(d64, *draws[0], nfe, sampler, hi, lo, iterations=iterations)
         seconds = time.perf_counter() - start
@@ -474,7 +494,7 @@ class Run(TrainedRun):
             "tuned": fresh["tuned"],
             "karras": fresh["karras"],
             "seconds": seconds,
-            "n": n,
+            "n": len(draws[0][0]),
         }
         if store:
             self._store_grids({f"{sampler}@{nfe}": record})
@@ -544,17 +564,6 @@ class Run(TrainedRun):
                 info, sigma_min=float(sigmas[-2]), sigma_max=float(sigmas[0]), steps=len(sigmas) - 1
             )
         return self.standardiser.inverse(torch.cat(out).double().numpy())
-
-    def _class_labels(self, cond, n: int) -> torch.Tensor | None:
-        """cond as class indices [n]: one class for all (a name or an index) or one per sample."""
-        if cond is None or not self.config.data.classes:
-            return None if cond is None else torch.zeros(0)  # conditioned() explains the latter
-        if isinstance(cond, (str, int, np.integer)):
-            return torch.full((n,), self.config.data.class_index(cond), dtype=torch.long)
-        cond = list(cond)
-        if len(cond) != n:
-            raise DifflabError(f"give one class per sample: {len(cond)} classes for {n} samples")
-        return torch.tensor([self.config.data.class_index(c) for c in cond], dtype=torch.long)
 
     def conditioned(self, cond, guidance: float = 1.0, unconditional: bool = False):
         """The two-argument denoiser to sample: D(·, c), guided D_w, or the unconditional D(·, ∅);
@@ -724,8 +733,9 @@ class FlowRun(TrainedRun):
         return self.config.model.kind == "autoregressive"
 
     def _label(self, cond: int | str | None, unconditional: bool, n: int) -> torch.Tensor | None:
-        """The class tensor for a labelled autoregressive run: class `cond`, or the null class −1
-        (p(x), trained with label dropout) when asked for unconditional samples."""
+        """The class tensor for a labelled autoregressive run: class `cond` (a name or an index, or
+        one per sample), or the null class −1 (p(x), trained with label dropout) when asked for
+        unconditional samples."""
         if not self.classes:
             if cond is not None or unconditional:
                 raise DifflabError(f"{self.path} was trained without labels: no class to give")
@@ -735,8 +745,9 @@ class FlowRun(TrainedRun):
                 f"{self.path} was trained with labels ({_short(self.classes)}): give a class "
                 "(--class K) or ask for --unconditional samples"
             )
-        index = -1 if cond is None else self.config.data.class_index(cond)  # a name or an index
-        return torch.full((n,), index, dtype=torch.long)
+        if cond is None:
+            return torch.full((n,), -1, dtype=torch.long)
+        return self._class_labels(cond, n)
 
     def sample(
         self,
@@ -744,13 +755,14 @@ class FlowRun(TrainedRun):
         seed: int = 0,
         batch_size: int = 10_000,
         stats: dict | None = None,
-        cond: int | None = None,
+        cond=None,
         unconditional: bool = False,
         **options,
     ) -> np.ndarray:
         """n exact samples x = f⁻¹(z), z ~ N(0, I); sample i depends only on (seed, i). No
         sampler, steps or σ grid: passing sampler options is an error. An autoregressive run
-        trained with labels samples p(x | c) for cond = c, or p(x) with unconditional=True."""
+        trained with labels samples p(x | c) for cond = c (or one class per sample), or p(x) with
+        unconditional=True."""
         given = {k: v for k, v in options.items() if v is not None}
         if given:
             raise DifflabError(
@@ -832,13 +844,13 @@ class FlowRun(TrainedRun):
         label = None
         if self.classes:
             label = self._label(cond, cond is None, len(z))
+        chunks = z.to(torch.float32).split(10_000)
+        labels = [None] * len(chunks) if label is None else label.split(10_000)
         with torch.no_grad():
-            out = []
-            for i, c in enumerate(z.to(torch.float32).split(10_000)):
-                extra = (
-                    () if label is None else (label[i * 10_000 : i * 10_000 + len(c)].to(device),)
-                )
-                out.append(self.flow.log_prob(c.to(device), *extra).cpu())
+            out = [
+                self.flow.log_prob(c.to(device), *(() if y is None else (y.to(device),))).cpu()
+                for c, y in zip(chunks, labels)
+            ]
         if stats is not None:
             stats["nfe"] = 1
         return torch.cat(out).double().numpy()

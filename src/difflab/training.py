@@ -557,9 +557,7 @@ def _train(
     pixels = data.scaler if streamed else pixels
     z, std, sigma_data, sigma_max = prepare_data(raw, standardise, pixels)
     shape = tuple(data.shape) if streamed else tuple(z.shape[1:])
-    if saved is not None:
-        # keep the run's own standardisation and σ's so the model sees the same data
-        old = RunConfig.from_dict(saved[1].get("config", {}), str(run_dir / CHECKPOINT))
+    if saved is not None:  # keep the run's own standardisation and σ's: the same data for the model
         if shape != old.data.shape:
             raise DifflabError(
                 f"cannot resume: the data have shape {shape}, the run in {run_dir} was "
@@ -590,8 +588,7 @@ def _train(
     )
     batches = _batches(data, z, labels, cfg, env)
     state = make_state(preset, info.shape, model, cfg)
-    if saved is not None:
-        _check_resume(old, run_config)
+    if saved is not None:  # its recipe, classes, model and data shape were checked above
         load_state(state, *saved)
         log(f"resuming {run_dir} from step {state.step}")
     else:
@@ -683,10 +680,4 @@ def _check_recipe(saved: RunConfig, preset: str | None, classes, model: ModelCon
             f"the data now has {classes}"
         )
     if saved.model != model:
-        raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
-
-
-def _check_resume(saved: RunConfig, new: RunConfig) -> None:
-    _check_recipe(saved, new.preset, new.data.classes, new.model)
-    if saved.data.shape != new.data.shape:
         raise DifflabError("cannot resume: data dimension or model size differs from the saved run")

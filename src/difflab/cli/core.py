@@ -138,10 +138,11 @@ def read_rows(run, path: Path, key: str | None = None, missing: bool = False):
     return load_array(path, key=key, missing=missing)
 
 
-def _refuse_method(method: str, name: str):
-    raise DifflabError(
-        f"--method {method} is a diffusion sampler; a {name} model completes rows exactly "
-        "(--particles M for known entries that come late in its order)"
+def _samples_exactly(run_dir, run, what: str) -> DifflabError:
+    """The refusal of sampler settings for a flow or autoregressive run."""
+    return DifflabError(
+        f"{run_dir} is a {run.name} {run.config.model.kind} model: it samples exactly, without "
+        f"{what}"
     )
 
 
@@ -619,10 +620,7 @@ def sample(
         if sampler or steps or schedule:
             raise DifflabError("--nfe chooses sampler, steps and grid; give it alone")
         if isinstance(run, FlowRun):
-            raise DifflabError(
-                f"{run_dir} is a {run.name} {run.config.model.kind} model: it samples exactly, "
-                "without NFE"
-            )
+            raise _samples_exactly(run_dir, run, "NFE")
         chosen = run.for_nfe(nfe, tune=tune, log=lambda m: click.echo(m, err=True))
         sampler, steps, schedule = chosen["sampler"], chosen["steps"], chosen["schedule"]
     if run.is_image and out.suffix.lower() == ".csv":
@@ -826,8 +824,11 @@ def inpaint(
         raise DifflabError(
             f"{run_dir} is a {run.name} flow; inpainting needs a diffusion or autoregressive model"
         )
-    if not isinstance(run, Run):  # autoregressive: exact, by particles only
-        method = "smc" if method == "smc" else _refuse_method(method, run.name)
+    if not isinstance(run, Run) and method != "smc":  # autoregressive: exact, by particles only
+        raise DifflabError(
+            f"--method {method} is a diffusion sampler; a {run.name} model completes rows exactly "
+            "(--particles M for known entries that come late in its order)"
+        )
     options = {
         "smc": {"particles": particles},
         "repaint": {"jumps": jumps},
@@ -1025,10 +1026,7 @@ def tune_grid(run_dir, nfe, sampler, n, seed):
 
     run = load_run(run_dir)
     if not isinstance(run, Run):
-        raise DifflabError(
-            f"{run_dir} is a {run.name} {run.config.model.kind} model: it samples exactly, "
-            "without a grid"
-        )
+        raise _samples_exactly(run_dir, run, "a grid")
     r = run.tune_grid(nfe, sampler, n=n, seed=seed)
     steps = len(r["sigmas"]) - 1
     click.echo(
