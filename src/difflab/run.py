@@ -33,10 +33,13 @@ from .random import randn_per_sample
 from .runconfig import RunConfig
 from .sampling import get_sampler, karras_sigmas, make_sigmas, sample
 from .sampling.guidance import Conditioned, cfg
-from .sampling.inpaint import PARTICLES, inpaint
+from .sampling.inpaint import PARTICLES, SMC_LEVELS, inpaint
+from .sampling.prior import FULL_MAX_DIM, GaussianStart, class_start, flow_start
 from .training import CHECKPOINT, read_history
 
 
+PILOT = 512  # antithetic pairs per class of the guided start's pilot (sampling.prior.flow_start)
+PILOT_STREAM = 1 << 20  # its noise streams, PILOT_STREAM + class, apart from every sampler's
 GRIDS = "grids.json"  # tuned σ grids of a run: {"sampler@nfe": {"sigmas", "tuned", "karras", …}}
 
 
@@ -142,7 +145,7 @@ class TrainedRun:
         """Fill the missing entries of `known` (data units; NaN where missing, or `mask` False) with
         difflab.sampling.inpaint (diffusion; method, steps, guidance) or autoregressive.inpaint
         (MADE/WaveNet: exact, `particles`); observed entries come back exactly. Steps default to
-        18 (replace, Heun) or 50 (repaint, smc). Rows are N×D vectors or N×C×H×W images (pixel
+        18 (replace, Heun), 50 (repaint) or 100 (smc, Euler kernel). Rows are N×D vectors or N×C×H×W images (pixel
         units); a table's missing cells are its empty ones (no mask). Row i depends only on
         (seed, i); lower `batch_size` for large images (smc holds K copies)."""
         if self.is_table and mask is not None:
@@ -533,16 +536,15 @@ class Run(TrainedRun):
         self.conditioned(labels, guidance, unconditional)  # refuse before any work
         sigmas = self.sigmas(steps, schedule, sigma_min, sigma_max, rho)
         scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
+        prior = self._start(labels, guidance, unconditional, float(sigmas[0]), seed)
         device = next(self.denoiser.parameters()).device
         out, info = [], {}
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             classes = None if labels is None else labels[start : start + count]
             denoiser = self.conditioned(classes, guidance, unconditional)
-            x = scale * randn_per_sample(seed, start, count, self.shape).to(device)
-            centre = self._prior_centre(classes, guidance, unconditional)
-            if centre is not None:
-                x = x + centre.to(device)
+            x = randn_per_sample(seed, start, count, self.shape).to(device)
+            x = scale * x if prior is None else prior.sample(x, classes)
 
             def noise(key: int, start=start, count=count) -> torch.Tensor:
                 return randn_per_sample(seed, start, count, self.shape, stream=key + 1).to(device)
@@ -590,17 +592,60 @@ class Run(TrainedRun):
         k = cond if isinstance(cond, torch.Tensor) else self.config.data.class_index(cond)
         return Conditioned(self.denoiser, k) if guidance == 1.0 else cfg(self.denoiser, k, guidance)
 
-    def _prior_centre(self, cond, guidance: float, unconditional: bool) -> torch.Tensor | None:
-        """Where the initial noise is centred: the class's data mean m_c for w ≥ 1, min(w, 1)·m_c
-        between the unconditional prior (w = 0: at the standardised data's mean, 0) and it; None: 0.
-        (Extrapolating to w·m_c overshoots: the guided ODE moves the mean outward by itself.)"""
-        means = self.config.data.class_means
-        if cond is None or unconditional or not means or guidance == 0:
-            return None  # w = 0 must stay the unconditional sampler bit for bit
-        if not isinstance(cond, torch.Tensor):
-            cond = torch.tensor(self.config.data.class_index(cond))
-        mean = torch.tensor(means, dtype=torch.float32)[cond]
-        return min(guidance, 1.0) * mean.reshape(*cond.shape, *self.shape)
+    def _start(
+        self,
+        labels: torch.Tensor | None,
+        guidance: float,
+        unconditional: bool,
+        sigma_max: float,
+        seed: int,
+    ) -> GaussianStart | None:
+        """Where class-conditional chains start at σ_max (a table indexed by class): the class
+        flow's exact marginal N(m_c, Σ_c + σ_max² I) at w = 1 (sampling.prior.class_start); for
+        w ∉ {0, 1} the guided flow's own, measured by a pilot from 200·σ_max (flow_start). None:
+        the unconditional prior N(0, (σ_max² + σ_data²) I), so w = 0 stays the unconditional
+        sampler bit for bit."""
+        data = self.config.data
+        if labels is None or unconditional or guidance == 0 or not data.class_means:
+            return None
+        k = len(data.class_means)
+        means = torch.tensor(data.class_means, dtype=torch.float64).reshape(k, *self.shape)
+        if data.class_covs is None:  # a run from before class covariances: σ_data² as before
+            covs = torch.full_like(means, self.preset.precond.sigma_data**2)
+        else:
+            covs = torch.tensor(data.class_covs, dtype=torch.float64)
+            covs = covs if covs.shape[1:] == (self.dim, self.dim) else covs.reshape(means.shape)
+        table = class_start(means, covs, sigma_max)
+        if guidance == 1:
+            return table
+        return self._guided_start(table, labels.unique().tolist(), guidance, sigma_max, seed)
+
+    def _guided_start(
+        self,
+        table: GaussianStart,
+        classes: list[int],
+        guidance: float,
+        sigma_max: float,
+        seed: int,
+    ) -> GaussianStart:
+        """`table` with the rows of `classes` replaced by the guided flow's measured marginal at
+        σ_max: PILOT antithetic pairs per class (fewer for images, where σ_max ≫ the data), the
+        pilot's noise its own stream of `seed`, so a sample still depends only on (seed, i)."""
+        device = next(self.denoiser.parameters()).device
+        full = table.full
+        pairs = PILOT if self.dim <= FULL_MAX_DIM else PILOT // 16
+        mean, cov = table.mean.clone(), table.cov.clone()
+        for c in classes:
+            z = randn_per_sample(seed, 0, pairs, self.shape, stream=PILOT_STREAM + c)
+            found = flow_start(
+                self.conditioned(c, guidance, False),
+                table.mean[c : c + 1].float().to(device),
+                z.to(device),
+                sigma_max,
+                full,
+            )
+            mean[c], cov[c] = found.mean[0], found.cov[0]
+        return GaussianStart(mean, cov)
 
     def _inpaint_codes(
         self,
@@ -618,7 +663,9 @@ class Run(TrainedRun):
     ) -> np.ndarray:
         """The model-space core of inpaint: z (NaN where missing) with mask → completed z."""
         denoiser = self.conditioned(cond, guidance, unconditional)
-        sigmas = self.sigmas(steps or (18 if method == "replace" else 50))
+        sigmas = self.sigmas(steps or {"replace": 18, "repaint": 50}.get(method, SMC_LEVELS))
+        labels = self._class_labels(cond, len(z))
+        prior = self._start(labels, guidance, unconditional, float(sigmas[0]), seed)
         z = torch.from_numpy(z)
         k = options.get("particles", PARTICLES) if method == "smc" else 1
         device = next(self.denoiser.parameters()).device
@@ -642,6 +689,8 @@ class Run(TrainedRun):
                     noise=noise,
                     stats=info,
                     sigma_data=self.preset.precond.sigma_data,
+                    prior=prior,
+                    prior_index=None if labels is None else labels[chunk],
                     **options,
                 ).cpu()
             )

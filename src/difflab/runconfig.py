@@ -24,6 +24,9 @@ class DataInfo:
     classes: list[str] | None = None
     labels: str | None = None  # where the labels came from: a column, a key, 'components'
     class_means: list | None = None  # per class, the (standardised) data's mean: the prior's centre
+    # per class, the data's covariance [K][D][D] (D ≤ 64) or variances [K][*shape]: the prior's
+    # spread (runs from before it: None, then the prior keeps σ_data² for the class's spread)
+    class_covs: list | None = None
 
     @property
     def dim(self) -> int:

@@ -241,16 +241,31 @@ def prepare_data(
     return z, std, sigma_data, float(f"{sigma_max:.3g}")
 
 
-def class_means(z: np.ndarray, labels: np.ndarray, k: int) -> list | None:
-    """Each class's mean of the (standardised) data, [K][D] (a class without rows: the overall mean).
+def class_moments(z: np.ndarray, labels: np.ndarray, k: int) -> tuple[list, list] | None:
+    """Each class's mean [K][D] and covariance of the (standardised) data: [K][D][D] for
+    D ≤ FULL_MAX_DIM, per-coordinate variances [K][D] above (images: per-pixel); a class without
+    rows gets the overall moments. None for large images (z[0].size > 4096: σ_max ≫ the data there,
+    and config.json stays small).
 
-    Sampling class c starts from N(m_c, σ_max² + σ_data²) instead of N(0, …): a PF-ODE carries an
-    offset of the prior's centre down to σ_min shrunk only by ~σ_c/σ_max, so a narrow class far from
-    the overall mean (a ring mode: σ_c = 0.1, |m_c| = 1.4, σ_max = 3.5) came out shifted by 0.04."""
-    if z[0].size > 4096:  # large images: the prior is wide enough, and config.json stays small
+    Sampling class c starts from its flow's exact marginal N(m_c, Σ_c + σ_max² I)
+    (sampling.prior.class_start): a start of variance σ_max² + σ_data² made a narrow class (sd 0.15
+    in a standardised table, σ_max 1.43) come out 2.1× too wide."""
+    from .sampling.prior import FULL_MAX_DIM
+
+    flat = z.reshape(len(z), -1)
+    if flat.shape[1] > 4096:
         return None
-    out = [z[labels == c].mean(0) if (labels == c).any() else z.mean(0) for c in range(k)]
-    return np.asarray(out).reshape(k, -1).tolist()
+    full = flat.shape[1] <= FULL_MAX_DIM
+    means, covs = [], []
+    for c in range(k):
+        rows = flat[labels == c] if (labels == c).any() else flat
+        means.append(rows.mean(0))
+        centred = rows - rows.mean(0)
+        if full:
+            covs.append(centred.T @ centred / max(len(rows) - 1, 1))
+        else:
+            covs.append((centred**2).sum(0) / max(len(rows) - 1, 1))
+    return np.asarray(means).tolist(), np.asarray(covs).tolist()
 
 
 def data_covariance(z: np.ndarray, max_dim: int = 64) -> list | None:
@@ -567,6 +582,7 @@ def _train(
         z, sigma_data, sigma_max = std.forward(raw), old.sigma_data, old.sigma_max
     preset = preset.adapt(sigma_data, sigma_max)
     scan_labels = None if labels is None else labels[: len(z)]
+    moments = None if labels is None else class_moments(z, scan_labels, len(classes))
     info = DataInfo(
         spec=data_spec,
         n=int(len(data)),
@@ -575,7 +591,8 @@ def _train(
         cov=data_covariance(z),
         classes=classes,
         labels=labels_from,
-        class_means=None if labels is None else class_means(z, scan_labels, len(classes)),
+        class_means=None if moments is None else moments[0],
+        class_covs=None if moments is None else moments[1],
     )
     run_config = RunConfig(
         preset=None if model.is_flow else preset.name,

@@ -758,7 +758,7 @@ def sample(
     "--steps",
     type=click.IntRange(1, 100_000),
     default=None,
-    help="σ levels  [default: 18 for replace, 50 for repaint and smc]",
+    help="σ levels  [default: 18 for replace, 50 for repaint, 100 for smc]",
 )
 @click.option(
     "--particles",
