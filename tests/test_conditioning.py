@@ -4,6 +4,7 @@ run asks for; guidance and inpainting through the command line and Run; bad inpu
 
 import numpy as np
 import pytest
+import torch
 
 from difflab.data.labels import load_labelled
 from difflab.errors import DifflabError
@@ -242,3 +243,29 @@ def test_trained_class_conditional_model(tmp_path):
         nearest = np.linalg.norm(s[:, None] - means[None], axis=2).argmin(1)
         assert (nearest == k).mean() >= 0.99
         assert np.linalg.norm(s.mean(0) - means[k]) < 0.04
+
+
+def test_a_class_grid_is_tuned_on_the_class_model_and_used_for_that_class(labelled, tmp_path):
+    """tune_grid(cond=3) tunes on D(·, 3) from class 3's start and stores it under that class;
+    sampling class 3 on the tuned schedule takes it, another class is refused rather than given
+    a grid tuned on another model."""
+    import shutil
+
+    from difflab.errors import DifflabError
+    from difflab.sampling.tune import ode_error
+
+    copy = tmp_path / "run"
+    shutil.copytree(labelled, copy)
+    r = load_run(copy)
+    rec = r.tune_grid(5, "unipc", n=64, iterations=40, cond=3)
+    assert rec["condition"] == "class=3,w=1"
+    assert "unipc@5|class=3,w=1" in r._grids()
+    den = r._tuned_denoiser(cond=3)
+    fresh = r._tuning_draws(64, 0, cond=3)[1]
+    grid = torch.tensor(rec["sigmas"], dtype=torch.float64)
+    assert abs(ode_error(den, *fresh, grid, "unipc") - rec["tuned"]) < 1e-12
+    steps = len(rec["sigmas"]) - 1
+    x = r.sample(50, sampler="unipc", steps=steps, schedule="tuned", cond=3)
+    assert np.isfinite(x).all()
+    with pytest.raises(DifflabError, match=f"no tuned grid of {steps} steps for class=2,w=1"):
+        r.sample(50, sampler="unipc", steps=steps, schedule="tuned", cond=2)

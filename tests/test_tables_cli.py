@@ -147,3 +147,28 @@ def test_a_table_refuses_a_mask(table_run):
     root, df = table_run
     with pytest.raises(DifflabError, match="no mask"):
         load_run(root / "r").inpaint(df.iloc[:3], mask=np.ones((3, len(df.columns)), bool))
+
+
+def test_numeric_table_likelihood_says_what_it_dequantised(tmp_path):
+    """Integer columns are spread over their own bins, real ones never; values at a declared
+    bound are counted in a one-line warning; --dequantise is refused for a table."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"age": rng.integers(18, 90, 200), "x": rng.normal(size=200), "b": rng.uniform(size=200)}
+    )
+    df.loc[3, "b"] = 1.0
+    path = tmp_path / "n.csv"
+    df.to_csv(path, index=False)
+    r = run(
+        "train", "--data", path, "--out", tmp_path / "r", "--steps", 20, "--width", 16,
+        "--depth", 1, "--column-type", "b=bounded:0:1",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "warning: column 'b': 1 value(s) at or beyond its bounds (0, 1)" in r.output
+    r = run("likelihood", "--run", tmp_path / "r", "--data", path, "--n", 20, "--steps", 8)
+    assert r.exit_code == 0, r.output
+    assert "integer columns dequantised by U[-1/2, 1/2): age" in r.output
+    one_line_error(
+        run("likelihood", "--run", tmp_path / "r", "--data", path, "--dequantise", 1),
+        "a table's integer columns are dequantised by their own bins",
+    )

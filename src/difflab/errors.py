@@ -5,6 +5,11 @@ class DifflabError(Exception):
     """Bad input or an unusable state, explained in one line for the user."""
 
 
+class DifflabWarning(UserWarning):
+    """A result computed but worth a look (clipped values, a fallback taken); the command line
+    prints it as one line, `warning: …`, on stderr."""
+
+
 class Interrupted(DifflabError):
     """Training stopped by SIGINT/SIGTERM after writing a checkpoint; the command exits with 130."""
 

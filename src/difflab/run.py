@@ -387,11 +387,13 @@ class Run(TrainedRun):
         sigma_min: float | None = None,
         sigma_max: float | None = None,
         rho: float = 7.0,
+        condition: str = "",
     ) -> torch.Tensor:
         """The σ grid: the preset's range (cut at the data's σ_max) unless given; `tuned`: the grid
-        `tune_grid` stored in the run for this number of steps (any sampler tuned at that size)."""
+        `tune_grid` stored in the run for this number of steps (any sampler tuned at that size)
+        and for this `condition` (`_condition`: '' unconditional, or a class and w)."""
         if schedule == "tuned":
-            return self._tuned(steps)
+            return self._tuned(steps, condition)
         lo, hi = self.preset.sampling_range()
         return make_sigmas(
             schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho
@@ -404,35 +406,53 @@ class Run(TrainedRun):
         path = self.path / GRIDS
         return json.loads(path.read_text()) if path.exists() else {}
 
-    def _tuned(self, steps: int) -> torch.Tensor:
+    def _tuned(self, steps: int, condition: str = "") -> torch.Tensor:
         grids = self._grids()
-        found = {k: v for k, v in grids.items() if len(v["sigmas"]) == steps + 1}
+        found = {
+            k: v
+            for k, v in grids.items()
+            if len(v["sigmas"]) == steps + 1 and _grid_condition(k) == condition
+        }
         if not found:
             have = ", ".join(f"{k} ({len(v['sigmas']) - 1} steps)" for k, v in grids.items())
+            what = f"{steps} steps" + (f" for {condition[1:]}" if condition else "")
             raise DifflabError(
-                f"{self.path}: no tuned grid of {steps} steps (have: {have or 'none'}); "
-                f"make one with `difflab tune-grid --run {self.path} --nfe K --sampler S`"
+                f"{self.path}: no tuned grid of {what} (have: {have or 'none'}); make one with "
+                f"`difflab tune-grid --run {self.path} --nfe K --sampler S`"
+                + (" --class K [--guidance W]" if condition else "")
             )
         key = min(found, key=lambda k: found[k]["tuned"])  # the best tuned at this size
         return torch.tensor(found[key]["sigmas"], dtype=torch.float64)
 
-    def for_nfe(self, nfe: int, tune: bool = True, log=None) -> dict:
+    def for_nfe(
+        self,
+        nfe: int,
+        tune: bool = True,
+        log=None,
+        cond=None,
+        guidance: float = 1.0,
+        unconditional: bool = False,
+    ) -> dict:
         """Sampler, steps and grid for a budget of `nfe` evaluations: the best grid tuned for this
         run at that budget. Without one, a vector model tunes grids for AUTO_TUNE (unipc, ipndm;
         ~1 s each on a small MLP), stores them and takes the better on fresh draws — in
         docs/benchmarks.md's ODE-error table this beats the best peer in every cell (≤ 0.46×), where
         no fixed (sampler, grid) pair does. With tune=False, or for images (tuning a U-Net costs
-        minutes): UniPC on the VP-time grid, the fixed pair with the smallest worst cell (1.32×)."""
+        minutes): UniPC on the VP-time grid, the fixed pair with the smallest worst cell (1.32×).
+        A class (and w) is tuned on the very denoiser it samples with (`_condition`)."""
         from .sampling.tune import AUTO_TUNE
 
-        tuned = {k: v for k, v in self._grids().items() if k.endswith(f"@{nfe}")}
+        how = {"cond": cond, "guidance": guidance, "unconditional": unconditional}
+        condition = self._condition(**how)
+        tuned = {k: v for k, v in self._grids().items() if k.endswith(f"@{nfe}{condition}")}
         if not tuned and tune and not self.is_image:
-            draws = self._tuning_draws(512, 0)  # one reference solution for both samplers
+            draws = self._tuning_draws(512, 0, **how)  # one reference solution for both samplers
             for sampler in AUTO_TUNE:
-                r = self.tune_grid(nfe, sampler, store=False, draws=draws)
-                tuned[f"{sampler}@{nfe}"] = r
+                r = self.tune_grid(nfe, sampler, store=False, draws=draws, **how)
+                tuned[f"{sampler}@{nfe}{condition}"] = r
                 if log:
-                    log(f"tuned a {nfe}-NFE grid for {sampler} in {r['seconds']:.1f} s")
+                    on = f" on {condition[1:]}" if condition else ""
+                    log(f"tuned a {nfe}-NFE grid for {sampler}{on} in {r['seconds']:.1f} s")
             self._store_grids(tuned, log)
         if tuned:
             key = min(tuned, key=lambda k: tuned[k]["tuned"])
@@ -450,18 +470,42 @@ class Run(TrainedRun):
             if log:
                 log(f"note: could not store the tuned grids in {self.path} ({e.strerror})")
 
-    def _tuning_draws(self, n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """[(x_T, its 256-step Heun solution)] for the tuning noise and for fresh noise, float64."""
-        d64 = self._in(torch.float64)
+    def _condition(self, cond=None, guidance: float = 1.0, unconditional: bool = False) -> str:
+        """What a tuned grid was tuned on, as its key's suffix: '' for the unconditional model
+        (an unlabelled run, unconditional, w = 0), '|class=K,w=W' for one class. One class per
+        sample has no single denoiser to tune on: those use the unconditional grids."""
+        if not self.classes or unconditional or guidance == 0 or cond is None:
+            return ""
+        if not isinstance(cond, (str, int, np.integer)):
+            return ""
+        return f"|class={self.config.data.class_index(cond)},w={guidance:g}"
+
+    def _tuning_draws(
+        self, n: int, seed: int, cond=None, guidance: float = 1.0, unconditional: bool = False
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[(x_T, its 256-step Heun solution)] for the tuning noise and for fresh noise, float64,
+        from where sampling starts and with the denoiser it uses (a class: `_start`)."""
+        d64 = self._tuned_denoiser(cond, guidance, unconditional)
         lo, hi = self.preset.sampling_range()
+        labels = (
+            self._class_labels(cond, n) if self._condition(cond, guidance, unconditional) else None
+        )
+        start = self._start(labels, guidance, unconditional, hi, seed)
         draws = []
         for k in (0, 1):  # tuning noise, fresh noise
-            x_t = (
-                math.sqrt(hi**2 + self.preset.precond.sigma_data**2)
-                * randn_per_sample(seed + k, 0, n, self.shape).double()
-            )
+            z = randn_per_sample(seed + k, 0, n, self.shape).double()
+            x_t = math.sqrt(hi**2 + self.preset.precond.sigma_data**2) * z
+            x_t = x_t if start is None else start.sample(z, labels)
             draws.append((x_t, sample(d64, x_t, karras_sigmas(256, lo, hi), "heun")))
         return draws
+
+    def _tuned_denoiser(self, cond=None, guidance: float = 1.0, unconditional: bool = False):
+        """The float64 denoiser a grid is tuned on: the one `_condition` names."""
+        d64 = self._in(torch.float64)
+        if not self._condition(cond, guidance, unconditional):
+            return d64
+        k = self.config.data.class_index(cond)
+        return Conditioned(d64, k) if guidance == 1.0 else cfg(d64, k, guidance)
 
     def tune_grid(
         self,
@@ -472,17 +516,25 @@ class Run(TrainedRun):
         iterations: int = 400,
         store: bool = True,
         draws: list | None = None,
+        cond=None,
+        guidance: float = 1.0,
+        unconditional: bool = False,
     ) -> dict:
         """Tune a grid for `sampler` at `nfe` evaluations on this run's own denoiser (sampling.tune:
         Nelder–Mead on n noise draws against a 256-step Heun solution), check it on n fresh draws,
         store it in RUN/grids.json (used by sample(schedule="tuned")); returns the numbers.
-        `draws`: `_tuning_draws(n, seed)` made once for several samplers."""
+        `draws`: `_tuning_draws(n, seed)` made once for several samplers. A labelled run is tuned
+        on the denoiser it will sample with: D(·, c) or D_w for one class `cond`, D(·, ∅) without
+        (`condition` in the result says which)."""
         from .sampling.tune import ode_error, steps_for_nfe, tune_grid
 
-        get_sampler(sampler)  # a labelled run is tuned on its unconditional D(·, ∅): cond None
-        d64 = self._in(torch.float64)
+        get_sampler(sampler)
+        how = {"cond": cond, "guidance": guidance, "unconditional": unconditional}
+        self.conditioned(cond, guidance, unconditional)  # refuse a class an unlabelled run lacks
+        condition = self._condition(**how)
+        d64 = self._tuned_denoiser(**how)
         lo, hi = self.preset.sampling_range()
-        draws = draws or self._tuning_draws(n, seed)
+        draws = draws or self._tuning_draws(n, seed, **how)
         start = time.perf_counter()
         grid, _ = tune_grid(d64, *draws[0], nfe, sampler, hi, lo, iterations=iterations)
         seconds = time.perf_counter() - start
@@ -500,8 +552,13 @@ class Run(TrainedRun):
             "n": len(draws[0][0]),
         }
         if store:
-            self._store_grids({f"{sampler}@{nfe}": record})
-        return {"sampler": sampler, "nfe": nfe, **record}
+            self._store_grids({f"{sampler}@{nfe}{condition}": record})
+        return {
+            "sampler": sampler,
+            "nfe": nfe,
+            "condition": condition[1:] or "unconditional",
+            **record,
+        }
 
     def sample(
         self,
@@ -534,7 +591,8 @@ class Run(TrainedRun):
         get_sampler(sampler)
         labels = self._class_labels(cond, n)
         self.conditioned(labels, guidance, unconditional)  # refuse before any work
-        sigmas = self.sigmas(steps, schedule, sigma_min, sigma_max, rho)
+        condition = self._condition(cond, guidance, unconditional)
+        sigmas = self.sigmas(steps, schedule, sigma_min, sigma_max, rho, condition)
         scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
         prior = self._start(labels, guidance, unconditional, float(sigmas[0]), seed)
         device = next(self.denoiser.parameters()).device
@@ -903,6 +961,11 @@ class FlowRun(TrainedRun):
         if stats is not None:
             stats["nfe"] = 1
         return torch.cat(out).double().numpy()
+
+
+def _grid_condition(key: str) -> str:
+    """A grids.json key's condition ('' for 'sampler@nfe', '|class=K,w=W' after it)."""
+    return key[key.index("|") :] if "|" in key else ""
 
 
 def _component(mixture: GaussianMixture | None, k: int) -> GaussianMixture:

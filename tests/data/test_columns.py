@@ -63,12 +63,19 @@ def test_any_model_output_decodes_inside_the_support():
     assert out["age"].dtype == np.int64
 
 
-def test_log_abs_det_is_the_jacobian_of_forward():
+@pytest.mark.parametrize("bounds", [(0.0, 1.0), (-5.0, 5.0)])
+def test_log_abs_det_is_the_jacobian_of_forward(bounds):
+    """Against central differences; bounds of width 10 too, where log(hi − lo) = 2.30 counts."""
     rng = np.random.default_rng(2)
+    lo, hi = bounds
     df = pd.DataFrame(
-        {"p": rng.lognormal(size=50), "b": rng.uniform(0.1, 0.9, 50), "u": rng.normal(size=50)}
+        {
+            "p": rng.lognormal(size=50),
+            "b": lo + (hi - lo) * rng.uniform(0.1, 0.9, 50),
+            "u": rng.normal(size=50),
+        }
     )
-    codec = TableCodec.fit(df, {"p": ("positive", None), "b": ("bounded", (0.0, 1.0))})
+    codec = TableCodec.fit(df, {"p": ("positive", None), "b": ("bounded", bounds)})
     h = 1e-6
     numeric = np.zeros(len(df))
     for j, name in enumerate(df.columns):  # the codec is diagonal: one derivative per column
@@ -118,3 +125,24 @@ def test_type_overrides_are_checked():
             parse_type(bad)
     with pytest.raises(DifflabError, match="positive, but holds"):
         TableCodec.fit(pd.DataFrame({"x": [-1.0, 2.0, 3.0]}), {"x": ("positive", None)})
+
+
+def test_dequantise_spreads_integer_columns_over_their_own_bins():
+    df = _table()
+    codec = TableCodec.fit(df[["age", "income", "x"]])
+    out, names = codec.dequantise(df, np.random.default_rng(0))
+    assert names == ["age"]
+    assert (np.round(out["age"]) == df["age"]).all() and (out["age"] != df["age"]).any()
+    assert np.abs(out["age"] - df["age"]).max() <= 0.5
+    assert out["income"].equals(df["income"]) and out["x"].equals(df["x"])
+
+
+def test_values_at_a_declared_bound_are_counted_in_a_warning():
+    from difflab.errors import DifflabWarning
+
+    df = pd.DataFrame({"b": [0.0, 0.5, 1.0, 0.25]})
+    said = r"column 'b': 2 value\(s\) at or beyond its bounds \(0, 1\)"
+    with pytest.warns(DifflabWarning, match=said):  # when training on them
+        codec = TableCodec.fit(df, {"b": ("bounded", (0.0, 1.0))})
+    with pytest.warns(DifflabWarning, match=said):  # when scoring them
+        codec.log_abs_det(df) + codec.forward(df).sum(1)

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 
 import click
 import torch
 
-from ..errors import DifflabError, Interrupted
+from ..errors import DifflabError, DifflabWarning, Interrupted
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A DifflabWarning as one line on stderr (no file and line of the library)."""
+    if issubclass(category, DifflabWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
 
 
 def _friendly(fn):
-    """Turn DifflabError (and a few OS errors) into one line on stderr and exit code 2."""
+    """Turn DifflabError (and a few OS errors) into one line on stderr and exit code 2;
+    DifflabWarning into one line `warning: …`."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return fn(*args, **kwargs)
         except Interrupted as e:
             click.echo(str(e), err=True)
             sys.exit(130)

@@ -621,7 +621,15 @@ def sample(
             raise DifflabError("--nfe chooses sampler, steps and grid; give it alone")
         if isinstance(run, FlowRun):
             raise _samples_exactly(run_dir, run, "NFE")
-        chosen = run.for_nfe(nfe, tune=tune, log=lambda m: click.echo(m, err=True))
+        run.conditioned(cls, guidance, unconditional)  # refuse before any tuning
+        chosen = run.for_nfe(
+            nfe,
+            tune=tune,
+            log=lambda m: click.echo(m, err=True),
+            cond=cls,
+            guidance=guidance,
+            unconditional=unconditional,
+        )
         sampler, steps, schedule = chosen["sampler"], chosen["steps"], chosen["schedule"]
     if run.is_image and out.suffix.lower() == ".csv":
         raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
@@ -1017,24 +1025,48 @@ def report(run_dir, n, seed):
     help="Noise draws to tune on (and as many fresh ones to check on).",
 )
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--class",
+    "cls",
+    default=None,
+    help="A labelled run: tune on the class-conditional model D(·, c) of this class (name or "
+    "index) that `sample --class` uses; without it, on the unconditional D(·, ∅).",
+)
+@click.option(
+    "--guidance",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="With --class: tune on the guided D_w that `sample --guidance W` uses.",
+)
 @_friendly
-def tune_grid(run_dir, nfe, sampler, n, seed):
+def tune_grid(run_dir, nfe, sampler, n, seed, cls, guidance):
     """Find the σ grid for --sampler at --nfe evaluations that lands closest to the exact PF-ODE
     solution of this run's own model (Nelder–Mead from the Karras grid, against a 256-step Heun
-    solution); stored in RUN/grids.json and used by `difflab sample --schedule tuned`."""
+    solution); stored in RUN/grids.json and used by `difflab sample --schedule tuned` (for a
+    labelled run, by samples of the same --class and --guidance)."""
     from ..run import Run, load_run
 
     run = load_run(run_dir)
     if not isinstance(run, Run):
         raise _samples_exactly(run_dir, run, "a grid")
-    r = run.tune_grid(nfe, sampler, n=n, seed=seed)
+    if guidance != 1.0 and cls is None:
+        raise DifflabError("--guidance needs --class (the guided model of that class)")
+    r = run.tune_grid(
+        nfe, sampler, n=n, seed=seed, cond=cls, guidance=guidance, unconditional=cls is None
+    )
     steps = len(r["sigmas"]) - 1
+    on = f", tuned on the {r['condition']} model" if run.classes else ""
     click.echo(
-        f"{sampler} at {nfe} NFE ({steps} steps): RMS distance to the exact ODE on {n} fresh draws "
-        f"{r['karras']:.4g} (Karras grid) → {r['tuned']:.4g} (tuned) in {r['seconds']:.1f} s"
+        f"{sampler} at {nfe} NFE ({steps} steps{on}): RMS distance to the exact ODE on {n} fresh "
+        f"draws {r['karras']:.4g} (Karras grid) → {r['tuned']:.4g} (tuned) in "
+        f"{r['seconds']:.1f} s"
     )
     click.echo("σ: " + ", ".join(f"{s:.4g}" for s in r["sigmas"]))
+    given = (
+        "" if cls is None else f" --class {cls}" + (f" --guidance {guidance:g}" * (guidance != 1))
+    )
     click.echo(
         f"→ {run_dir}/grids.json; use: difflab sample --run {run_dir} --sampler {sampler} "
-        f"--steps {steps} --schedule tuned …"
+        f"--steps {steps} --schedule tuned{given or (' --unconditional' if run.classes else '')} …"
     )

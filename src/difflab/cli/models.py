@@ -74,7 +74,8 @@ def _test_images(
     type=float,
     default=None,
     help="Data quantised in bins of this width (data units, e.g. 1 for 0–255 pixels): add U[0, w) "
-    "noise and report the discrete model's bits/dim.",
+    "noise and report the discrete model's bits/dim. Tables need none: their integer columns are "
+    "always dequantised by their own bins (U[-1/2, 1/2)), real-valued ones never.",
 )
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of probes and dequantisation noise."
@@ -109,10 +110,18 @@ def likelihood(
             f"--hutchinson must be 0 (exact) or a positive number of probes, got {hutchinson}"
         )
     run = load_run(run_dir, _device(device))
+    dequantised = None  # a table's integer columns
+    if run.is_table and bin_width:
+        raise DifflabError(
+            "--dequantise: a table's integer columns are dequantised by their own bins and its "
+            "real-valued columns are densities; give no bin width"
+        )
     if run.is_image:  # images: the held-out test split, dequantised by integer levels
         x, bin_width = _test_images(run, data, n, bin_width)
     elif run.is_table:
-        x = _table_rows(run, data, n)
+        x, dequantised = run.standardiser.dequantise(
+            _table_rows(run, data, n), np.random.default_rng(seed)
+        )
     else:
         x = held_out(data, n)
     if not run.is_table and x.shape[1:] != run.shape:
@@ -137,6 +146,7 @@ def likelihood(
         "data": data,
         **nll_summary(lp, run.dim, true_lp, bin_width),
         "dequantised_bin_width": bin_width,
+        "dequantised_columns": dequantised,
         "nfe": info["nfe"],
         "method": (f"exact ({run.config.model.kind})" if isinstance(run, FlowRun) else method),
         "true": None if bin_width else true_nll(data, x),
@@ -148,6 +158,10 @@ def likelihood(
         f"  NLL {result['nll']:.4f} ± {result['nll_se']:.4f} nats   {result['bits_per_dim']:.4f} ± "
         f"{result['bits_per_dim_se']:.4f} bits/dim" + (" (dequantised)" if bin_width else "")
     )
+    if dequantised is not None:
+        click.echo(
+            "  integer columns dequantised by U[-1/2, 1/2): " + (", ".join(dequantised) or "none")
+        )
     if result["true"]:
         click.echo(
             f"  true density: NLL {result['true']['nll']:.4f} ± {result['true']['nll_se']:.4f} nats; "

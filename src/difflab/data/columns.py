@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DifflabError
+from ..errors import DifflabError, DifflabWarning
 
 CATEGORICAL_LEVELS = 5  # integer columns with this many levels or fewer are categories
 KINDS = ("numeric", "positive", "bounded", "categorical", "constant")
@@ -70,9 +71,25 @@ class Column:
         if self.kind == "positive":
             return np.log(x)
         if self.kind == "bounded":
-            f = np.clip((x - self.bound_lo) / (self.bound_hi - self.bound_lo), _EPS, 1 - _EPS)
+            f = self._fraction(x)
             return np.log(f) - np.log1p(-f)
         return x
+
+    def _fraction(self, x: np.ndarray) -> np.ndarray:
+        """(x − lo)/(hi − lo), clipped to [ε, 1 − ε] for the logit, with a warning naming the column
+        and the count: a value at a declared bound has no finite logit, and its log-density (here
+        that of the clipped value) is arbitrary."""
+        f = (x - self.bound_lo) / (self.bound_hi - self.bound_lo)
+        clipped = int(np.sum((f < _EPS) | (f > 1 - _EPS)))
+        if clipped:
+            warnings.warn(
+                f"column {self.name!r}: {clipped} value(s) at or beyond its bounds "
+                f"({self.bound_lo:g}, {self.bound_hi:g}) moved {_EPS:g} of the range inside; "
+                "their log-density is arbitrary",
+                DifflabWarning,
+                stacklevel=3,
+            )
+        return np.clip(f, _EPS, 1 - _EPS)
 
     def untransform(self, u: np.ndarray) -> np.ndarray:
         if self.kind == "positive":
@@ -86,9 +103,8 @@ class Column:
         if self.kind == "positive":
             return -np.log(x)
         if self.kind == "bounded":
-            w = self.bound_hi - self.bound_lo
-            f = np.clip((x - self.bound_lo) / w, _EPS, 1 - _EPS)
-            return -np.log(f) - np.log1p(-f) - np.log(w)
+            f = np.clip((x - self.bound_lo) / (self.bound_hi - self.bound_lo), _EPS, 1 - _EPS)
+            return -np.log(f) - np.log1p(-f) - np.log(self.bound_hi - self.bound_lo)
         return np.zeros_like(x)
 
     @property
@@ -309,6 +325,17 @@ class TableCodec:
                 x = df[c.name].to_numpy(np.float64)
                 total += c.log_dudx(x) - math.log(c.std)
         return total
+
+    def dequantise(self, df: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, list]:
+        """The rows with each integer column spread over its bin, x + U[−½, ½) (the bins that
+        `inverse` rounds to), for a density that bounds the discrete probability (Theis et al.
+        2016; bin width 1, so no log-width term); real-valued columns are left as they are.
+        Returns the rows and the names of the columns dequantised."""
+        df = self._check(df).copy()
+        names = [c.name for c in self.columns if c.integer and c.kind != "categorical" and c.width]
+        for name in names:
+            df[name] = df[name].to_numpy(np.float64) + rng.uniform(-0.5, 0.5, len(df))
+        return df, names
 
     def to_dict(self) -> dict:
         return {"kind": "table", "columns": [_column_dict(c) for c in self.columns]}
