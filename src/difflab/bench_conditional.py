@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .data.toy import eight_gaussians, twentyfive_gaussians
-from .ideal import Gaussian, GaussianMixture
+from .ideal import Gaussian, GaussianMixture, split_posterior_mixture
 from .metrics import sliced_wasserstein
 from .sampling import karras_sigmas
 from .sampling.inpaint import inpaint
@@ -35,6 +35,17 @@ METHODS = [  # (label, method, levels, options)
     ("smc K=8", "smc", 25, {"particles": 8}),
     ("smc K=32", "smc", 25, {"particles": 32}),
     ("smc K=32", "smc", 50, {"particles": 32}),
+    ("smc K=32", "smc", 100, {"particles": 32}),  # the default (Euler kernel)
+]
+SMC_VARIANTS = [  # (label, levels, options): the split posterior's NFE vs TV
+    ("heun K=32", 50, {"particles": 32, "kernel": "heun"}),  # the default until issue 21
+    ("heun K=32", 100, {"particles": 32, "kernel": "heun"}),
+    ("heun K=128", 50, {"particles": 128, "kernel": "heun"}),
+    ("euler K=32", 50, {"particles": 32, "kernel": "euler"}),
+    ("euler K=64", 50, {"particles": 64, "kernel": "euler"}),
+    ("euler K=32", 100, {"particles": 32, "kernel": "euler"}),  # the default
+    ("euler K=16", 100, {"particles": 16, "kernel": "euler"}),
+    ("euler K=32", 200, {"particles": 32, "kernel": "euler"}),
 ]
 
 
@@ -158,7 +169,54 @@ def gaussian_rows(n: int, seed: int) -> list[dict]:
     return out
 
 
+def split_rows(n: int, seed: int, log=print) -> list[dict]:
+    """The split posterior (ideal.split_posterior_mixture): the completions' mode frequencies
+    against the exact p(k | y) (0.78 / 0.22), TV with its floor (TV of n exact draws' frequencies),
+    per smc variant and for replace / repaint."""
+    mix, observed, y = split_posterior_mixture()
+    exact = mix.posterior_weights(observed, y[None])[0].numpy()
+    known = torch.full((n, 10), float("nan"), dtype=F64)
+    known[:, :5] = y
+    draws = mix.sample_conditional(observed, y.expand(n, 5), torch.Generator().manual_seed(seed))
+    floor = 0.5 * float(np.abs(_components(draws, mix) - exact).sum())
+    rows = []
+    variants = [(f"smc {v}", "smc", lv, o) for v, lv, o in SMC_VARIANTS] + [
+        m for m in METHODS if m[1] != "smc"
+    ]
+    for label, method, levels, options in variants:
+        stats: dict = {}
+        t0 = time.perf_counter()
+        x = inpaint(
+            mix, known, observed, karras_sigmas(levels, 0.002, 20.0), method, seed=seed,
+            stats=stats, **options,
+        )  # fmt: skip
+        freq = _components(x, mix)
+        rows.append(
+            {
+                "data": "split posterior",
+                "method": label,
+                "levels": levels,
+                "nfe": stats["nfe"],
+                "chains_per_row": options.get("particles", 1),
+                "weight_0": float(freq[0]),
+                "weight_0_exact": float(exact[0]),
+                "tv_weights": 0.5 * float(np.abs(freq - exact).sum()),
+                "tv_floor": floor,
+                "seconds": time.perf_counter() - t0,
+                "n": n,
+            }
+        )
+        r = rows[-1]
+        log(
+            f"split     {label:15s} {levels:3d} levels NFE {r['nfe']:4d} ×{r['chains_per_row']:3d}"
+            f"  p(mode 0) {r['weight_0']:.3f} (exact {r['weight_0_exact']:.3f})  TV "
+            f"{r['tv_weights']:.3f} (floor {floor:.3f})  {r['seconds']:.1f} s"
+        )
+    return rows
+
+
 def inpainting(n: int = 2000, seed: int = 0, log=print, figure: str | None = None) -> dict:
+    split = split_rows(n, seed, log)
     gaussian = gaussian_rows(n, seed)
     for r in gaussian:
         log(
@@ -193,7 +251,7 @@ def inpainting(n: int = 2000, seed: int = 0, log=print, figure: str | None = Non
             "8-gaussians, x₁ hidden: completions vs the exact conditional",
             exact=exact,
         )
-    return {"gaussian": gaussian, "mixtures": mixtures}
+    return {"split": split, "gaussian": gaussian, "mixtures": mixtures}
 
 
 def guidance(

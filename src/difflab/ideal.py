@@ -153,6 +153,21 @@ class GaussianMixture:
         return GaussianMixture(self.means.to(dtype), self.stds.to(dtype), self.weights.to(dtype))
 
 
+def split_posterior_mixture() -> tuple[GaussianMixture, Tensor, Tensor]:
+    """A posterior split between modes: 10-D, six components of sd 0.15–0.75 far apart
+    (pairwise 11–27); components 0 (sd 0.6) and 1 (sd 0.45) put their observed halves 3.16 apart,
+    and y, the first 5 coordinates at their midpoint (a low-density gap), has the exact posterior
+    0.78 / 0.22 on them — the width terms decide it. Returns (mixture, observed mask, y)."""
+    g = torch.Generator().manual_seed(3)
+    means = 15 * torch.rand(6, 10, generator=g, dtype=torch.float64) - 7.5
+    u = torch.randn(5, generator=g, dtype=torch.float64)
+    means[1, :5] = means[0, :5] + 3.16 * u / u.norm()
+    stds = torch.tensor([0.6, 0.45, 0.15, 0.3, 0.75, 0.25], dtype=torch.float64)
+    mixture = GaussianMixture(means, stds, torch.full((6,), 1 / 6, dtype=torch.float64))
+    observed = torch.tensor([True] * 5 + [False] * 5)
+    return mixture, observed, (means[0, :5] + means[1, :5]) / 2
+
+
 def _log_interval_mass(a: Tensor, b: Tensor) -> Tensor:
     """log(Φ(b) - Φ(a)) for a < b, stable in both tails (mirrored so the mass is taken from the left)."""
     flip = (a + b) > 0  # both far right: Φ(b) - Φ(a) = Φ(-a) - Φ(-b)

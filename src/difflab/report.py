@@ -39,7 +39,7 @@ def _table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None) -
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
     rows = []
     for k, v in d.items():
-        if k in ("standardiser", "cov"):
+        if k in ("standardiser", "cov", "class_means", "class_covs"):
             continue  # long numeric arrays: in config.json
         if isinstance(v, dict):
             rows += _flatten(v, f"{prefix}{k}.")

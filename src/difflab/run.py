@@ -145,9 +145,9 @@ class TrainedRun:
         """Fill the missing entries of `known` (data units; NaN where missing, or `mask` False) with
         difflab.sampling.inpaint (diffusion; method, steps, guidance) or autoregressive.inpaint
         (MADE/WaveNet: exact, `particles`); observed entries come back exactly. Steps default to
-        18 (replace, Heun), 50 (repaint) or 100 (smc, Euler kernel). Rows are N×D vectors or N×C×H×W images (pixel
-        units); a table's missing cells are its empty ones (no mask). Row i depends only on
-        (seed, i); lower `batch_size` for large images (smc holds K copies)."""
+        18 (replace, Heun), 50 (repaint) or 100 (smc, Euler kernel). Rows are N×D vectors or
+        N×C×H×W images (pixel units); a table's missing cells are its empty ones (no mask). Row i
+        depends only on (seed, i); lower `batch_size` for large images (smc holds K copies)."""
         if self.is_table and mask is not None:
             raise DifflabError("a table's missing cells are its empty cells (NaN, None); no mask")
         if self.is_table:
@@ -594,9 +594,10 @@ class Run(TrainedRun):
         condition = self._condition(cond, guidance, unconditional)
         sigmas = self.sigmas(steps, schedule, sigma_min, sigma_max, rho, condition)
         scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
-        prior = self._start(labels, guidance, unconditional, float(sigmas[0]), seed)
+        info: dict = {}
+        prior = self._start(labels, guidance, unconditional, float(sigmas[0]), seed, info)
         device = next(self.denoiser.parameters()).device
-        out, info = [], {}
+        out = []
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             classes = None if labels is None else labels[start : start + count]
@@ -657,12 +658,13 @@ class Run(TrainedRun):
         unconditional: bool,
         sigma_max: float,
         seed: int,
+        stats: dict | None = None,
     ) -> GaussianStart | None:
         """Where class-conditional chains start at σ_max (a table indexed by class): the class
         flow's exact marginal N(m_c, Σ_c + σ_max² I) at w = 1 (sampling.prior.class_start); for
         w ∉ {0, 1} the guided flow's own, measured by a pilot from 200·σ_max (flow_start). None:
         the unconditional prior N(0, (σ_max² + σ_data²) I), so w = 0 stays the unconditional
-        sampler bit for bit."""
+        sampler bit for bit. `stats` gets the pilot's network evaluations, 'pilot_nfe'."""
         data = self.config.data
         if labels is None or unconditional or guidance == 0 or not data.class_means:
             return None
@@ -676,7 +678,8 @@ class Run(TrainedRun):
         table = class_start(means, covs, sigma_max)
         if guidance == 1:
             return table
-        return self._guided_start(table, labels.unique().tolist(), guidance, sigma_max, seed)
+        classes = labels.unique().tolist()
+        return self._guided_start(table, classes, guidance, sigma_max, seed, stats)
 
     def _guided_start(
         self,
@@ -685,6 +688,7 @@ class Run(TrainedRun):
         guidance: float,
         sigma_max: float,
         seed: int,
+        stats: dict | None = None,
     ) -> GaussianStart:
         """`table` with the rows of `classes` replaced by the guided flow's measured marginal at
         σ_max: PILOT antithetic pairs per class (fewer for images, where σ_max ≫ the data), the
@@ -693,7 +697,9 @@ class Run(TrainedRun):
         full = table.full
         pairs = PILOT if self.dim <= FULL_MAX_DIM else PILOT // 16
         mean, cov = table.mean.clone(), table.cov.clone()
+        nfe = 0
         for c in classes:
+            info: dict = {}
             z = randn_per_sample(seed, 0, pairs, self.shape, stream=PILOT_STREAM + c)
             found = flow_start(
                 self.conditioned(c, guidance, False),
@@ -701,8 +707,11 @@ class Run(TrainedRun):
                 z.to(device),
                 sigma_max,
                 full,
+                info,
             )
-            mean[c], cov[c] = found.mean[0], found.cov[0]
+            mean[c], cov[c], nfe = found.mean[0], found.cov[0], nfe + info["nfe"]
+        if stats is not None:
+            stats["pilot_nfe"] = nfe
         return GaussianStart(mean, cov)
 
     def _inpaint_codes(
@@ -723,11 +732,12 @@ class Run(TrainedRun):
         denoiser = self.conditioned(cond, guidance, unconditional)
         sigmas = self.sigmas(steps or {"replace": 18, "repaint": 50}.get(method, SMC_LEVELS))
         labels = self._class_labels(cond, len(z))
-        prior = self._start(labels, guidance, unconditional, float(sigmas[0]), seed)
+        info: dict = {}
+        prior = self._start(labels, guidance, unconditional, float(sigmas[0]), seed, info)
         z = torch.from_numpy(z)
         k = options.get("particles", PARTICLES) if method == "smc" else 1
         device = next(self.denoiser.parameters()).device
-        out, info = [], {}
+        out = []
         for start in range(0, len(z), batch_size):
             count = min(batch_size, len(z) - start)
 

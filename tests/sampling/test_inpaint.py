@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from difflab.errors import DifflabError
-from difflab.ideal import Gaussian, GaussianMixture
+from difflab.ideal import Gaussian, GaussianMixture, split_posterior_mixture
 from difflab.sampling import karras_sigmas
 from difflab.sampling.inpaint import KERNEL, SMC_LEVELS, ancestral_mean, inpaint
 
@@ -136,23 +136,10 @@ def test_smc_is_the_chains_exact_conditional_where_sigma_max_is_small():
     assert abs(float(out.mean()) - exact) < 3 * float(out.std()) / n**0.5
 
 
-def _split_mixture() -> GaussianMixture:
-    """10-D, six components of sd 0.15–0.75 far apart; components 0 (sd 0.6) and 1 (sd 0.45) put
-    their observed halves 3.16 apart, so at the midpoint the exact posterior is 0.78 / 0.22."""
-    g = torch.Generator().manual_seed(3)
-    means = 15 * torch.rand(6, 10, generator=g, dtype=F64) - 7.5
-    u = torch.randn(5, generator=g, dtype=F64)
-    means[1, :5] = means[0, :5] + 3.16 * u / u.norm()
-    return GaussianMixture(
-        means, torch.tensor([0.6, 0.45, 0.15, 0.3, 0.75, 0.25], dtype=F64), torch.ones(6) / 6
-    )
-
-
 def test_smc_splits_the_posterior_between_modes():
     """An observation in the low-density gap between two modes of different widths: the default
     smc's mode frequencies within TV 0.04 of p(k | y) (Heun means gave 0.07, the issue's 0.13)."""
-    mix, observed = _split_mixture(), torch.tensor([True] * 5 + [False] * 5)
-    y = (mix.means[0, :5] + mix.means[1, :5]) / 2
+    mix, observed, y = split_posterior_mixture()
     exact = mix.posterior_weights(observed, y[None])[0]
     assert abs(float(exact[0]) - 0.78) < 0.01
     n = 1500

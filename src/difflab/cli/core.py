@@ -683,6 +683,11 @@ def sample(
         what = (
             f"{kwargs['sampler']}{extra}, {stats['steps']} steps on the {grid_name} grid, "
             f"NFE {stats['nfe']}, σ {stats['sigma_max']:.3g} → {stats['sigma_min']:.3g} → 0"
+            + (
+                f", start measured by a pilot of {stats['pilot_nfe']} NFE"
+                if stats.get("pilot_nfe")
+                else ""
+            )
             + (f", class {cls}, guidance {guidance:g}" if cls is not None else "")
             + (", unconditional" if unconditional else "")
         )

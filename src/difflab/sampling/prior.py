@@ -134,18 +134,24 @@ def pilot_sigmas(sigma_max: float, steps: int | None = None) -> Tensor:
 
 @torch.no_grad()
 def flow_start(
-    denoiser: DenoiserFn, centre: Tensor, z: Tensor, sigma_max: float, full: bool
+    denoiser: DenoiserFn,
+    centre: Tensor,
+    z: Tensor,
+    sigma_max: float,
+    full: bool,
+    stats: dict | None = None,
 ) -> GaussianStart:
     """The marginal moments at σ_max of the PF-ODE of `denoiser` started from N(centre, σ_hi² I)
     at σ_hi = PILOT_RATIO·σ_max, with pilot noise z [n, *shape]: antithetic pairs (z, −z), the
     flow integrated by Heun on `pilot_sigmas`, moments by regression on the noise (module
     docstring). One row: a full covariance when `full`, per-coordinate variances otherwise. The
-    pilot runs in `centre`'s dtype and on its device (the network's); the moments in float64."""
+    pilot runs in `centre`'s dtype and on its device (the network's); the moments in float64.
+    `stats`, if given, receives the pilot's {'nfe': …}."""
     from . import solve
 
     z = torch.cat([z, -z]).to(centre)
     grid = pilot_sigmas(sigma_max)
-    x = solve(denoiser, centre + float(grid[0]) * z, grid, "heun")
+    x = solve(denoiser, centre + float(grid[0]) * z, grid, "heun", stats=stats)
     x, e = x.double().cpu().flatten(1), z.double().cpu().flatten(1)
     mean = x.mean(0)  # = a: the antithetic noise has mean 0 exactly
     if full:
