@@ -269,3 +269,12 @@ def test_a_class_grid_is_tuned_on_the_class_model_and_used_for_that_class(labell
     assert np.isfinite(x).all()
     with pytest.raises(DifflabError, match=f"no tuned grid of {steps} steps for class=2,w=1"):
         r.sample(50, sampler="unipc", steps=steps, schedule="tuned", cond=2)
+
+
+def test_tune_grid_refuses_what_it_cannot_tune_on(labelled, plain):
+    one_line_error(
+        run("tune-grid", "--run", labelled, "--nfe", 5, "--guidance", 2), "--guidance needs --class"
+    )
+    one_line_error(run("tune-grid", "--run", labelled, "--nfe", 5, "--class", 9), "unknown class")
+    one_line_error(run("tune-grid", "--run", plain, "--nfe", 5, "--class", 1), "without labels")
+    assert not (labelled / "grids.json").exists() and not (plain / "grids.json").exists()

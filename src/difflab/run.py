@@ -34,7 +34,13 @@ from .runconfig import RunConfig
 from .sampling import get_sampler, karras_sigmas, make_sigmas, sample
 from .sampling.guidance import Conditioned, cfg
 from .sampling.inpaint import PARTICLES, SMC_LEVELS, inpaint
-from .sampling.prior import FULL_MAX_DIM, GaussianStart, class_start, flow_start
+from .sampling.prior import (
+    FULL_MAX_DIM,
+    GaussianStart,
+    class_start,
+    flow_start,
+    guided_limit_start,
+)
 from .training import CHECKPOINT, read_history
 
 
@@ -662,7 +668,8 @@ class Run(TrainedRun):
     ) -> GaussianStart | None:
         """Where class-conditional chains start at σ_max (a table indexed by class): the class
         flow's exact marginal N(m_c, Σ_c + σ_max² I) at w = 1 (sampling.prior.class_start); for
-        w ∉ {0, 1} the guided flow's own, measured by a pilot from 200·σ_max (flow_start). None:
+        w ∉ {0, 1} the guided flow's own, measured by a pilot from 200·σ_max (flow_start; images:
+        its σ_max ≫ data limit, guided_limit_start). None:
         the unconditional prior N(0, (σ_max² + σ_data²) I), so w = 0 stays the unconditional
         sampler bit for bit. `stats` gets the pilot's network evaluations, 'pilot_nfe'."""
         data = self.config.data
@@ -678,6 +685,8 @@ class Run(TrainedRun):
         table = class_start(means, covs, sigma_max)
         if guidance == 1:
             return table
+        if self.dim > FULL_MAX_DIM:  # images: σ_max ≫ the data, and a pilot costs minutes
+            return guided_limit_start(table, guidance)
         classes = labels.unique().tolist()
         return self._guided_start(table, classes, guidance, sigma_max, seed, stats)
 
@@ -691,16 +700,15 @@ class Run(TrainedRun):
         stats: dict | None = None,
     ) -> GaussianStart:
         """`table` with the rows of `classes` replaced by the guided flow's measured marginal at
-        σ_max: PILOT antithetic pairs per class (fewer for images, where σ_max ≫ the data), the
-        pilot's noise its own stream of `seed`, so a sample still depends only on (seed, i)."""
+        σ_max: PILOT antithetic pairs per class, the pilot's noise its own stream of `seed`, so a
+        sample still depends only on (seed, i)."""
         device = next(self.denoiser.parameters()).device
         full = table.full
-        pairs = PILOT if self.dim <= FULL_MAX_DIM else PILOT // 16
         mean, cov = table.mean.clone(), table.cov.clone()
         nfe = 0
         for c in classes:
             info: dict = {}
-            z = randn_per_sample(seed, 0, pairs, self.shape, stream=PILOT_STREAM + c)
+            z = randn_per_sample(seed, 0, PILOT, self.shape, stream=PILOT_STREAM + c)
             found = flow_start(
                 self.conditioned(c, guidance, False),
                 table.mean[c : c + 1].float().to(device),

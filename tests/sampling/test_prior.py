@@ -17,7 +17,7 @@ from difflab.run import Run
 from difflab.runconfig import DataInfo, RunConfig
 from difflab.sampling import karras_sigmas, sample
 from difflab.sampling.guidance import cfg
-from difflab.sampling.prior import GaussianStart, class_start, flow_start
+from difflab.sampling.prior import GaussianStart, class_start, flow_start, guided_limit_start
 
 F64 = torch.float64
 # the issue's two standardised 1-D classes: m_c = ±1, σ_c = 0.07, σ_max = 2.4
@@ -138,3 +138,18 @@ def test_guided_run_is_independent_of_batching_and_w0_stays_unconditional(tmp_pa
     assert np.array_equal(a, b)
     plain = run.sample(300, steps=10, unconditional=True, seed=7)
     assert np.array_equal(plain, run.sample(300, steps=10, cond=0, guidance=0.0, seed=7))
+
+
+def test_the_large_sigma_limit_agrees_with_the_pilot_where_images_use_it():
+    """Images (σ_max ≫ the data) start guided chains from m_∅ + w(m_c − m_∅) with the class's
+    spread instead of a pilot: at σ_max = 60 within 0.03 of the pilot's mean and 0.1% of its
+    variance (the output moves by ~σ_c/σ_max of that); at the vectors' σ_max = 2.4 it is 0.6 off."""
+    for sigma_max, close in [(60.0, True), (2.4, False)]:
+        table = class_start(TWO.means, (TWO.stds**2)[:, None, None], sigma_max)
+        limit = guided_limit_start(table, 4.0)
+        pilot = flow_start(cfg(TWO, 0, 4.0), TWO.means[:1], _z(512, 3), sigma_max, full=True)
+        gap = abs(float(limit.mean[0] - pilot.mean[0]))
+        if close:
+            assert gap < 0.03 and abs(float(limit.cov[0] / pilot.cov[0]) - 1) < 1e-3
+        else:
+            assert gap > 0.5
