@@ -35,7 +35,6 @@ from .sampling import get_sampler, karras_sigmas, make_sigmas, sample
 from .sampling.guidance import Conditioned, cfg
 from .sampling.inpaint import PARTICLES, SMC_LEVELS, inpaint
 from .sampling.prior import (
-    FULL_MAX_DIM,
     GaussianStart,
     class_start,
     flow_start,
@@ -685,7 +684,7 @@ class Run(TrainedRun):
         table = class_start(means, covs, sigma_max)
         if guidance == 1:
             return table
-        if self.dim > FULL_MAX_DIM:  # images: σ_max ≫ the data, and a pilot costs minutes
+        if self.is_image:  # σ_max ≫ the data, and a U-Net pilot costs minutes on a CPU
             return guided_limit_start(table, guidance)
         classes = labels.unique().tolist()
         return self._guided_start(table, classes, guidance, sigma_max, seed, stats)
