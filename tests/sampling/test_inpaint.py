@@ -123,17 +123,24 @@ def _chain_conditional_mean(ideal: Gaussian, sigmas, y: float, heun: bool) -> fl
     return float((a @ (mu + gain[:, 0] * (y - h @ mu)))[1])
 
 
-def test_smc_is_the_chains_exact_conditional_where_sigma_max_is_small():
+@pytest.mark.parametrize(
+    "sigmas,n,particles",
+    [
+        (karras_sigmas(SMC_LEVELS, 0.002, 1.0), 3000, 64),
+        (torch.tensor([1.0, 0.002, 0.0]), 1000, 1024),
+    ],
+    ids=["default-grid", "one-step"],
+)
+def test_smc_is_the_chains_exact_conditional_where_sigma_max_is_small(sigmas, n, particles):
     """σ_0 = 1 next to data of sd 1 and an observation 2 sd out: particles start from q (observed
-    part at N(y, σ_0²)), so the start weight p/q counts (without it: 1.37 for 1.48), and so does
-    the final pick by weight. Exact: the chain's own conditional, by the covariance recursion."""
-    sigmas = karras_sigmas(SMC_LEVELS, 0.002, 1.0)
+    part at N(y, σ_0²)), so the start weight p/q counts (without it: 1.37 for 1.48). On the grid
+    (1, 0.002, 0) one ancestral step is taken and the final pick by weight does all the
+    conditioning (picking uniformly gives 0.53 for the exact 1.75). Exact: the chain's own
+    conditional, by the covariance recursion."""
+    sigmas = sigmas.double()
     exact = _chain_conditional_mean(RHO8, sigmas, 2.0, heun=KERNEL == "heun")
-    n = 3000
-    known = torch.full((n, 2), float("nan"), dtype=F64)
-    known[:, 0] = 2.0
-    out = inpaint(RHO8, known, OBSERVED, sigmas, "smc", particles=64, seed=1)[:, 1]
-    assert abs(float(out.mean()) - exact) < 3 * float(out.std()) / n**0.5
+    out = inpaint(RHO8, _known(2.0, n), OBSERVED, sigmas, "smc", particles=particles, seed=1)
+    assert abs(float(out[:, 1].mean()) - exact) < 3 * float(out[:, 1].std()) / n**0.5
 
 
 def test_smc_splits_the_posterior_between_modes():
@@ -148,15 +155,3 @@ def test_smc_splits_the_posterior_between_modes():
     out = inpaint(mix, known, observed, karras_sigmas(SMC_LEVELS, 0.002, 20.0), "smc", seed=1)
     freq = torch.bincount(torch.cdist(out, mix.means).argmin(1), minlength=6).double() / n
     assert float((freq - exact).abs().sum()) / 2 < 0.04
-
-
-def test_smc_one_step_is_importance_sampling_by_the_final_weights():
-    """Grid (1, 0.002, 0): one ancestral step, so the final pick by weight does all the
-    conditioning (picking uniformly gives 0.53 for the exact 1.75)."""
-    sigmas = torch.tensor([1.0, 0.002, 0.0], dtype=F64)
-    exact = _chain_conditional_mean(RHO8, sigmas, 2.0, heun=KERNEL == "heun")
-    n = 1000
-    known = torch.full((n, 2), float("nan"), dtype=F64)
-    known[:, 0] = 2.0
-    out = inpaint(RHO8, known, OBSERVED, sigmas, "smc", particles=1024, seed=2)[:, 1]
-    assert abs(float(out.mean()) - exact) < 3 * float(out.std()) / n**0.5
