@@ -6,7 +6,7 @@ import json
 import numpy as np
 import torch
 
-from difflab.bench_ode_error import exact, problems
+from difflab.bench.ode_error import exact, problems
 from difflab.sampling.schedules import make_sigmas
 from difflab.sampling.tune import grid_from, ode_error, tune_grid, z_from
 from helpers import one_line_error, run, train_tiny

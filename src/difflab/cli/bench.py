@@ -59,7 +59,7 @@ def bench_quality(seconds, out, only):
 def bench_samplers(out, n, only_overhead):
     """Every sampler (and k-diffusion's and diffusers', if installed) on ideal mixture denoisers:
     SW2 vs noise floor at NFE 5–100, and time outside the denoiser at batch 20,000."""
-    from ..bench_samplers import run
+    from ..bench.samplers import run
 
     run(str(out), n=n, log=click.echo, quality_rows=not only_overhead)
     click.echo(f"results → {out}")
@@ -86,7 +86,7 @@ def bench_samplers(out, n, only_overhead):
 def bench_throughput(out, model, steps, batch_size, repeats):
     """Training samples/s of difflab's loop against a bare hand-written PyTorch loop (same model, batch)."""
     from ..bench import machine
-    from ..bench_throughput import throughput
+    from ..bench.throughput import throughput
     from ..checkpoint import write_json
 
     unet = model == "unet"
@@ -117,7 +117,7 @@ def bench_inpainting(out, n, seed):
     """Inpainting methods (replace, repaint, smc) vs NFE with ideal denoisers, against the exact
     conditional: Gaussian mean/variance bias; mixtures' component-weight TV and SW2 ÷ floor."""
     from ..bench import machine
-    from ..bench_conditional import inpainting
+    from ..bench.conditional import inpainting
     from ..checkpoint import write_json
 
     figure = out.with_suffix(".png")
@@ -153,7 +153,7 @@ def bench_guidance(run_dir, data, seconds, out, n):
     import tempfile
 
     from ..bench import machine
-    from ..bench_conditional import guidance
+    from ..bench.conditional import guidance
     from ..checkpoint import write_json
     from ..data.labels import load_labelled
     from ..training import TrainConfig, train
@@ -198,7 +198,7 @@ def bench_images(out, seeds):
     """`reproduce digits`' numbers (class-conditional U-Net, 3,000 steps: FD ÷ floor, accuracy,
     memorisation at w = 1, 2 and unconditional; left-half accuracies) over seeds, each stage timed."""
     from ..bench import machine
-    from ..bench_images import images
+    from ..bench.images import images
     from ..checkpoint import write_json
 
     result = {"machine": machine(), **images(list(seeds), log=click.echo)}
@@ -235,7 +235,7 @@ def bench_tables(out, seconds, names, encodings):
     """Real tables (scikit-learn's, offline) and a synthetic one: per-column KS/TV, correlations,
     ML efficacy and distance to closest record, each against its real-vs-real floor."""
     from ..bench import machine
-    from ..bench_tables import TABLES, tables
+    from ..bench.tables import TABLES, tables
     from ..checkpoint import write_json
 
     rows = tables(list(names or TABLES), seconds, list(encodings), log=click.echo)
@@ -256,7 +256,7 @@ def bench_ode_error(out, n):
     """Few-step samplers × grids at 5 and 10 NFE on ideal mixture denoisers: RMS distance to the
     exact PF-ODE solution from the same initial noise (no noise floor)."""
     from ..bench import machine
-    from ..bench_ode_error import ode_errors
+    from ..bench.ode_error import ode_errors
     from ..checkpoint import write_json
 
     rows = ode_errors(n, log=click.echo)
@@ -277,7 +277,7 @@ def bench_ode_error(out, n):
 def bench_autoregressive(out, n, steps):
     """MADE and WaveNet on 64-step sequences: training steps/s, sampling time for --n samples
     (WaveNet with and without its cache), exact log p time."""
-    from ..bench_autoregressive import run
+    from ..bench.autoregressive import run
 
     run(out, log=click.echo, n=n, steps=steps)
     click.echo(f"results → {out}")

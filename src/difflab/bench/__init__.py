@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from .checkpoint import write_json
-from .data import load_data
-from .run import load_run
-from .training import TrainConfig, read_history, train
+from .. import __version__
+from ..checkpoint import write_json
+from ..data import load_data
+from ..run import load_run
+from ..training import TrainConfig, read_history, train
 
 DEFAULT_PLAN = [
     ("8-gaussians", p)

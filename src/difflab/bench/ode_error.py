@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from .data import get_toy
-from .ideal import GaussianMixture
-from .sampling import CountingDenoiser, make_sigmas, sample, solve
-from .sampling.schedules import log_snr_sigmas
-from .sampling.tune import AUTO_TUNE, ode_error, steps_for_nfe, tune_grid
+from ..data import get_toy
+from ..ideal import GaussianMixture
+from ..sampling import CountingDenoiser, make_sigmas, sample, solve
+from ..sampling.schedules import log_snr_sigmas
+from ..sampling.tune import AUTO_TUNE, ode_error, steps_for_nfe, tune_grid
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
 GRIDS = ("karras", "vp-time", "log-snr")
@@ -116,7 +116,7 @@ def peer_rows(name: str, mixture, n: int, k: int) -> list[dict]:
         import diffusers
     except ImportError:
         return []
-    from .bench_samplers import _run_diffusers, abar_at
+    from .samplers import _run_diffusers, abar_at
 
     rows = []
     for peer, (cls_name, cfg) in PEERS.items():
@@ -168,7 +168,7 @@ KD_SAMPLERS = {  # k-diffusion's deterministic samplers: name → (steps for k N
 def kd_rows(name: str, mixture, x_t, truth, k: int) -> list[dict]:
     """k-diffusion's samplers from difflab's own first state on the same three grids (empty when
     k-diffusion is not installed: `pip install --no-deps k-diffusion torchdiffeq torchsde`)."""
-    from .bench_samplers import load_k_diffusion
+    from .samplers import load_k_diffusion
 
     try:
         kd = load_k_diffusion()

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data.columns import TableCodec
-from .data.reference import read_table_reference
-from .models import ModelConfig
-from .run import load_run
-from .table_metrics import table_metrics
-from .training import TrainConfig, train
+from ..data.columns import TableCodec
+from ..data.reference import read_table_reference
+from ..models import ModelConfig
+from ..run import load_run
+from ..table_metrics import table_metrics
+from ..training import TrainConfig, train
 
 
 def people(n: int = 5000, seed: int = 0) -> pd.DataFrame:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
-from .bench import machine
-from .checkpoint import write_json
-from .models import ModelConfig
-from .reproduce.sequences import ar2_law, draw_sequences
-from .run import FlowRun
-from .training import TrainConfig, train
+from . import machine
+from ..checkpoint import write_json
+from ..models import ModelConfig
+from ..reproduce.sequences import ar2_law, draw_sequences
+from ..run import FlowRun
+from ..training import TrainConfig, train
 
 
 def _best(fn, repeats: int) -> float:

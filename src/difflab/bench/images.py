@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .reproduce.images import BUDGETS, left_half, quality, train_images
+from ..reproduce.images import BUDGETS, left_half, quality, train_images
 
 PER_CLASS, LEFT_HALF, PARTICLES = 36, 100, 16  # as `difflab reproduce digits`
 

@@ -21,12 +21,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data.toy import TOY_SETS
-from .errors import DifflabError
-from .ideal import GaussianMixture
-from .metrics import sliced_wasserstein
-from .sampling import CountingDenoiser, karras_sigmas, sample
-from .sampling.tune import steps_for_nfe
+from ..data.toy import TOY_SETS
+from ..errors import DifflabError
+from ..ideal import GaussianMixture
+from ..metrics import sliced_wasserstein
+from ..sampling import CountingDenoiser, karras_sigmas, sample
+from ..sampling.tune import steps_for_nfe
 
 NFES = (5, 10, 20, 35, 50, 100)
 # difflab samplers: name → (steps for an NFE budget, options)
@@ -232,8 +232,8 @@ def _interp(abar: torch.Tensor, t: float) -> torch.Tensor:
 def mlp_denoiser(dim: int = 2) -> Callable:
     """difflab's default network (MLP width 128, 4 blocks, EDM preconditioning), float32 in and out:
     what a trained low-dimensional model costs per call."""
-    from .nn import MLP
-    from .parameterisation import Denoiser, EDMPrecond
+    from ..nn import MLP
+    from ..parameterisation import Denoiser, EDMPrecond
 
     torch.manual_seed(0)
     d = Denoiser(MLP(dim), EDMPrecond()).eval().requires_grad_(False)
@@ -309,8 +309,8 @@ def run(
     quality_rows=False measures the overhead only and keeps the quality rows already in `out`."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .bench import machine
-    from .checkpoint import write_json
+    from . import machine
+    from ..checkpoint import write_json
 
     def ver(pkg):
         try:

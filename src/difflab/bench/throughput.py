@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from .data import load_data
-from .presets import get_preset
-from .models import ModelConfig, build_model
-from .batches import InMemory
-from .training import TrainConfig, make_state, prepare_data, run_loop
+from ..data import load_data
+from ..presets import get_preset
+from ..models import ModelConfig, build_model
+from ..batches import InMemory
+from ..training import TrainConfig, make_state, prepare_data, run_loop
 
 
 MODELS = {  # what is timed: (model, data, σ_data)
@@ -77,7 +77,7 @@ def difflab_loop(
 def _data(model_name: str) -> torch.Tensor:
     _, data, _ = MODELS[model_name]
     if model_name == "unet":
-        from .data.images import load_images
+        from ..data.images import load_images
 
         images = load_images(data)
         z = prepare_data(images.pixels, False, images.scaler)[0]

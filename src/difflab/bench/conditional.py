@@ -18,11 +18,11 @@ import time
 import numpy as np
 import torch
 
-from .data.toy import eight_gaussians, twentyfive_gaussians
-from .ideal import Gaussian, GaussianMixture, split_posterior_mixture
-from .metrics import sliced_wasserstein
-from .sampling import karras_sigmas
-from .sampling.inpaint import inpaint
+from ..data.toy import eight_gaussians, twentyfive_gaussians
+from ..ideal import Gaussian, GaussianMixture, split_posterior_mixture
+from ..metrics import sliced_wasserstein
+from ..sampling import karras_sigmas
+from ..sampling.inpaint import inpaint
 
 F64 = torch.float64
 
@@ -241,7 +241,7 @@ def inpainting(n: int = 2000, seed: int = 0, log=print, figure: str | None = Non
                 f"{r['seconds']:.1f} s"
             )
     if figure:
-        from . import plots
+        from .. import plots
 
         observed, exact = panels.pop("observed"), panels.pop("exact")
         plots.inpainting(
@@ -259,7 +259,7 @@ def guidance(
 ) -> list[dict]:
     """Per class of a labelled toy-mixture run: class accuracy (nearest mode = the class) and SW2 ÷
     floor against that class's exact law, for each guidance scale w."""
-    from .run import load_run
+    from ..run import load_run
 
     run = load_run(run_dir)
     mix = _mixture_of(run.config.data.spec)
@@ -292,11 +292,11 @@ def guidance(
 
 
 def _mixture_of(spec: str) -> GaussianMixture:
-    from .data import get_toy
+    from ..data import get_toy
 
     mix = get_toy(spec).mixture
     if mix is None:
-        from .errors import DifflabError
+        from ..errors import DifflabError
 
         raise DifflabError(f"the guidance benchmark needs a toy mixture run, not {spec}")
     return mix
