@@ -45,7 +45,8 @@ from .training import CHECKPOINT, read_history
 
 PILOT = 512  # antithetic pairs per class of the guided start's pilot (sampling.prior.flow_start)
 PILOT_STREAM = 1 << 20  # its noise streams, PILOT_STREAM + class, apart from every sampler's
-GRIDS = "grids.json"  # tuned σ grids of a run: {"sampler@nfe": {"sigmas", "tuned", "karras", …}}
+# tuned σ grids of a run: {"sampler@nfe[|class=K,w=W]": {"sigmas", "tuned", "karras", …}}
+GRIDS = "grids.json"
 
 
 def _load(run_dir: str | Path) -> tuple[Path, dict[str, torch.Tensor], RunConfig]:

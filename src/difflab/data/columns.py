@@ -103,8 +103,9 @@ class Column:
         if self.kind == "positive":
             return -np.log(x)
         if self.kind == "bounded":
-            f = np.clip((x - self.bound_lo) / (self.bound_hi - self.bound_lo), _EPS, 1 - _EPS)
-            return -np.log(f) - np.log1p(-f) - np.log(self.bound_hi - self.bound_lo)
+            w = self.bound_hi - self.bound_lo
+            f = np.clip((x - self.bound_lo) / w, _EPS, 1 - _EPS)
+            return -np.log(f) - np.log1p(-f) - np.log(w)
         return np.zeros_like(x)
 
     @property
