@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from scipy import stats
 
-from difflab.batches import BLOCK, InMemory, Streamed, batch_indices, hflip
+from difflab.training.batches import BLOCK, InMemory, Streamed, batch_indices, hflip
 from difflab.data.stream import open_stream
 
 

@@ -8,7 +8,7 @@ import torch
 
 from difflab.data.labels import load_labelled
 from difflab.errors import DifflabError
-from difflab.run import load_run
+from difflab.run import Condition, load_run
 from helpers import one_line_error, run, train_tiny
 
 
@@ -220,19 +220,15 @@ def test_trained_class_conditional_model(tmp_path):
     centre on it (the prior is centred on the class: without that the ring's modes came out 0.065
     too far inward)."""
     from difflab.data.labels import load_labelled
-    from difflab.training import ModelConfig, TrainConfig, train
+    from difflab.training import ModelConfig, TrainConfig, TrainingData, train
 
     x, y, classes = load_labelled("8-gaussians", "component", n=20_000)
     out = train(
-        x,
+        TrainingData(x, "8-gaussians", y, classes, labels_from="component"),
         "edm",
         tmp_path / "r",
         TrainConfig(steps=2500, batch_size=256),
         ModelConfig(width=64, depth=3),
-        data_spec="8-gaussians",
-        labels=y,
-        classes=classes,
-        labels_from="component",
         progress=False,
         log=lambda *_: None,
     )
@@ -260,8 +256,8 @@ def test_a_class_grid_is_tuned_on_the_class_model_and_used_for_that_class(labell
     rec = r.tune_grid(5, "unipc", n=64, iterations=40, cond=3)
     assert rec["condition"] == "class=3,w=1"
     assert "unipc@5|class=3,w=1" in r._grids()
-    den = r._tuned_denoiser(cond=3)
-    fresh = r._tuning_draws(64, 0, cond=3)[1]
+    den = r._tuned_denoiser(Condition(3))
+    fresh = r._tuning_draws(64, 0, Condition(3))[1]
     grid = torch.tensor(rec["sigmas"], dtype=torch.float64)
     assert abs(ode_error(den, *fresh, grid, "unipc") - rec["tuned"]) < 1e-12
     steps = len(rec["sigmas"]) - 1

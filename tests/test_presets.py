@@ -12,7 +12,7 @@ from difflab.data import load_data
 from difflab.losses import dsm_loss
 from difflab.presets import PRESETS, get_preset
 from difflab.errors import DifflabError
-from difflab.batches import InMemory
+from difflab.training.batches import InMemory
 from difflab.training import ModelConfig, TrainConfig, make_state, prepare_data, run_loop
 
 

@@ -11,20 +11,20 @@ from difflab.data import load_data
 from difflab.errors import DifflabError
 from difflab.presets import get_preset
 from difflab.run import load_run
-from difflab.training import CHECKPOINT, ModelConfig, TrainConfig, train
+from difflab.training import CHECKPOINT, ModelConfig, TrainConfig, TrainingData, train
 
 SMALL = ModelConfig(width=32, depth=1, emb_dim=16)
 
 
 def _train(out, steps, **kw):
     cfg = TrainConfig(steps=steps, batch_size=64, checkpoint_every=25, **kw.pop("cfg", {}))
+    data = TrainingData(load_data("moons", n=1000), spec="moons", labels=kw.pop("labels", None))
     return train(
-        load_data("moons", n=1000),
+        data,
         kw.pop("preset", "edm"),
         out,
         cfg,
         SMALL,
-        data_spec="moons",
         progress=False,
         log=lambda *_: None,
         **kw,
@@ -88,12 +88,11 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_seconds_budget_and_loaded_run(tmp_path):
     cfg = TrainConfig(seconds=1.0, batch_size=64)
     train(
-        load_data("moons", n=1000),
+        TrainingData(load_data("moons", n=1000), spec="moons"),
         "edm",
         tmp_path / "r",
         cfg,
         SMALL,
-        data_spec="moons",
         progress=False,
         log=lambda *_: None,
     )
@@ -147,7 +146,8 @@ def test_labelled_made_resumes_bit_identically(tmp_path):
     data, labels = load_data("8-gaussians", n=2000), np.arange(2000) % 4
     model = ModelConfig(type="made", width=16, depth=1, components=2)
     cfg = TrainConfig(steps=40, batch_size=64, checkpoint_every=20, log_every=10, p_uncond=0.3)
-    quiet = {"progress": False, "log": lambda *_: None, "labels": labels}
+    quiet = {"progress": False, "log": lambda *_: None}
+    data = TrainingData(data, labels=labels)
     train(data, "edm", tmp_path / "a", cfg, model, **quiet)
     train(data, "edm", tmp_path / "b", dataclasses.replace(cfg, steps=20), model, **quiet)
     train(data, "edm", tmp_path / "b", cfg, model, resume=True, **quiet)
@@ -193,12 +193,11 @@ def test_channels_last_changes_the_layout_not_the_training(tmp_path):
         cfg = TrainConfig(steps=6, batch_size=16, log_every=2, channels_last=nhwc)
         model = ModelConfig(type="unet", channels=8)
         out = train(
-            ims.pixels[:64],
+            TrainingData(ims.pixels[:64], scaler=ims.scaler),
             "edm",
             tmp_path / name,
             cfg,
             model,
-            pixels=ims.scaler,
             progress=False,
             log=lambda *_: None,
         )

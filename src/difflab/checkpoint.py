@@ -1,4 +1,5 @@
-"""Checkpoints: one safetensors file (tensors) with JSON metadata inside, written atomically.
+"""Checkpoints: one safetensors file (tensors) with JSON metadata inside, written atomically;
+and the run directory's format: RUN/checkpoint.safetensors beside RUN/loss.json.
 
 safetensors holds raw tensors and a JSON header only, so loading never runs code; files in other
 formats (pickles, torch .pt archives) are refused, never unpickled.
@@ -19,6 +20,8 @@ from torch import Tensor
 from .errors import DifflabError
 
 META_KEY = "difflab"
+CHECKPOINT = "checkpoint.safetensors"  # a run's weights, EMA, optimizer, RNG and config
+LOSS = "loss.json"  # a run's loss history, readable without the checkpoint
 
 
 def _umask() -> int:
@@ -143,3 +146,9 @@ def unflatten_state(skeleton: Any, tensors: dict[str, Tensor]) -> Any:
             items = [unflatten_state(v, tensors) for v in skeleton["__list__"]]
             return tuple(items) if skeleton["tuple"] else items
     return skeleton
+
+
+def read_history(run_dir: str | Path) -> list:
+    """[[step, mean loss], …] as logged in RUN/loss.json (empty if there is none)."""
+    path = Path(run_dir) / LOSS
+    return json.loads(path.read_text())["step_loss"] if path.exists() else []

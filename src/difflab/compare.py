@@ -22,7 +22,7 @@ from .data import get_toy, is_toy, load_data
 from .errors import DifflabError
 from .likelihood import bits_per_dim
 from .run import TrainedRun, load_run
-from .training import ModelConfig, TrainConfig, train
+from .training import ModelConfig, TrainConfig, TrainingData, train
 
 
 def mean_and_se(values: np.ndarray) -> tuple[float, float]:
@@ -108,8 +108,8 @@ def compare_models(
     runs, kinds = {}, {}
     for label, model, kind in models:
         log(f"training {label} for {seconds:g} s")
-        train(arr, preset, out / label, cfg, model, data_spec=data, force=True, progress=progress,
-              log=log)  # fmt: skip
+        rows = TrainingData(arr, spec=data)
+        train(rows, preset, out / label, cfg, model, force=True, progress=progress, log=log)
         runs[label], kinds[label] = load_run(out / label), kind
     x = held_out(data, n_eval)
     true_lp = true_log_prob(data, x)

@@ -197,3 +197,17 @@ def build_model(preset: Preset | None, shape: tuple[int, ...] | int, cfg: ModelC
 
 
 __all__ = ["MODELS", "ModelConfig", "ModelSpec", "build_model", "made_order"]
+
+
+def choose_model(type_: str | None, images: bool, preset: str | None, **sizes) -> ModelConfig:
+    """The model `difflab train` builds: `type_`, else a U-Net for images and an MLP for vectors,
+    of `sizes` (ModelConfig's fields). A preset is a diffusion recipe, refused for a model trained
+    by maximum likelihood; an order other than natural is MADE's alone."""
+    type_ = type_ or ("unet" if images else "mlp")
+    if lookup(MODELS, type_, "model").kind != "denoiser" and preset is not None:
+        raise DifflabError(
+            f"--preset is a diffusion recipe; a {type_} model is trained by maximum likelihood"
+        )
+    if sizes.get("order", "natural") != "natural" and type_ != "made":
+        raise DifflabError("--order sets the entries' order of a made model")
+    return ModelConfig(type=type_, **sizes)

@@ -8,7 +8,7 @@ from difflab.data import load_data
 from difflab.presets import PRESETS
 from difflab.run import load_run
 from difflab.sampling import SAMPLERS, make_sigmas
-from difflab.training import ModelConfig, TrainConfig, train
+from difflab.training import ModelConfig, TrainConfig, TrainingData, train
 from difflab.processes import VP
 
 
@@ -19,12 +19,11 @@ def runs(tmp_path_factory):
     out = {}
     for name in PRESETS:
         train(
-            data,
+            TrainingData(data, spec="moons"),
             name,
             root / name,
             TrainConfig(steps=60, batch_size=128),
             ModelConfig(width=32, depth=1, emb_dim=16),
-            data_spec="moons",
             progress=False,
             log=lambda *_: None,
         )

@@ -14,7 +14,7 @@ from .. import __version__
 from ..checkpoint import write_json
 from ..data import load_data
 from ..run import load_run
-from ..training import TrainConfig, read_history, train
+from ..training import TrainConfig, TrainingData, read_history, train
 
 DEFAULT_PLAN = [
     ("8-gaussians", p)
@@ -52,11 +52,10 @@ def quality(
     for data, preset in plan:
         run_dir = Path(workdir) / f"{data}-{preset}"
         train(
-            load_data(data, seed=seed),
+            TrainingData(load_data(data, seed=seed), spec=data),
             preset,
             run_dir,
             TrainConfig(seconds=seconds, seed=seed),
-            data_spec=data,
             force=True,
             progress=False,
             log=lambda *_: None,

@@ -16,7 +16,7 @@ from ..data.reference import read_table_reference
 from ..models import ModelConfig
 from ..run import load_run
 from ..table_metrics import table_metrics
-from ..training import TrainConfig, train
+from ..training import TrainConfig, TrainingData, train
 
 
 def people(n: int = 5000, seed: int = 0) -> pd.DataFrame:
@@ -69,12 +69,11 @@ def one(name: str, seconds: float, encoding: str, seed: int = 0) -> dict:
         out = Path(tmp) / "run"
         start = time.perf_counter()
         train(
-            df,
+            TrainingData(df, scaler=codec),
             "edm",
             out,
             TrainConfig(seconds=seconds, batch_size=256, seed=seed),
             ModelConfig(width=256, depth=4),
-            pixels=codec,
             progress=False,
             log=lambda *_: None,
         )

@@ -18,7 +18,7 @@ import torch
 from ..data import load_data
 from ..presets import get_preset
 from ..models import ModelConfig, build_model
-from ..batches import InMemory
+from ..training.batches import InMemory
 from ..training import TrainConfig, make_state, prepare_data, run_loop
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import warnings
@@ -24,30 +25,69 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _python_showwarning = warnings.showwarning
 
 
+@contextlib.contextmanager
+def friendly_errors():
+    """DifflabError (and a few OS errors) as one line on stderr and exit code 2; DifflabWarning
+    as one line `warning: …`; an interrupt as one line and exit code 130."""
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            yield
+    except Interrupted as e:
+        click.echo(str(e), err=True)
+        sys.exit(130)
+    except DifflabError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except PermissionError as e:
+        click.echo(f"error: {e.filename}: permission denied", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
 def _friendly(fn):
-    """Turn DifflabError (and a few OS errors) into one line on stderr and exit code 2;
-    DifflabWarning into one line `warning: …`."""
+    """A command whose errors are `friendly_errors`."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            with warnings.catch_warnings():
-                warnings.showwarning = _show_warning
-                return fn(*args, **kwargs)
-        except Interrupted as e:
-            click.echo(str(e), err=True)
-            sys.exit(130)
-        except DifflabError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except PermissionError as e:
-            click.echo(f"error: {e.filename}: permission denied", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+        with friendly_errors():
+            return fn(*args, **kwargs)
 
     return wrapper
+
+
+class FriendlyGroup(click.Group):
+    """A group whose option values are checked by their types (Positive) with one-line errors:
+    the types raise DifflabError while click parses, before a command's own wrapper runs."""
+
+    def invoke(self, ctx: click.Context):
+        with friendly_errors():
+            return super().invoke(ctx)
+
+
+class Positive(click.ParamType):
+    """A number > 0 (and at most `limit`, refused with `why`): the one-line error names the
+    option."""
+
+    def __init__(self, cast: type = int, limit: float | None = None, why: str = ""):
+        self.cast, self.limit, self.why = cast, limit, why
+        self.name = f"positive {cast.__name__}"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            number = value
+        else:
+            try:
+                number = self.cast(value)
+            except ValueError:
+                self.fail(f"{value!r} is not a valid {self.cast.__name__}", param, ctx)
+        name = param.opts[0] if param is not None else "value"
+        _positive(name, number)
+        if self.limit is not None:
+            _at_most(name, number, self.limit, self.why)
+        return number
 
 
 def _device(name: str) -> str:
@@ -72,7 +112,7 @@ def _check_output(path: Path, force: bool) -> None:
         raise DifflabError(f"{path} exists; use --force to overwrite it")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="difflab")
 def cli() -> None:
     """difflab: train, sample and evaluate diffusion models of every recipe in one design space,

@@ -156,20 +156,16 @@ def bench_guidance(run_dir, data, seconds, out, n):
     from ..bench.conditional import guidance
     from ..checkpoint import write_json
     from ..data.labels import load_labelled
-    from ..training import TrainConfig, train
+    from ..training import TrainConfig, TrainingData, train
 
     with tempfile.TemporaryDirectory() as tmp:
         if run_dir is None:
             x, y, classes = load_labelled(data, "component")
             run_dir = train(
-                x,
+                TrainingData(x, data, y, classes, labels_from="component"),
                 "edm",
                 Path(tmp) / "run",
                 TrainConfig(seconds=seconds),
-                data_spec=data,
-                labels=y,
-                classes=classes,
-                labels_from="component",
                 log=click.echo,
             )
         rows = guidance(str(run_dir), n=n, log=click.echo)

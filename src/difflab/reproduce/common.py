@@ -13,7 +13,7 @@ from ..presets import Preset, get_preset
 from ..random import randn_per_sample
 from ..run import Run
 from ..sampling import sample, solve
-from ..training import ModelConfig, TrainConfig, train
+from ..training import ModelConfig, TrainConfig, TrainingData, train
 
 
 def lecture_presets() -> dict[str, Preset]:
@@ -42,13 +42,11 @@ def train_recipe(
     on any CPU) into `out` and load it back with the same recipe; data_spec (a toy set's name) is
     where evaluation draws its exact reference sets."""
     train(
-        data,
+        TrainingData(data, spec=data_spec, standardise=standardise),
         preset,
         out,
         TrainConfig(steps=steps, seed=seed),
         model,
-        data_spec=data_spec,
-        standardise=standardise,
         force=True,
         progress=True,  # a bar on stderr: the full budgets take minutes
         log=lambda *_: None,

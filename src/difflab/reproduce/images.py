@@ -11,7 +11,7 @@ from ..data.images import image_mask, load_images
 from ..image_metrics import class_accuracy
 from ..models import ModelConfig
 from ..run import Run
-from ..training import TrainConfig, train
+from ..training import TrainConfig, TrainingData, train
 
 # step budgets (machine-independent numbers): digits' 3,000 steps ≈ 6.5 min on 2 idle cores (7.7
 # steps/s), leaving the 10-minute budget's rest to the metrics and the left-half completions
@@ -24,18 +24,20 @@ def train_images(spec: str, out: Path, quick: bool, seed: int, labelled: bool, l
     images = load_images(spec)
     model = ModelConfig(type="unet", channels=16 if quick else 32)
     train(
-        images.pixels,
+        TrainingData(
+            images.pixels,
+            spec=spec,
+            labels=images.labels if labelled else None,
+            classes=images.classes if labelled else None,
+            labels_from="class" if labelled else None,
+            scaler=images.scaler,
+        ),
         "edm",
         out / "run",
         TrainConfig(
             steps=quick_steps if quick else steps, batch_size=batch if quick else 128, seed=seed
         ),
         model,
-        data_spec=spec,
-        labels=images.labels if labelled else None,
-        classes=images.classes if labelled else None,
-        labels_from="class" if labelled else None,
-        pixels=images.scaler,
         force=True,
         progress=True,  # a bar on stderr: the full budgets take minutes
         log=lambda *_: None,

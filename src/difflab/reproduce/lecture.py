@@ -13,7 +13,7 @@ from ..data.toy import TOY_SETS
 from ..ideal import Uniform01
 from ..processes import VP, Process
 from ..run import Run
-from ..training import CHECKPOINT
+from ..checkpoint import CHECKPOINT
 from ..sampling.ode import PFODE
 from . import figures
 from .common import densities, ks_uniform, lecture_presets, sample_path, train_recipe, w1_uniform

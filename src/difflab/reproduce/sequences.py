@@ -76,8 +76,8 @@ def sequences(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
     model = ModelConfig(type="wavenet", channels=32, layers=6, components=4)
     steps = BUDGET["quick" if quick else "steps"]
     start = time.perf_counter()
-    train(data, "edm", out / "run", TrainConfig(steps=steps, batch_size=256, seed=seed), model,
-          data_spec="array", force=True, progress=True, log=lambda *_: None)  # fmt: skip
+    cfg = TrainConfig(steps=steps, batch_size=256, seed=seed)
+    train(data, "edm", out / "run", cfg, model, force=True, log=lambda *_: None)
     train_s = time.perf_counter() - start
     run = FlowRun.load(out / "run")
     log(f"  trained a WaveNet (receptive field {run.flow.receptive_field}) for {steps} steps")

@@ -15,8 +15,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .losses import dsm_loss
-from .presets import Preset
+from ..losses import dsm_loss
+from ..presets import Preset
 
 
 class DSM(nn.Module):

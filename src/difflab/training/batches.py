@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from .data.stream import collate
-from .errors import DifflabError
-from .random import keyed_generator
+from ..data.stream import collate
+from ..errors import DifflabError
+from ..random import keyed_generator
 
 BLOCK = 64  # steps whose indices are drawn together: one keyed generator per 64 steps, not per step
 STREAM = 2**31 - 7  # the key stream of batch indices (samplers' noise streams are small integers)

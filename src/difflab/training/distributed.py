@@ -2,12 +2,13 @@
 
     torchrun --nproc_per_node=N -m difflab train …
 
-Every rank draws the *same global batch* (indices, σ, noise) from the same seeded generator and trains
-on its own contiguous slice of it; DDP averages the gradients, so with equal slices the update is the
-full batch's and a run on N processes follows the single-process run up to floating-point reduction
-order. (A DistributedSampler would give each rank different data *and* a different trajectory from
-the single-process run; drawing with replacement from one generator keeps them the same.) Only rank 0
-writes checkpoints, logs and progress; losses are averaged across ranks before logging.
+Every rank draws the *same global batch* (indices, σ, noise) from the same seeded generator and
+trains on its own contiguous slice of it; DDP averages the gradients, so with equal slices the
+update is the full batch's and a run on N processes follows the single-process run up to
+floating-point reduction order. (A DistributedSampler would give each rank different data *and* a
+different trajectory from the single-process run; drawing with replacement from one generator keeps
+them the same.) Only rank 0 writes checkpoints, logs and progress; losses are averaged across ranks
+before logging.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .errors import DifflabError
+from ..errors import DifflabError
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class DistEnv:
 
 def setup(device: str = "cpu", batch_size: int | None = None) -> DistEnv:
     """Join the job torchrun started (WORLD_SIZE/RANK/LOCAL_RANK in the environment): gloo on CPU,
-    nccl on CUDA with one GPU per local rank. Without torchrun: a single process, nothing to join."""
+    nccl on CUDA with one GPU per local rank. Without torchrun: a single process, nothing to
+    join."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistEnv(device=device)
@@ -73,7 +75,8 @@ def mean_across(env: DistEnv, value: torch.Tensor) -> torch.Tensor:
 
 
 def any_across(env: DistEnv, flag: bool) -> bool:
-    """True on every rank if it is true on any (stop decisions must be unanimous, or ranks deadlock)."""
+    """True on every rank if it is true on any (stop decisions must be unanimous, or ranks
+    deadlock)."""
     if not env.active:
         return flag
     t = torch.tensor([1.0 if flag else 0.0], device=env.device)

@@ -1,0 +1,214 @@
+"""The one data boundary of training: `TrainingData`, what a model trains on and where it came
+from, and `load_training_data`, which makes one from what a user names (a toy set, a file, a
+folder of images, a table).
+
+A class label enters here once, as `TrainingData.labels` (indices 0…K-1, names in `classes`); from
+there it goes `training.fit` → `batches` (one label per drawn row) → `objectives.DSM.draw` → the
+network's `cond`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import DifflabError
+from . import load_data
+from .images import PixelScaler, is_image_spec, load_images
+from .labels import load_labelled
+from .stream import ImageStream, open_stream
+from .tables import is_table_file
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """How to read a table file: the field separator, the columns kept or dropped, column kinds
+    overriding the detected ones ({name: (kind, bounds)}), rows with missing cells dropped."""
+
+    delimiter: str | None = None
+    columns: list[str] | None = None
+    drop_columns: list[str] | None = None
+    types: dict = dataclasses.field(default_factory=dict)
+    drop_na: bool = False
+
+    @property
+    def given(self) -> bool:
+        return any(dataclasses.astuple(self))
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a model trains on: `rows` (an N×D array, N×C×H×W images with their `scaler`'s pixel
+    range, an ImageStream decoded on demand, or a table: a DataFrame, its `scaler` a TableCodec
+    when given, else fitted with `column_types`), class `labels` [N] in 0…K-1 with their names
+    `classes`, and provenance for config.json: `spec` (a toy name, a resolved path, 'array') and
+    `labels_from` (the column, .npz key or 'component'/'class' the labels came from).
+    standardise=False trains vectors in their own units."""
+
+    rows: object
+    spec: str = "array"
+    labels: np.ndarray | None = None
+    classes: list[str] | None = None
+    labels_from: str | None = None
+    scaler: object = None
+    standardise: bool = True
+    column_types: dict | None = None
+
+    @classmethod
+    def of(cls, data) -> TrainingData:
+        """`data` as TrainingData: itself, or bare rows (an ImageStream brings its own classes)."""
+        if isinstance(data, TrainingData):
+            return data
+        if isinstance(data, ImageStream) and data.labels is not None:
+            return cls(data, labels=data.labels, classes=data.classes)
+        return cls(data)
+
+    @property
+    def is_table(self) -> bool:
+        import pandas as pd
+
+        return isinstance(self.rows, pd.DataFrame)
+
+    @property
+    def is_vectors(self) -> bool:
+        """Vectors or a table (not images in memory, not a stream)."""
+        return not isinstance(self.scaler, PixelScaler) and not isinstance(self.rows, ImageStream)
+
+    def checked(self) -> TrainingData:
+        """Labels as int64 indices, one per row, and their class names; one-line errors."""
+        if self.labels is None:
+            return self
+        labels, classes = check_labels(self.labels, len(self.rows), self.classes)
+        return dataclasses.replace(self, labels=labels, classes=classes)
+
+
+def check_labels(
+    labels: np.ndarray, n: int, classes: list[str] | None
+) -> tuple[np.ndarray, list[str]]:
+    """Labels as int64 class indices, one per data row, and the class names; one-line errors."""
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise DifflabError(f"labels: expected one per data row ({n}), got shape {labels.shape}")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise DifflabError(
+            f"labels: {int((~np.isfinite(labels)).sum())} missing (NaN) label(s), first at row "
+            f"{int(np.argmax(~np.isfinite(labels)))}"
+        )
+    if labels.dtype.kind not in "iuf" or (
+        labels.dtype.kind == "f" and (labels != np.round(labels)).any()
+    ):
+        raise DifflabError("labels: expected class indices 0…K-1 (integers)")
+    labels = labels.astype(np.int64)
+    k = len(classes) if classes else int(labels.max()) + 1
+    if labels.min() < 0 or labels.max() >= k:
+        raise DifflabError(
+            f"labels: class indices must lie in 0…{k - 1}, found {labels.min()}…{labels.max()}"
+        )
+    return labels, list(classes) if classes else [str(i) for i in range(k)]
+
+
+def wants_images(spec: str, model_type: str | None, stream: bool) -> bool:
+    """Whether `spec` is trained as images: an image set or folder, a U-Net, or --stream."""
+    return is_image_spec(spec) or model_type == "unet" or stream
+
+
+def load_training_data(
+    spec: str,
+    labels: str | None = None,
+    *,
+    key: str | None = None,
+    n_toy: int = 50_000,
+    seed: int = 0,
+    images: bool = False,
+    image_size: int | None = None,
+    stream: bool = False,
+    table: TableOptions = TableOptions(),
+    log: Log = print,
+) -> TrainingData:
+    """The data `difflab train --data SPEC` names: vectors (a toy set or a file; labels from a
+    column, an .npz array or a toy mixture's components), a table (.csv/.tsv/.txt/.parquet), or
+    images (a built-in set, a folder, an array; 'class' for their own labels), streamed from
+    disk with `stream`."""
+    if table.given and not is_table_file(spec):
+        raise DifflabError(
+            f"--delimiter/--columns/--column-type/--drop-na read tables; {spec} is not"
+        )
+    where = str(Path(spec).resolve()) if Path(spec).exists() else spec
+    common = {"spec": where, "labels_from": labels}
+    if images:
+        return _images(spec, labels, key, image_size, stream, log, common)
+    if image_size is not None:
+        raise DifflabError(
+            "--image-size applies to image data (a folder, digits, faces, or --model unet)"
+        )
+    if is_table_file(spec):
+        df, y, classes = read_training_table(spec, labels, table, log)
+        types = table.types or None
+        return TrainingData(df, labels=y, classes=classes, column_types=types, **common)
+    if labels is None:
+        return TrainingData(load_data(spec, n=n_toy, seed=seed, key=key), **common)
+    x, y, classes = load_labelled(spec, labels, n=n_toy, seed=seed, key=key)
+    return TrainingData(x, labels=y, classes=classes, **common)
+
+
+def _images(spec, labels, key, image_size, stream, log, common) -> TrainingData:
+    """Images for training: the fixed 80% train split, in memory or streamed."""
+    own = labels == "class"
+    load = open_stream if stream else load_images
+    ims = load(spec, key=key, labels=None if own else labels, image_size=image_size)
+    if own and ims.labels is None:
+        raise DifflabError(
+            f"{spec}: these images carry no classes (a folder needs one sub-folder per class)"
+        )
+    log(
+        f"{spec}: training on the fixed 80% train split ({len(ims)} images"
+        + (", streamed" if stream else "")
+        + "); the other 20% is held out for image metrics"
+    )
+    y, classes = (ims.labels, ims.classes) if labels is not None else (None, None)
+    if stream:
+        rows = dataclasses.replace(ims, labels=y, classes=classes)
+        return TrainingData(rows, labels=y, classes=classes, **common)
+    return TrainingData(ims.pixels, labels=y, classes=classes, scaler=ims.scaler, **common)
+
+
+def read_training_table(path: str, labels: str | None, opts: TableOptions, log: Log) -> tuple:
+    """(table, labels, class names) of a .csv/.tsv/.txt/.parquet file: the chosen columns, the
+    label column taken out, rows with missing cells dropped (drop_na) or refused."""
+    from .labels import class_indices
+    from .tables import _column, read_table
+
+    df = read_table(path, opts.delimiter, opts.columns, opts.drop_columns)
+    unknown = sorted(set(opts.types) - set(df.columns))
+    if unknown:
+        raise DifflabError(f"--column-type: no column {unknown[0]!r} in {path}")
+    values = name = indexed = None
+    if labels is not None:
+        name = _column(df, labels, path)
+        values, df = df[name], df.drop(columns=[name])
+    bad = df.isna().any(axis=1).to_numpy()
+    if values is not None:
+        if not opts.drop_na:  # a missing label is named as one, not as a missing cell
+            indexed = class_indices(values.to_numpy(), f"{path}[{name}]")
+        bad |= values.isna().to_numpy()
+    if bad.any() and not opts.drop_na:
+        row = int(np.argmax(bad))
+        missing = df.iloc[row].isna()
+        column = df.columns[missing.to_numpy()][0] if missing.any() else name
+        raise DifflabError(
+            f"{path}: {int(bad.sum())} row(s) with missing cells (first: row {row}, column "
+            f"{column!r}); --drop-na trains on the complete rows, then `difflab inpaint` fills them"
+        )
+    if bad.any():
+        log(f"{path}: dropped {int(bad.sum())} row(s) with missing cells (--drop-na)")
+        df = df[~bad].reset_index(drop=True)
+        values = None if values is None else values[~bad]
+    if values is None:
+        return df, None, None
+    return (df, *(indexed or class_indices(values.to_numpy(), f"{path}[{name}]")))

@@ -1,0 +1,43 @@
+"""A trained run as a Python object: sampling, completion and log-likelihood in the data's units,
+and evaluation.
+
+    base.py       TrainedRun: the run directory, configuration, scaling; inpaint and log_prob
+    evaluate.py   metrics against exact reference sets, tables, images
+    diffusion.py  Run: a diffusion model's sampling, start of class chains, PF-ODE likelihood
+    grids.py      tuned σ grids (RUN/grids.json) and the choice for an NFE budget
+    exact.py      FlowRun: flows and autoregressive models, exact in everything
+    condition.py  Condition: class, guidance or unconditional, and its refusals
+    spec.py       SamplingSpec: sampler, steps and σ grid, with the defaults
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import TrainedRun, load_parts
+from .condition import Condition
+from .diffusion import PILOT, PILOT_STREAM, Run
+from .exact import FlowRun
+from .grids import GRIDS
+from .spec import SamplingSpec
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> Run | FlowRun:
+    """The run in RUN_DIR: a diffusion Run or a FlowRun, by its configuration."""
+    _, _, config = load_parts(run_dir)
+    if config.model.is_flow:
+        return FlowRun.load(run_dir, device)
+    return Run.load(run_dir, device)
+
+
+__all__ = [
+    "GRIDS",
+    "PILOT",
+    "PILOT_STREAM",
+    "Condition",
+    "FlowRun",
+    "Run",
+    "SamplingSpec",
+    "TrainedRun",
+    "load_run",
+]

@@ -1,0 +1,314 @@
+"""A trained diffusion model: the EMA denoiser D(x̂; σ, c) on standardised data, its preset, and
+what it does in the data's units: sample, complete rows, log-likelihood through the PF-ODE."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data import scaler_from_dict
+from ..errors import DifflabError
+from ..likelihood import log_prob
+from ..models import build_model
+from ..parameterisation import Denoiser
+from ..presets import Preset, get_preset
+from ..random import randn_per_sample
+from ..sampling import make_sigmas, sample
+from ..sampling.inpaint import PARTICLES, SMC_LEVELS, inpaint
+from ..sampling.prior import GaussianStart, class_start, flow_start, guided_limit_start
+from .base import TrainedRun, chunks, load_ema, load_parts
+from .condition import Condition
+from .grids import TunedGrids
+from .spec import SamplingSpec
+
+PILOT = 512  # antithetic pairs per class of the guided start's pilot (sampling.prior.flow_start)
+PILOT_STREAM = 1 << 20  # its noise streams, PILOT_STREAM + class, apart from every sampler's
+
+
+@dataclass
+class Run(TunedGrids, TrainedRun):
+    """A trained diffusion model: the EMA denoiser (on standardised data) and its preset."""
+
+    preset: Preset
+    denoiser: Denoiser
+
+    @classmethod
+    def load(cls, run_dir: str | Path, device: str = "cpu", preset: Preset | None = None) -> "Run":
+        """Load RUN_DIR/checkpoint.safetensors (the EMA weights) without unpickling anything. `preset`
+        replaces the registered preset of that name (for runs trained with a customised recipe)."""
+        path, tensors, config = load_parts(run_dir)
+        if config.preset is None:
+            raise DifflabError(f"{path}: not a diffusion run (model {config.model.type!r})")
+        preset = (preset or get_preset(config.preset)).adapt(config.sigma_data, config.sigma_max)
+        denoiser = build_model(preset, config.data.shape, config.model)
+        load_ema(denoiser, tensors, path)
+        denoiser.to(device).eval().requires_grad_(False)
+        return cls(path, config, scaler_from_dict(config.data.standardiser), preset, denoiser)
+
+    def sigmas(
+        self,
+        steps: int = 18,
+        schedule: str = "karras",
+        sigma_min: float | None = None,
+        sigma_max: float | None = None,
+        rho: float = 7.0,
+        condition: str = "",
+    ) -> torch.Tensor:
+        """The σ grid: the preset's range (cut at the data's σ_max) unless given; `tuned`: the grid
+        `tune_grid` stored in the run for this number of steps (any sampler tuned at that size)
+        and for this `condition` (`Condition.key`: '' unconditional, or a class and w)."""
+        if schedule == "tuned":
+            return self._tuned(steps, condition)
+        lo, hi = self.preset.sampling_range()
+        return make_sigmas(
+            schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho
+        )
+
+
+    def sample(
+        self,
+        n: int,
+        sampler: str | None = None,
+        steps: int | None = None,
+        seed: int = 0,
+        *,
+        batch_size: int = 10_000,
+        stats: dict | None = None,
+        cond: int | str | None = None,
+        guidance: float = 1.0,
+        unconditional: bool = False,
+        **options,
+    ) -> np.ndarray:
+        """n samples in the data's original units. Sample i depends only on (seed, i), not on batching:
+        its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its chunk.
+        `options`: the σ grid (schedule, rho, sigma_min, sigma_max), own_time and the sampler's own
+        options, as SamplingSpec (run/spec.py) holds them with their defaults (Heun, 18 steps,
+        Karras ρ = 7). ODE solvers and Euler–Maruyama integrate in EDM's time σ = t, s = 1 (EDM
+        Sec. 3: the best ODE for sampling), or with own_time=True in the preset's (σ(t), s(t)).
+
+        A run trained with labels needs a decision: `cond` (a class name or index, or one per
+        sample) with guidance scale w (D_w = D(∅) + w·(D(c) - D(∅)); w = 0 unconditional,
+        1 conditional, > 1 guided; 2 NFE per evaluation unless w = 1), or unconditional=True."""
+        if n < 1:
+            raise DifflabError(f"number of samples must be positive, got {n}")
+        spec = SamplingSpec.of(sampler=sampler, steps=steps, **options)
+        condition, data = Condition(cond, guidance, unconditional), self.config.data
+        labels = condition.labels(data, n)
+        condition.check(data, self.path)  # refuse before any work
+        grid = (spec.schedule, spec.sigma_min, spec.sigma_max, spec.rho, condition.key(data))
+        sigmas = self.sigmas(spec.steps, *grid)
+        scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
+        info: dict = {}
+        prior = self._start(condition, labels, float(sigmas[0]), seed, info)
+        device = next(self.denoiser.parameters()).device
+        process = self.preset.process if spec.own_time else None
+        out = []
+        for rows in chunks(n, batch_size):
+            classes = None if labels is None else labels[rows]
+            denoiser = condition.denoiser(self.denoiser, data, self.path, classes)
+            x = randn_per_sample(seed, rows.start, rows.stop - rows.start, self.shape).to(device)
+            x = scale * x if prior is None else prior.sample(x, classes)
+            noise = _noise(seed, rows, self.shape, device, stream=1)
+            how = {"process": process, "noise": noise, "stats": info, **spec.options}
+            out.append(sample(denoiser, x, sigmas, spec.sampler, **how).cpu())
+        if stats is not None:
+            low, high, grid_name = float(sigmas[-2]), float(sigmas[0]), spec.grid_name()
+            stats.update(info, sigma_min=low, sigma_max=high, steps=len(sigmas) - 1)
+            stats.update(sampler=spec.sampler, grid=grid_name)
+        return self.standardiser.inverse(torch.cat(out).double().numpy())
+
+    def conditioned(self, cond, guidance: float = 1.0, unconditional: bool = False):
+        """The two-argument denoiser to sample: D(·, c), guided D_w, or the unconditional D(·, ∅);
+        `cond` a class (name or index) or class indices, one per sample (run/condition.py)."""
+        condition = Condition(cond, guidance, unconditional)
+        return condition.denoiser(self.denoiser, self.config.data, self.path)
+
+    def _start(
+        self,
+        condition: Condition,
+        labels: torch.Tensor | None,
+        sigma_max: float,
+        seed: int,
+        stats: dict | None = None,
+    ) -> GaussianStart | None:
+        """Where class-conditional chains start at σ_max (a table indexed by class): the class
+        flow's exact marginal N(m_c, Σ_c + σ_max² I) at w = 1 (sampling.prior.class_start); for
+        w ∉ {0, 1} the guided flow's own, measured by a pilot from 200·σ_max (flow_start; images:
+        its σ_max ≫ data limit, guided_limit_start). None: the unconditional prior
+        N(0, (σ_max² + σ_data²) I), so w = 0 stays the unconditional sampler bit for bit.
+        `stats` gets the pilot's network evaluations, 'pilot_nfe'."""
+        data = self.config.data
+        if labels is None or not condition.starts_per_class(data):
+            return None
+        k = len(data.class_means)
+        means = torch.tensor(data.class_means, dtype=torch.float64).reshape(k, *self.shape)
+        if data.class_covs is None:  # a run from before class covariances: σ_data² as before
+            covs = torch.full_like(means, self.preset.precond.sigma_data**2)
+        else:
+            covs = torch.tensor(data.class_covs, dtype=torch.float64)
+            covs = covs if covs.shape[1:] == (self.dim, self.dim) else covs.reshape(means.shape)
+        table = class_start(means, covs, sigma_max)
+        if condition.guidance == 1:
+            return table
+        if self.is_image:  # σ_max ≫ the data, and a U-Net pilot costs minutes on a CPU
+            return guided_limit_start(table, condition.guidance)
+        classes = labels.unique().tolist()
+        return self._guided_start(table, classes, condition.guidance, sigma_max, seed, stats)
+
+    def _guided_start(
+        self,
+        table: GaussianStart,
+        classes: list[int],
+        guidance: float,
+        sigma_max: float,
+        seed: int,
+        stats: dict | None = None,
+    ) -> GaussianStart:
+        """`table` with the rows of `classes` replaced by the guided flow's measured marginal at
+        σ_max: PILOT antithetic pairs per class, the pilot's noise its own stream of `seed`, so a
+        sample still depends only on (seed, i)."""
+        device = next(self.denoiser.parameters()).device
+        full = table.full
+        mean, cov = table.mean.clone(), table.cov.clone()
+        nfe = 0
+        for c in classes:
+            info: dict = {}
+            z = randn_per_sample(seed, 0, PILOT, self.shape, stream=PILOT_STREAM + c)
+            found = flow_start(
+                self.conditioned(c, guidance),
+                table.mean[c : c + 1].float().to(device),
+                z.to(device),
+                sigma_max,
+                full,
+                info,
+            )
+            mean[c], cov[c], nfe = found.mean[0], found.cov[0], nfe + info["nfe"]
+        if stats is not None:
+            stats["pilot_nfe"] = nfe
+        return GaussianStart(mean, cov)
+
+    def _inpaint_codes(
+        self,
+        z: np.ndarray,
+        mask: np.ndarray,
+        method: str,
+        steps: int | None,
+        seed: int,
+        batch_size: int,
+        stats: dict | None,
+        condition: Condition,
+        **options,
+    ) -> np.ndarray:
+        """The model-space core of inpaint: z (NaN where missing) with mask → completed z."""
+        data = self.config.data
+        denoiser = condition.denoiser(self.denoiser, data, self.path)
+        sigmas = self.sigmas(steps or {"replace": 18, "repaint": 50}.get(method, SMC_LEVELS))
+        labels = condition.labels(data, len(z))
+        info: dict = {}
+        prior = self._start(condition, labels, float(sigmas[0]), seed, info)
+        z = torch.from_numpy(z)
+        k = options.get("particles", PARTICLES) if method == "smc" else 1
+        device = next(self.denoiser.parameters()).device
+        how = {"stats": info, "sigma_data": self.preset.precond.sigma_data, "prior": prior}
+        out = []
+        for rows in chunks(len(z), batch_size):
+            noise = _noise(seed, rows, self.shape, device, stream=2, copies=k)
+            index = None if labels is None else labels[rows]
+            observed = torch.from_numpy(mask[rows]).to(device)
+            known = z[rows].float().to(device)
+            how.update(noise=noise, prior_index=index)
+            out.append(inpaint(denoiser, known, observed, sigmas, method, **how, **options).cpu())
+        if stats is not None:
+            stats.update(info, steps=len(sigmas) - 1)
+        return torch.cat(out).double().numpy() if out else z.numpy()
+
+    def _in(self, dtype: torch.dtype) -> Denoiser:
+        """The denoiser in `dtype` (a float64 copy is made once, for the likelihood)."""
+        if dtype == torch.float32:
+            return self.denoiser
+        if getattr(self, "_copies", None) is None:
+            self._copies = {}
+        if dtype not in self._copies:
+            self._copies[dtype] = copy.deepcopy(self.denoiser).to(dtype)
+        return self._copies[dtype]
+
+    def log_prob_standardised(
+        self,
+        z: torch.Tensor,
+        method: str = "dopri5",
+        steps: int = 64,
+        rtol: float = 1e-5,
+        atol: float = 1e-5,
+        hutchinson: int = 0,
+        sigma_max: float = 80.0,
+        seed: int = 0,
+        batch_size: int = 2000,
+        stats: dict | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """log p(ẑ) through the PF-ODE (difflab.likelihood.log_prob) from σ_min = 0.002 to sigma_max,
+        with the prior N(0, Σ + σ_max² I) from the training data's covariance Σ when it was stored;
+        in float64 on the CPU (in float32 at rtol 1e-5 the worst point was 1e-2 nats off)."""
+        device = next(self.denoiser.parameters()).device
+        dtype = torch.float64 if device.type == "cpu" else torch.float32  # float32: 1e-2 nats off
+        cov = self.config.data.cov
+        cov = torch.tensor(cov, dtype=dtype, device=device) if cov is not None else None
+        gen = torch.Generator(device=device).manual_seed(seed)
+        out, nfe = [], 0
+        bar = tqdm(desc="log-likelihood", unit=" NFE", disable=not progress, mininterval=1.0)
+        denoiser = _Counted(self._in(dtype), bar)
+        chunks = z.to(dtype).split(batch_size)
+        for i, chunk in enumerate(chunks):
+            bar.set_postfix(batch=f"{i + 1}/{len(chunks)}", refresh=False)
+            info: dict = {}
+            out.append(
+                log_prob(
+                    denoiser,
+                    chunk.to(device),
+                    sigma_max=sigma_max,
+                    sigma_data=self.preset.precond.sigma_data,
+                    method=method,
+                    steps=steps,
+                    rtol=rtol,
+                    atol=atol,
+                    hutchinson=hutchinson,
+                    generator=gen,
+                    data_cov=cov,
+                    stats=info,
+                ).cpu()
+            )
+            nfe = max(nfe, info["nfe"])
+        bar.close()
+        if stats is not None:
+            stats["nfe"] = nfe
+        return torch.cat(out).double().numpy()
+
+
+
+def _noise(seed: int, rows: slice, shape: tuple, device, stream: int, copies: int = 1):
+    """The sampler's noise(key) for `rows` (each `copies` times): stream key + `stream` of those
+    rows, so row i's noise depends only on (seed, i)."""
+
+    def noise(key: int) -> torch.Tensor:
+        first, count = rows.start * copies, (rows.stop - rows.start) * copies
+        return randn_per_sample(seed, first, count, shape, stream=key + stream).to(device)
+
+    return noise
+
+
+class _Counted:
+    """A denoiser that ticks a progress bar once per network evaluation."""
+
+    def __init__(self, denoiser, bar):
+        self.denoiser, self.bar = denoiser, bar
+
+    def __call__(self, *args, **kwargs):
+        self.bar.update(1)
+        return self.denoiser(*args, **kwargs)
+

@@ -1,0 +1,264 @@
+"""`train`: a preset fitted to TrainingData (or a flow or autoregressive model by maximum
+likelihood), written to a run directory; resumable, under torchrun as under one process.
+
+A run directory holds `config.json` (what was trained, human-readable), `checkpoint.safetensors`
+(weights, EMA, optimizer, RNG, step and loss history; written atomically) and `loss.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .._version import __version__
+from ..checkpoint import CHECKPOINT, load_checkpoint, write_json
+from ..data import Standardiser, scaler_from_dict
+from ..data.columns import TableCodec
+from ..data.images import PixelScaler
+from ..data.reference import LABEL, hold_out, write_reference
+from ..data.stream import ImageStream
+from ..data.training import TrainingData
+from ..errors import DifflabError
+from ..models import ModelConfig
+from ..presets import Preset, get_preset
+from ..runconfig import DataInfo, RunConfig
+from .batches import InMemory, Streamed
+from .config import TrainConfig
+from .distributed import DistEnv, setup, teardown
+from .loop import run_loop
+from .prepare import class_moments, data_covariance, describe, prepare_data
+from .state import ema_update, load_state, make_state
+
+
+def train(
+    data: TrainingData | np.ndarray | ImageStream,
+    preset: str | Preset,
+    out: str | Path,
+    cfg: TrainConfig = TrainConfig(),
+    model: ModelConfig = ModelConfig(),
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    log=print,
+) -> Path:
+    """Train `preset` (a diffusion recipe; ignored by flows and autoregressive models) on `data`
+    and write the run to `out`; returns the run directory. See `difflab train --help`.
+
+    `data`: TrainingData (data/training.py), or bare rows: an N×D array, an ImageStream, a table
+    (a DataFrame of numeric and categorical columns). With class labels the model learns
+    p(x | c) and, with probability cfg.p_uncond per sample, the unconditional p(x) (guidance)."""
+    run_dir = _check_target(Path(out), cfg, resume, force)
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    data, kept, heldout = _split(TrainingData.of(data), log)
+    if data.is_vectors and (cfg.hflip or cfg.channels_last):
+        flag = "--hflip mirrors" if cfg.hflip else "--channels-last lays out"
+        raise DifflabError(f"{flag} images; these data are vectors")
+    data = data.checked()
+    if data.labels is not None:
+        model = dataclasses.replace(model, num_classes=len(data.classes))
+    env = setup(cfg.device, cfg.batch_size)
+    try:
+        cfg = dataclasses.replace(cfg, device=env.device)
+        log = log if env.is_main else _quiet
+        done = _train(data, preset, run_dir, cfg, model, env, resume, progress and env.is_main, log)
+        if done is not None and env.is_main:
+            write_reference(run_dir, kept, heldout, data.labels)
+        return run_dir
+    finally:
+        teardown(env)
+
+
+def _check_target(run_dir: Path, cfg: TrainConfig, resume: bool, force: bool) -> Path:
+    """The run directory, refused before any work: no budget, a run there, nothing to resume."""
+    if cfg.steps is None and cfg.seconds is None:
+        raise DifflabError("give a training budget: steps or seconds")
+    if (run_dir / CHECKPOINT).exists() and not (resume or force):
+        raise DifflabError(
+            f"{run_dir} already holds a run; use --resume to continue it or --force to overwrite"
+        )
+    if resume and not (run_dir / CHECKPOINT).exists():
+        raise DifflabError(f"{run_dir}: nothing to resume (no {CHECKPOINT})")
+    return run_dir
+
+
+def _split(data: TrainingData, log) -> tuple[TrainingData, object, object]:
+    """(what the model trains on, the rows the run keeps, held-out rows or None). Tables: the
+    column codec fitted on every row (held-out levels are known; a given codec, e.g. analog bits,
+    is kept), then the fixed 80/20 split, labels travelling as a LABEL column of both parts."""
+    if not data.is_table:
+        return data, data.rows, None
+    codec = data.scaler
+    if not isinstance(codec, TableCodec):
+        codec = TableCodec.fit(data.rows, data.column_types)
+    kept, heldout, labels = hold_out(data.rows, data.labels, log)
+    rows = kept.drop(columns=[LABEL], errors="ignore")
+    return dataclasses.replace(data, rows=rows, labels=labels, scaler=codec), kept, heldout
+
+
+def _quiet(*_args) -> None:
+    pass
+
+
+class Scaled(NamedTuple):
+    """The training data in the model's units, with the scaling and σ's the run stores."""
+
+    z: np.ndarray
+    scaler: Standardiser | PixelScaler | TableCodec
+    sigma_data: float
+    sigma_max: float
+    shape: tuple[int, ...]
+
+
+def _train(
+    data: TrainingData,
+    preset: Preset,
+    run_dir: Path,
+    cfg: TrainConfig,
+    model: ModelConfig,
+    env: DistEnv,
+    resume: bool,
+    progress: bool,
+    log,
+) -> Path | None:
+    """Train (or resume) into run_dir; None when a resumed run has already met cfg.steps."""
+    saved = _saved(run_dir, preset, data.classes, model) if resume else None
+    if saved is not None and cfg.steps is not None and saved[0][1]["step"] >= cfg.steps:
+        log(
+            f"nothing to do: {run_dir} is already at step {saved[0][1]['step']} and --steps "
+            f"{cfg.steps} counts all steps, not more of them; give a larger --steps (or --seconds) "
+            "to continue"
+        )
+        return None  # before any data preparation: nothing is trained or rewritten
+    scaled = _scaled(data, None if saved is None else saved[1], run_dir)
+    preset = preset.adapt(scaled.sigma_data, scaled.sigma_max)
+    run_config = _run_config(data, scaled, preset, model, cfg, env)
+    batches = _batches(data.rows, scaled.z, data.labels, cfg, env)
+    state = make_state(preset, scaled.shape, model, cfg)
+    if saved is not None:  # its recipe, classes, model and data shape were checked
+        load_state(state, *saved[0])
+        log(f"resuming {run_dir} from step {state.step}")
+    else:
+        state.objective.initialise(batches.first(cfg.batch_size))
+        ema_update(state, 0.0)  # the EMA starts from the (data-initialised) model
+    first, before = state.step, state.elapsed
+    state.env, state.loss_fn = env, _wrap(state.objective, env, cfg.compile)
+    if env.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", run_config.to_dict())
+    log(describe(run_config, preset, env, data.standardise))
+    run_loop(state, batches, cfg, run_dir, run_config, progress)
+    now = f" (now at step {state.step})" if first else ""
+    log(
+        f"trained {state.step - first} steps{now} in {state.elapsed - before:.1f} s; "
+        f"final loss {state.history[-1][1]:.4f}"
+    )
+    return run_dir
+
+
+def _saved(run_dir: Path, preset: Preset, classes, model: ModelConfig) -> tuple:
+    """((tensors, meta), RunConfig) of the run to resume, its recipe checked before the data."""
+    saved = load_checkpoint(run_dir / CHECKPOINT)
+    old = RunConfig.from_dict(saved[1].get("config", {}), str(run_dir / CHECKPOINT))
+    _check_recipe(old, None if model.is_flow else preset.name, classes, model)
+    return saved, old
+
+
+def _scaled(data: TrainingData, old: RunConfig | None, run_dir: Path) -> Scaled:
+    """The data in the model's units; a resumed run keeps its own scaling and σ's (the same data
+    for the model), and refuses data of another shape."""
+    rows, streamed = data.rows, isinstance(data.rows, ImageStream)
+    raw = rows.scan().pixels if streamed else rows  # a stream: its first images, for σ_max, means
+    scaler = rows.scaler if streamed else data.scaler
+    z, scaler, sigma_data, sigma_max = prepare_data(raw, data.standardise, scaler)
+    shape = tuple(rows.shape) if streamed else tuple(z.shape[1:])
+    if old is None:
+        return Scaled(z, scaler, sigma_data, sigma_max, shape)
+    if shape != old.data.shape:
+        raise DifflabError(
+            f"cannot resume: the data have shape {shape}, the run in {run_dir} was "
+            f"trained on {old.data.shape} (data dimension differs)"
+        )
+    scaler = scaler_from_dict(old.data.standardiser)
+    return Scaled(scaler.forward(raw), scaler, old.sigma_data, old.sigma_max, shape)
+
+
+def _run_config(
+    data: TrainingData,
+    scaled: Scaled,
+    preset: Preset,
+    model: ModelConfig,
+    cfg: TrainConfig,
+    env: DistEnv,
+) -> RunConfig:
+    """What config.json records: the recipe, the data's provenance, scaling and class moments."""
+    z, labels = scaled.z, data.labels
+    moments = None if labels is None else class_moments(z, labels[: len(z)], len(data.classes))
+    info = DataInfo(
+        spec=data.spec,
+        n=int(len(data.rows)),
+        shape=scaled.shape,
+        standardiser=scaled.scaler.to_dict(),
+        cov=data_covariance(z),
+        classes=data.classes,
+        labels=data.labels_from,
+        class_means=None if moments is None else moments[0],
+        class_covs=None if moments is None else moments[1],
+    )
+    return RunConfig(
+        preset=None if model.is_flow else preset.name,
+        sigma_data=scaled.sigma_data,
+        sigma_max=scaled.sigma_max,
+        data=info,
+        model=model,
+        difflab_version=__version__,
+        train={**dataclasses.asdict(cfg), "processes": env.world_size},
+    )
+
+
+def _batches(
+    data: np.ndarray | ImageStream,
+    z: np.ndarray,
+    labels: np.ndarray | None,
+    cfg: TrainConfig,
+    env: DistEnv,
+) -> InMemory | Streamed:
+    """The step's rows: from the whole (scaled) array on the device, or decoded by workers."""
+    part = env.slice(cfg.batch_size)
+    if isinstance(data, ImageStream):
+        return Streamed(data, cfg.seed, cfg.batch_size, part, cfg.hflip, cfg.workers, cfg.device)
+    data_t = torch.as_tensor(z, dtype=torch.float32, device=cfg.device)
+    labels_t = None if labels is None else torch.as_tensor(labels, device=cfg.device)
+    return InMemory(data_t, labels_t, cfg.seed, cfg.batch_size, part, cfg.hflip)
+
+
+def _wrap(objective: torch.nn.Module, env: DistEnv, compile: bool = False) -> torch.nn.Module:
+    """The objective as the step calls it: compiled if asked, DDP-wrapped under torchrun."""
+    if compile:
+        objective = torch.compile(objective)
+    if not env.active:
+        return objective
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [int(env.device.split(":")[1])] if env.device.startswith("cuda:") else None
+    return DistributedDataParallel(objective, device_ids=ids)
+
+
+def _check_recipe(saved: RunConfig, preset: str | None, classes, model: ModelConfig) -> None:
+    """A resumed run keeps its preset, classes and model (checked before any data is read)."""
+    if saved.preset != preset:
+        raise DifflabError(
+            f"cannot resume: the run was trained with preset {saved.preset!r}, not {preset!r}"
+        )
+    if saved.data.classes != classes:  # before the model check: num_classes follows from it
+        raise DifflabError(
+            f"cannot resume: the run was trained with classes {saved.data.classes}, "
+            f"the data now has {classes}"
+        )
+    if saved.model != model:
+        raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
+
