@@ -1,4 +1,5 @@
-"""Render benchmarks/results/compare-*.json (from `difflab compare`) as the table of docs/benchmarks.md."""
+"""Render benchmarks/results/compare-*.json (from `difflab compare`) as the table of
+docs/benchmarks.md."""
 
 import glob
 import json
@@ -18,7 +19,8 @@ for path in paths:
             f"| {rep['data']} | {label} ({m['kind']}) | {m['steps_per_second']:.0f} | "
             f"{m['nll']:.3f} ± {m['nll_se']:.3f} | {gap} | "
             f"{m['bits_per_dim']:.3f} ± {m['bits_per_dim_se']:.3f} | {m['nfe']} | "
-            f"{m['sw2_ratio']:.2f}× | {m['energy_ratio']:.2f}× | {m['sample_seconds_per_1000']:.3f} |"
+            f"{m['sw2_ratio']:.2f}× | {m['energy_ratio']:.2f}× | "
+            f"{m['sample_seconds_per_1000']:.3f} |"
         )
     if rep.get("true"):
         t = rep["true"]

@@ -1,6 +1,8 @@
-"""Accuracy of difflab.likelihood.log_prob against closed forms, per integrator and divergence estimator.
+"""Accuracy of difflab.likelihood.log_prob against closed forms, per integrator and divergence
+estimator.
 
-    python benchmarks/likelihood_accuracy.py     # writes benchmarks/results/likelihood.json, prints a table
+    python benchmarks/likelihood_accuracy.py     # writes benchmarks/results/likelihood.json, prints
+    a table
 
 Ideal denoisers, so every error is integration (and, for Hutchinson, estimator) error: a correlated
 3-D Gaussian (prior from the data's moments) and the 8-Gaussian ring (isotropic prior, σ_max = 80).
@@ -65,8 +67,10 @@ for name, (ideal, x, extra) in cases.items():
         )
         r = rows[-1]
         print(
-            f"{name:12s} {method:7s} {json.dumps({k: v for k, v in opts.items() if k != 'atol'}):38s} "
-            f"NFE {r['nfe']:4d}  MAE {r['mean_abs_error']:.2e}  bias {r['bias']:+.2e} ± {r['bias_se']:.1e}"
+            f"{name:12s} {method:7s} "
+            f"{json.dumps({k: v for k, v in opts.items() if k != 'atol'}):38s} "
+            f"NFE {r['nfe']:4d}  MAE {r['mean_abs_error']:.2e}  bias {r['bias']:+.2e} ± "
+            f"{r['bias_se']:.1e}"
         )
 with open("benchmarks/results/likelihood.json", "w") as f:
     json.dump({"torch": torch.__version__, "n": 500, "rows": rows}, f, indent=2)

@@ -1,4 +1,5 @@
-"""Quality benchmark (not a test): `python benchmarks/quality.py [--seconds 60]`, or `difflab bench quality`.
+"""Quality benchmark (not a test): `python benchmarks/quality.py [--seconds 60]`, or `difflab bench
+quality`.
 
 Writes benchmarks/results/quality.json; the table in docs/benchmarks.md is made from it.
 """

@@ -7,11 +7,13 @@ from collections import defaultdict
 path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/samplers.json"
 rep = json.load(open(path))
 print(
-    f"{rep['machine']}, torch {rep['torch']}, {rep['threads']} threads; versions {rep['versions']}\n"
+    f"{rep['machine']}, torch {rep['torch']}, {rep['threads']} threads; versions "
+    f"{rep['versions']}\n"
 )
 for data, q in rep["quality"].items():
     print(
-        f"**{data}** — SW2 / noise floor at (about) equal NFE; last column: smallest NFE within 2× of the floor\n"
+        f"**{data}** — SW2 / noise floor at (about) equal NFE; last column: smallest NFE within 2× "
+        "of the floor\n"
     )
     by = defaultdict(dict)
     for r in q["rows"]:
@@ -29,12 +31,14 @@ for key, what in [
     if key not in rep:
         continue
     print(
-        f"**Overhead with {what}** — time outside the denoiser, batch 20,000, 2-D, 20 NFE, best of 5\n"
+        f"**Overhead with {what}** — time outside the denoiser, batch 20,000, 2-D, 20 NFE, best of "
+        "5\n"
     )
     print("| sampler | NFE | total s | outside µs/step | outside % |")
     print("|---|---:|---:|---:|---:|")
     for r in rep[key]:
         print(
-            f"| {r['sampler']} | {r['nfe']} | {r['total_s']:.3f} | {r['outside_us_per_step']:.0f} | {r['outside_pct']:.2f} |"
+            f"| {r['sampler']} | {r['nfe']} | {r['total_s']:.3f} | {r['outside_us_per_step']:.0f} "
+            f"| {r['outside_pct']:.2f} |"
         )
     print()

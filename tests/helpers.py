@@ -20,7 +20,8 @@ class IdealNet(torch.nn.Module):
 
 
 def train_tiny(out, data: str = "moons", steps: int = 30, width: int = 16, *extra) -> None:
-    """A small run through the command line (depth-1 MLP), for tests of what comes after training."""
+    """A small run through the command line (depth-1 MLP), for tests of what comes after
+    training."""
     from click.testing import CliRunner
 
     from difflab.cli import cli

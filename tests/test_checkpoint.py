@@ -21,7 +21,8 @@ def test_round_trip(tmp_path):
 
 @pytest.mark.parametrize("magic,pads", [(b"\x80", range(0, 300)), (b"PK", range(19_000, 19_400))])
 def test_header_length_bytes_that_look_like_magic_numbers(tmp_path, magic, pads):
-    """The first 8 bytes are the header length; 0x80 or 'PK' there must not be taken for a pickle."""
+    """The first 8 bytes are the header length; 0x80 or 'PK' there must not be taken for a
+    pickle."""
     p = tmp_path / "c.safetensors"
     for pad in pads:
         save_checkpoint(p, {"w": torch.ones(2)}, {"pad": "x" * pad})

@@ -1,4 +1,5 @@
-"""The command line end to end on a tiny budget, and bad input: one line, exit code ≠ 0, nothing lost."""
+"""The command line end to end on a tiny budget, and bad input: one line, exit code ≠ 0, nothing
+lost."""
 
 import json
 import subprocess

@@ -1,5 +1,5 @@
-"""A run killed with SIGKILL (or stopped with SIGTERM) and resumed ends bit-identical to one that was
-never interrupted: checkpoints are atomic and hold weights, EMA, optimizer, RNG and history."""
+"""A run killed with SIGKILL (or stopped with SIGTERM) and resumed ends bit-identical to one that
+was never interrupted: checkpoints are atomic and hold weights, EMA, optimizer, RNG and history."""
 
 import os
 import signal

@@ -1,4 +1,5 @@
-"""Data-parallel training with torchrun (2 processes, gloo on CPU) against the single-process run."""
+"""Data-parallel training with torchrun (2 processes, gloo on CPU) against the single-process
+run."""
 
 import json
 import os

@@ -1,5 +1,5 @@
-"""Hostile input, end to end through the command line: one line on stderr, exit code ≠ 0, no traceback,
-and every file that existed before is byte-for-byte the same afterwards."""
+"""Hostile input, end to end through the command line: one line on stderr, exit code ≠ 0, no
+traceback, and every file that existed before is byte-for-byte the same afterwards."""
 
 import os
 import pickle

@@ -38,7 +38,8 @@ def test_gaussian_log_prob_matches_analytic_density(prior):
 
 @pytest.mark.parametrize("process", [EDM(), VP()], ids=["edm-time", "vp-time"])
 def test_log_prob_is_the_same_in_any_process_time(process):
-    """x = s·x̂ changes the density by D·log s at both ends; the answer must not depend on the time."""
+    """x = s·x̂ changes the density by D·log s at both ends; the answer must not depend on the
+    time."""
     g = _gaussian()
     x = g.sample(16, generator=torch.Generator().manual_seed(2))
     lp = log_prob(g, x, process=process, rtol=1e-7, atol=1e-7, data_mean=g.mean, data_cov=g.cov)
@@ -97,7 +98,8 @@ def test_exact_divergence_of_a_linear_field_is_its_trace():
 
 
 def test_bits_per_dim_of_uniform_bytes_is_eight():
-    """p = 1 on [0, 1]^D, quantised to 256 bins of width 1/256: each bin has P = 256^-D, 8 bits/dim."""
+    """p = 1 on [0, 1]^D, quantised to 256 bins of width 1/256: each bin has P = 256^-D, 8
+    bits/dim."""
     assert float(bits_per_dim(torch.zeros(5), dim=10, bin_width=1 / 256)[0]) == pytest.approx(8.0)
     assert float(bits_per_dim(torch.tensor([-10 * math.log(2)]), dim=10)[0]) == pytest.approx(1.0)
 

@@ -16,7 +16,8 @@ from difflab.metrics import (
 
 
 def test_sw2_of_shifted_gaussians_is_closed_form():
-    """For N(0, I) and N(m, I) in d dims, W2 along θ is |θ·m|, so SW2² = |m|²/d (plus sampling noise)."""
+    """For N(0, I) and N(m, I) in d dims, W2 along θ is |θ·m|, so SW2² = |m|²/d (plus sampling
+    noise)."""
     rng = np.random.default_rng(0)
     n, d = 20_000, 3
     m = np.array([1.0, -2.0, 0.5])

@@ -1,4 +1,5 @@
-"""Neural ODEs against known systems: the learned field of a linear ODE, solver orders at inference."""
+"""Neural ODEs against known systems: the learned field of a linear ODE, solver orders at
+inference."""
 
 import pytest
 import torch

@@ -49,7 +49,8 @@ def test_f_g_reproduce_the_marginal_variance(p):
 
 
 def test_vp_is_ddpm_alpha_bar():
-    """VP: s² = ᾱ(t) = exp(-∫β) with β(t) = β_min + β_d t, and variance is preserved: s²(1+σ²) = 1."""
+    """VP: s² = ᾱ(t) = exp(-∫β) with β(t) = β_min + β_d t, and variance is preserved: s²(1+σ²) =
+    1."""
     p = VP()
     t = _grid(p)
     alpha_bar = torch.exp(-(0.1 * t + 0.5 * 19.9 * t**2))

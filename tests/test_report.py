@@ -96,7 +96,8 @@ def test_page_renders_in_headless_chromium_with_every_image_loaded(page):
         driver.get(Path(page).resolve().as_uri())
         assert "difflab run" in driver.title
         images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, "
+            "i.naturalWidth])"
         )
         assert {src for src, _, _ in images} == {
             "samples.png",

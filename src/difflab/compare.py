@@ -57,9 +57,9 @@ def log_probs(run: TrainedRun, x: np.ndarray, **options) -> tuple[np.ndarray, di
 def nll_summary(
     lp: np.ndarray, dim: int, true_lp: np.ndarray | None = None, bin_width: float | None = None
 ) -> dict:
-    """Mean NLL (nats per point) and bits/dim (dequantised, for data in bins of bin_width) with standard
-    errors; with the true log-density of the same points, the paired gap NLL_model - NLL_true (≥ 0 in
-    expectation: it is a KL divergence)."""
+    """Mean NLL (nats per point) and bits/dim (dequantised, for data in bins of bin_width) with
+    standard errors; with the true log-density of the same points, the paired gap NLL_model -
+    NLL_true (≥ 0 in expectation: it is a KL divergence)."""
     nll, se = mean_and_se(-lp)
     bpd, bpd_se = mean_and_se(bits_per_dim(lp, dim, bin_width))
     out = {"nll": nll, "nll_se": se, "bits_per_dim": bpd, "bits_per_dim_se": bpd_se, "n": len(lp)}
@@ -98,7 +98,8 @@ def compare_models(
     autoregressive: str | None = "made",
 ) -> dict:
     """Train `preset`, `flow` and `autoregressive` (None: skip) on `data` for `seconds` each, then
-    NLL, SW2, speed side by side; writes OUT/compare.json and OUT/samples.png. Returns the report."""
+    NLL, SW2, speed side by side; writes OUT/compare.json and OUT/samples.png. Returns the
+    report."""
     out = Path(out)
     arr = load_data(data, seed=seed)
     cfg = TrainConfig(seconds=seconds, seed=seed)

@@ -15,7 +15,8 @@ class Interrupted(DifflabError):
 
 
 def lookup(table: dict, name: str, what: str, expected: str = "one of"):
-    """table[name], or the one-line error every registry gives: the unknown name and the known ones."""
+    """table[name], or the one-line error every registry gives: the unknown name and the known
+    ones."""
     try:
         return table[name]
     except KeyError:

@@ -22,7 +22,8 @@ from .errors import DifflabError
 
 
 def _net(dim: int, width: int, depth: int, out: int) -> nn.Sequential:
-    """A plain MLP conditioner; the last layer starts at zero so each coupling starts as identity."""
+    """A plain MLP conditioner; the last layer starts at zero so each coupling starts as
+    identity."""
     layers: list[nn.Module] = [nn.Linear(dim, width), nn.SiLU()]
     for _ in range(depth - 1):
         layers += [nn.Linear(width, width), nn.SiLU()]
@@ -58,7 +59,8 @@ class AdditiveCoupling(nn.Module):
 
 
 class AffineCoupling(nn.Module):
-    """RealNVP's affine coupling layer; s = scale·tanh(·) keeps the log-scales bounded early in training."""
+    """RealNVP's affine coupling layer; s = scale·tanh(·) keeps the log-scales bounded early in
+    training."""
 
     def __init__(self, mask: Tensor, width: int, depth: int):
         super().__init__()
@@ -80,7 +82,8 @@ class AffineCoupling(nn.Module):
 
 
 class ActNorm(nn.Module):
-    """y = (x - μ)·e^{-log σ} per dimension; μ, log σ set from the first batch it sees (then trained)."""
+    """y = (x - μ)·e^{-log σ} per dimension; μ, log σ set from the first batch it sees (then
+    trained)."""
 
     def __init__(self, dim: int):
         super().__init__()
@@ -116,7 +119,8 @@ class DiagonalScaling(nn.Module):
 
 
 class Flow(nn.Module):
-    """A stack of invertible layers onto N(0, I): forward (x → z, log-det), inverse, log_prob, sample."""
+    """A stack of invertible layers onto N(0, I): forward (x → z, log-det), inverse, log_prob,
+    sample."""
 
     def __init__(self, layers: list[nn.Module]):
         super().__init__()
@@ -156,7 +160,8 @@ def nice(dim: int, layers: int = 4, width: int = 128, depth: int = 3) -> Flow:
 def realnvp(
     dim: int, layers: int = 8, width: int = 128, depth: int = 3, actnorm: bool = True
 ) -> Flow:
-    """RealNVP: `layers` affine couplings with alternating masks, each preceded by ActNorm if asked."""
+    """RealNVP: `layers` affine couplings with alternating masks, each preceded by ActNorm if
+    asked."""
     _check_dim(dim)
     stack: list[nn.Module] = []
     for mask in alternating_masks(dim, layers):

@@ -17,7 +17,8 @@ from .utils import append_dims, as_sigma
 
 @dataclass(frozen=True)
 class Gaussian:
-    """x0 ~ N(μ, Σ). D(x̂; σ) = μ + Σ(Σ + σ²I)⁻¹(x̂ - μ); the PF-ODE is linear and solved exactly."""
+    """x0 ~ N(μ, Σ). D(x̂; σ) = μ + Σ(Σ + σ²I)⁻¹(x̂ - μ); the PF-ODE is linear and solved
+    exactly."""
 
     mean: Tensor  # [D]
     cov: Tensor  # [D, D]
@@ -46,7 +47,8 @@ class Gaussian:
         return mean, self.cov[m][:, m] - gain @ self.cov[o][:, m]
 
     def pf_ode_solution(self, x: Tensor, sigma_from: float, sigma_to: float) -> Tensor:
-        """Exact PF-ODE flow dx̂/dσ = (x̂ - D)/σ: each eigen-coordinate scales by sqrt((λ+σ_to²)/(λ+σ_from²))."""
+        """Exact PF-ODE flow dx̂/dσ = (x̂ - D)/σ: each eigen-coordinate scales by
+        sqrt((λ+σ_to²)/(λ+σ_from²))."""
         lam, u = self._eig()
         z = (x - self.mean) @ u
         z = z * torch.sqrt((lam + sigma_to**2) / (lam + sigma_from**2))
@@ -127,7 +129,8 @@ class GaussianMixture:
         return self.means[k] + std[:, None] * z, k
 
     def posterior_weights(self, observed: Tensor, y: Tensor) -> Tensor:
-        """p(k | x[o] = y) ∝ w_k N(y; μ_k[o], s_k² I): the exact conditional's component weights [B, K]."""
+        """p(k | x[o] = y) ∝ w_k N(y; μ_k[o], s_k² I): the exact conditional's component weights [B,
+        K]."""
         means = self.means[:, observed].to(y.dtype)
         var = (self.stds.to(y.dtype) ** 2).expand(y.shape[0], -1)
         sq = torch.cdist(y, means) ** 2
@@ -169,7 +172,8 @@ def split_posterior_mixture() -> tuple[GaussianMixture, Tensor, Tensor]:
 
 
 def _log_interval_mass(a: Tensor, b: Tensor) -> Tensor:
-    """log(Φ(b) - Φ(a)) for a < b, stable in both tails (mirrored so the mass is taken from the left)."""
+    """log(Φ(b) - Φ(a)) for a < b, stable in both tails (mirrored so the mass is taken from the
+    left)."""
     flip = (a + b) > 0  # both far right: Φ(b) - Φ(a) = Φ(-a) - Φ(-b)
     lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
     log_hi, log_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)
@@ -178,8 +182,8 @@ def _log_interval_mass(a: Tensor, b: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class Uniform01:
-    """x0 ~ U[0, 1] in each coordinate (the lecture's example). p(x̂; σ) = Φ(x̂/σ) - Φ((x̂ - 1)/σ), and
-    E[x0 | x̂] is the mean of N(x̂, σ²) truncated to [0, 1]: x̂ + σ(φ(α) - φ(β))/(Φ(β) - Φ(α)),
+    """x0 ~ U[0, 1] in each coordinate (the lecture's example). p(x̂; σ) = Φ(x̂/σ) - Φ((x̂ - 1)/σ),
+    and E[x0 | x̂] is the mean of N(x̂, σ²) truncated to [0, 1]: x̂ + σ(φ(α) - φ(β))/(Φ(β) - Φ(α)),
     α = -x̂/σ, β = (1 - x̂)/σ."""
 
     dim: int = 1

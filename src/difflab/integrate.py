@@ -1,8 +1,9 @@
 """Explicit Runge–Kutta methods as data (Butcher tableaux) and one driver, fixed-step and adaptive.
 
-Shared by PF-ODE sampling, likelihoods and neural ODEs: the right-hand side is any f(x, t). Times and
-step sizes are Python floats (a right-hand side that needs a tensor makes one): that keeps the driver
-free of 0-d tensor arithmetic, which would otherwise cost more than the update itself for cheap f.
+Shared by PF-ODE sampling, likelihoods and neural ODEs: the right-hand side is any f(x, t). Times
+and step sizes are Python floats (a right-hand side that needs a tensor makes one): that keeps the
+driver free of 0-d tensor arithmetic, which would otherwise cost more than the update itself for
+cheap f.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ RHS = Callable[[Tensor, float], Tensor]
 @dataclass(frozen=True)
 class Tableau:
     """c_i, a_ij (rows of the strictly lower triangle), weights b_j; b_err = b - b̂ of an embedded
-    lower-order pair for error control; fsal: the last stage is f at the new point (first same as last)."""
+    lower-order pair for error control; fsal: the last stage is f at the new point (first same as
+    last)."""
 
     name: str
     order: int
@@ -67,7 +69,8 @@ DOPRI5 = Tableau(
 
 
 def stage_times(t: float, t_next: float, tab: Tableau) -> list[float]:
-    """The times t + c_i h at which rk_step evaluates f (the same float expressions, bit for bit)."""
+    """The times t + c_i h at which rk_step evaluates f (the same float expressions, bit for
+    bit)."""
     return [t + c * (t_next - t) for c in tab.c]
 
 

@@ -47,8 +47,8 @@ def divergence_exact(f: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, 
 def divergence_hutchinson(
     f: Callable[[Tensor], Tensor], x: Tensor, probes: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """(f(x), mean_k v_kᵀ (∂f/∂x) v_k) per sample: Hutchinson's unbiased trace estimator (E[v vᵀ] = I)
-    with probes v of shape (K, *x.shape), one vector–Jacobian product per probe."""
+    """(f(x), mean_k v_kᵀ (∂f/∂x) v_k) per sample: Hutchinson's unbiased trace estimator (E[v vᵀ] =
+    I) with probes v of shape (K, *x.shape), one vector–Jacobian product per probe."""
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         out = f(x)
@@ -88,7 +88,8 @@ def smoothed_prior_log_prob(
     mean: Tensor | None = None,
     cov: Tensor | None = None,
 ) -> Tensor:
-    """log N(x; s·μ, s²(Σ + σ² I)) per sample: the marginal at σ of data with mean μ, covariance Σ."""
+    """log N(x; s·μ, s²(Σ + σ² I)) per sample: the marginal at σ of data with mean μ, covariance
+    Σ."""
     if cov is None:
         centred = x if mean is None else x - s * mean.to(x).reshape(x.shape[1:])
         return prior_log_prob(centred, s * math.sqrt(sigma**2 + sigma_data**2))
@@ -121,11 +122,12 @@ def log_prob(
 ) -> Tensor:
     """log p(x̂) in nats per sample, x̂ in the denoiser's units (e.g. standardised data).
 
-    method: 'dopri5' (adaptive, rtol/atol) or a fixed-step 'euler' | 'heun' | 'rk4' with `steps` steps
-    uniform in t. hutchinson = 0 takes the exact divergence (one backward pass per dimension, for
-    D ≲ 50); K > 0 averages K probes of kind `probe`, drawn once per sample and kept along the path
-    (FFJORD). Without a process the ODE runs in t = log σ, which spaces the work evenly over scales.
-    data_mean/data_cov (μ, Σ of x̂) sharpen the prior; else μ = 0, Σ = σ_data² I. `stats` gets {'nfe': …}.
+    method: 'dopri5' (adaptive, rtol/atol) or a fixed-step 'euler' | 'heun' | 'rk4' with `steps`
+    steps uniform in t. hutchinson = 0 takes the exact divergence (one backward pass per dimension,
+    for D ≲ 50); K > 0 averages K probes of kind `probe`, drawn once per sample and kept along the
+    path (FFJORD). Without a process the ODE runs in t = log σ, which spaces the work evenly over
+    scales. data_mean/data_cov (μ, Σ of x̂) sharpen the prior; else μ = 0, Σ = σ_data² I. `stats`
+    gets {'nfe': …}.
     """
     if method not in METHODS:
         raise DifflabError(
@@ -169,8 +171,9 @@ def log_prob(
 
 
 def bits_per_dim(log_prob: Tensor, dim: int, bin_width: float | None = None) -> Tensor:
-    """-log₂ p per dimension. With bin_width w (the data quantised to bins of width w, dequantised by
-    uniform noise), the discrete model's -log₂ P(bin)/D = (-log p/D - log w)/ln 2 (Theis et al. 2016)."""
+    """-log₂ p per dimension. With bin_width w (the data quantised to bins of width w, dequantised
+    by uniform noise), the discrete model's -log₂ P(bin)/D = (-log p/D - log w)/ln 2 (Theis et al.
+    2016)."""
     nats = -log_prob / dim - (math.log(bin_width) if bin_width else 0.0)
     return nats / math.log(2)
 

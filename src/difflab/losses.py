@@ -53,7 +53,8 @@ class UniformT:
 
 @dataclass(frozen=True)
 class DiscreteT:
-    """i ~ U{1, …, M}, t_i = t_min + (t_max - t_min)·i/M, σ = σ(t_i) (DDPM/NCSN discrete noise levels)."""
+    """i ~ U{1, …, M}, t_i = t_min + (t_max - t_min)·i/M, σ = σ(t_i) (DDPM/NCSN discrete noise
+    levels)."""
 
     levels: int = 1000
 
@@ -97,8 +98,8 @@ def dsm_loss(
     weighting: str = "target",
     cond: Tensor | None = None,
 ) -> Tensor:
-    """Per-sample DSM loss λ(σ)·c_out²·mean||F(·, c) - target||² at x̂ = x0 + σ n (EDM Eq. 8); with a
-    condition c its minimiser is E[x0 | x̂, c] (cond -1: the unconditional E[x0 | x̂])."""
+    """Per-sample DSM loss λ(σ)·c_out²·mean||F(·, c) - target||² at x̂ = x0 + σ n (EDM Eq. 8); with
+    a condition c its minimiser is E[x0 | x̂, c] (cond -1: the unconditional E[x0 | x̂])."""
     precond = denoiser.precond
     x = x0 + append_dims(sigma, x0.ndim) * noise
     target = network_target(precond, x0, x, sigma)

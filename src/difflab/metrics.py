@@ -40,7 +40,8 @@ def sliced_wasserstein(
 
 
 def energy_distance(x: np.ndarray, y: np.ndarray, max_n: int = 2000) -> float:
-    """Energy distance (2E|X-Y| - E|X-X'| - E|Y-Y'|)^½ (Székely & Rizzo), on at most max_n points each.
+    """Energy distance (2E|X-Y| - E|X-X'| - E|Y-Y'|)^½ (Székely & Rizzo), on at most max_n points
+    each.
 
     V-statistics (zero diagonals included) keep the estimate positive, so a noise floor exists.
     """
@@ -96,10 +97,10 @@ def compare(
 ) -> dict:
     """Every metric of samples against K ≥ 2 independent exact reference sets of one size n.
 
-    value = mean_k metric(samples, ref_k); floor = mean over all pairs j < k of metric(ref_j, ref_k),
-    the same statistic for a perfect model. One pair alone is too noisy: on 8 Gaussians at n = 3000
-    SW2 between two exact sets ranges over 0.05–0.13. Even so, one exact sample set's ratio scatters
-    over about 0.85–1.5 (5–95%), because the set itself is one random draw.
+    value = mean_k metric(samples, ref_k); floor = mean over all pairs j < k of metric(ref_j,
+    ref_k), the same statistic for a perfect model. One pair alone is too noisy: on 8 Gaussians at n
+    = 3000 SW2 between two exact sets ranges over 0.05–0.13. Even so, one exact sample set's ratio
+    scatters over about 0.85–1.5 (5–95%), because the set itself is one random draw.
     """
     if not references:
         raise ValueError("compare needs at least one reference set")

@@ -1,9 +1,9 @@
 """Neural ODEs (seed 000): learn the right-hand side dh/dt = f_θ(h, t) from trajectories.
 
-A residual network h_{t+1} = h_t + f(h_t) is Euler's method with step 1; a neural ODE learns f itself,
-so any Runge–Kutta solver (and any step size) can integrate it afterwards. Training follows the seed:
-from an observed h(t₁), unroll a fixed-step solver (Euler or RK4) with step d up to t₂ > t₁ and
-minimise ||ĥ(t₂) - h(t₂)||² (the seed's pseudocode omits d in h ← h + d·f(h, t)).
+A residual network h_{t+1} = h_t + f(h_t) is Euler's method with step 1; a neural ODE learns f
+itself, so any Runge–Kutta solver (and any step size) can integrate it afterwards. Training follows
+the seed: from an observed h(t₁), unroll a fixed-step solver (Euler or RK4) with step d up to t₂ >
+t₁ and minimise ||ĥ(t₂) - h(t₂)||² (the seed's pseudocode omits d in h ← h + d·f(h, t)).
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from .integrate import (
 SCHEMES: dict[str, Tableau] = {"euler": EULER, "midpoint": MIDPOINT, "heun": HEUN, "rk4": RK4}
 
 
-# -- example systems -----------------------------------------------------------------------------------
+# -- example systems
+# -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class System:
-    """A known ODE dh/dt = field(h, t) with a distribution of initial conditions, to make data from."""
+    """A known ODE dh/dt = field(h, t) with a distribution of initial conditions, to make data
+    from."""
 
     name: str
     dim: int
@@ -94,7 +96,8 @@ def get_system(name: str) -> System:
 def simulate(
     field: Callable[[Tensor, float], Tensor], h0: Tensor, times: list[float], substeps: int = 20
 ) -> Tensor:
-    """Trajectories [len(times), B, D] of the true system by RK4 with `substeps` steps per interval."""
+    """Trajectories [len(times), B, D] of the true system by RK4 with `substeps` steps per
+    interval."""
     out, h = [h0], h0
     for t, t_next in zip(times, times[1:]):
         h = solve_fixed(
@@ -113,7 +116,8 @@ def make_trajectories(
     return simulate(system.field, h0, times), times
 
 
-# -- models ---------------------------------------------------------------------------------------------
+# -- models
+# ---------------------------------------------------------------------------------------------
 class VectorField(nn.Module):
     """f_θ(h, t): an MLP on (h, t) (or on h alone for an autonomous system)."""
 
@@ -142,7 +146,8 @@ class LinearField(nn.Module):
         return h @ self.a.T
 
 
-# -- training and inference -------------------------------------------------------------------------------
+# -- training and inference
+# -------------------------------------------------------------------------------
 def unroll(
     field: Callable[[Tensor, float], Tensor],
     h: Tensor,
@@ -169,8 +174,8 @@ def rollout(
     rtol: float = 1e-6,
     stats: dict | None = None,
 ) -> Tensor:
-    """The whole trajectory [len(times), B, D] from h0: fixed-step `method` with step d (default: the
-    observation spacing), or 'dopri5' (adaptive, rtol = atol)."""
+    """The whole trajectory [len(times), B, D] from h0: fixed-step `method` with step d (default:
+    the observation spacing), or 'dopri5' (adaptive, rtol = atol)."""
     out, h, info = [h0], h0, AdaptiveStats()
     for t, t_next in zip(times, times[1:]):
         if method == "dopri5":
@@ -201,8 +206,8 @@ def train_field(
     cfg: NODETrainConfig = NODETrainConfig(),
     progress: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """Fit f_θ by unrolled steps from random (trajectory, t₁) to t₂ = t₁ + k·Δ, k ≤ max_gap; MSE loss.
-    Returns the loss of every step. Observations must be equally spaced."""
+    """Fit f_θ by unrolled steps from random (trajectory, t₁) to t₂ = t₁ + k·Δ, k ≤ max_gap; MSE
+    loss. Returns the loss of every step. Observations must be equally spaced."""
     gen = torch.Generator().manual_seed(cfg.seed)
     traj = traj.to(next(field.parameters()).dtype)
     dt = times[1] - times[0]
@@ -263,8 +268,8 @@ def run_example(
     progress: bool = True,
     log=print,
 ) -> dict:
-    """Train a neural ODE on trajectories of a known system, then roll out held-out trajectories with
-    every solver at the training step Δ and at Δ/4, and adaptively; writes OUT/results.json,
+    """Train a neural ODE on trajectories of a known system, then roll out held-out trajectories
+    with every solver at the training step Δ and at Δ/4, and adaptively; writes OUT/results.json,
     OUT/field.safetensors, OUT/trajectories.png and OUT/loss.png."""
     from tqdm import tqdm
 
@@ -332,8 +337,10 @@ def run_example(
 
 def format_example(report: dict) -> str:
     lines = [
-        f"{report['system']}: rollout RMSE on 64 held-out trajectories over {report['points'] - 1} intervals "
-        f"(Δ = {report['dt']:.3g}); trained with {report['train']['scheme']}, final loss {report['final_loss']:.2e}"
+        f"{report['system']}: rollout RMSE on 64 held-out trajectories over {report['points'] - 1} "
+        "intervals "
+        f"(Δ = {report['dt']:.3g}); trained with {report['train']['scheme']}, final loss "
+        f"{report['final_loss']:.2e}"
     ]
     for label, e in report["rollout_rmse"].items():
         lines.append(

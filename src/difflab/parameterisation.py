@@ -23,14 +23,16 @@ class DenoiserFn(Protocol):
     """The one protocol every sampler, likelihood and metric talks to: D(x̂, σ) -> E[x0 | x̂].
 
     Samplers call it with two arguments; a conditional denoiser also takes `cond` (see
-    ConditionalDenoiserFn) and is bound to a condition by a wrapper (sampling.cfg, sampling.inpaint).
+    ConditionalDenoiserFn) and is bound to a condition by a wrapper (sampling.cfg,
+    sampling.inpaint).
     """
 
     def __call__(self, x: Tensor, sigma: Tensor | float) -> Tensor: ...
 
 
 class ConditionalDenoiserFn(Protocol):
-    """D(x̂, σ, cond) -> E[x0 | x̂, c]; cond=None (or -1 for a sample) is the unconditional D(x̂, σ).
+    """D(x̂, σ, cond) -> E[x0 | x̂, c]; cond=None (or -1 for a sample) is the unconditional D(x̂,
+    σ).
 
     `cond` is a LongTensor [B] of class indices (0 … K-1), or -1 where a sample has no condition.
     """
@@ -101,7 +103,8 @@ class X0Precond(Preconditioning):
 
 @dataclass(frozen=True)
 class VPrecond(Preconditioning):
-    """v-prediction (Salimans & Ho 2022): v = α ε - σ_t x0 with α = σd/sqrt(σ²+σd²), σ_t = σ/sqrt(σ²+σd²).
+    """v-prediction (Salimans & Ho 2022): v = α ε - σ_t x0 with α = σd/sqrt(σ²+σd²), σ_t =
+    σ/sqrt(σ²+σd²).
 
     x0 = α² x̂ - σ_t σd v, hence c_skip = σd²/(σ²+σd²), c_out = -σ σd/sqrt(σ²+σd²).
     """
@@ -117,7 +120,8 @@ class VPrecond(Preconditioning):
 class ScorePrecond(Preconditioning):
     """Noise-conditional score network (NCSN, Song & Ermon 2019/2020): s_θ(x̂; σ) = F/σ.
 
-    D = x̂ + σ² s_θ = x̂ + σ F, so c_skip = 1, c_out = σ, and c_in = 1 as published (EDM Table 1, VE).
+    D = x̂ + σ² s_θ = x̂ + σ F, so c_skip = 1, c_out = σ, and c_in = 1 as published (EDM Table 1,
+    VE).
     """
 
     def c_skip(self, sigma: Tensor) -> Tensor:
@@ -134,7 +138,8 @@ class ScorePrecond(Preconditioning):
 class FlowPrecond(Preconditioning):
     """Velocity prediction of rectified flow: u = n - x0 on x_t = (1-t) x0 + t n.
 
-    With t = σ/(1+σ) and x_t = x̂/(1+σ): x0 = x_t - t u, so c_skip = c_in = 1/(1+σ), c_out = -σ/(1+σ).
+    With t = σ/(1+σ) and x_t = x̂/(1+σ): x0 = x_t - t u, so c_skip = c_in = 1/(1+σ), c_out =
+    -σ/(1+σ).
     """
 
     def c_skip(self, sigma: Tensor) -> Tensor:

@@ -149,7 +149,8 @@ def loss_curve(history: list, path: str | Path, title: str = "training loss") ->
 def samples_grid(
     data: np.ndarray, samples: dict[str, np.ndarray], path: str | Path, title: str = ""
 ) -> None:
-    """Data and each model's samples in a row of 2-D scatter plots on common axes (first two dims)."""
+    """Data and each model's samples in a row of 2-D scatter plots on common axes (first two
+    dims)."""
     panels = [("data", data)] + list(samples.items())
     both = np.concatenate([a[:, :2] for _, a in panels])
     lo, hi = np.percentile(both, 0.2, axis=0), np.percentile(both, 99.8, axis=0)
@@ -208,8 +209,8 @@ def class_samples(
     title: str = "",
     data: np.ndarray | None = None,
 ) -> None:
-    """Per-class samples in one scatter (first two dims; 1-D: stacked histograms), one colour per class,
-    over the data in grey."""
+    """Per-class samples in one scatter (first two dims; 1-D: stacked histograms), one colour per
+    class, over the data in grey."""
     fig, ax = plt.subplots(figsize=(6, 5.4))
     dim = next(iter(samples.values())).shape[1]
     if dim == 1:

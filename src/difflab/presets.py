@@ -46,10 +46,11 @@ class Preset:
         return dataclasses.replace(self, precond=precond, process=process, data_sigma_max=sigma_max)
 
     def sampling_range(self) -> tuple[float, float]:
-        """(σ_min, σ_max) of the default sampling grid: the process's range, floored at 0.002 and cut
-        at the data's σ_max. Above it the prior N(0, σ² + σ_data²) is already exact enough, and an
-        ε-network's errors grow with σ: on the 8-Gaussian ring a DDPM model sampled from the recipe's
-        σ_max = 152 lands at 17× the SW2 noise floor, from the data's σ_max = 3.5 at 1.0×."""
+        """(σ_min, σ_max) of the default sampling grid: the process's range, floored at 0.002 and
+        cut at the data's σ_max. Above it the prior N(0, σ² + σ_data²) is already exact enough, and
+        an ε-network's errors grow with σ: on the 8-Gaussian ring a DDPM model sampled from the
+        recipe's σ_max = 152 lands at 17× the SW2 noise floor, from the data's σ_max = 3.5 at
+        1.0×."""
         hi = self.process.sigma_max
         if self.data_sigma_max is not None:
             hi = min(hi, self.data_sigma_max)

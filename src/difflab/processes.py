@@ -4,7 +4,8 @@ EDM (Karras et al. 2022) Eq. 4 and Table 1. Every process is a pair (σ(t), s(t)
 and the inverse t(σ). Other papers' symbols (ᾱ, β(t), α_t/σ_t, the lecture's A_k/B_k) are converted
 here, once, in each process's own formulas.
 
-The forward SDE dx = f(t) x dt + g(t) dw that produces these marginals has (seed 004, "Design Space")
+The forward SDE dx = f(t) x dt + g(t) dw that produces these marginals has (seed 004, "Design
+Space")
     f(t) = ṡ/s,        g(t) = s · sqrt(2 σ̇ σ).
 """
 
@@ -23,7 +24,8 @@ def _as_tensor(t: Tensor | float) -> Tensor:
 
 @dataclass(frozen=True)
 class Process:
-    """Base class: subclasses give σ(t), σ̇(t), s(t), ṡ(t), t(σ) and the time range [t_min, t_max]."""
+    """Base class: subclasses give σ(t), σ̇(t), s(t), ṡ(t), t(σ) and the time range [t_min,
+    t_max]."""
 
     t_min: float
     t_max: float

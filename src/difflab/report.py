@@ -1,8 +1,9 @@
 """`difflab report RUN_DIR`: one HTML page for a training run that opens in any browser, offline.
 
-The page (RUN_DIR/report/index.html) holds the configuration, the loss curve, samples beside the data,
-and the metrics with their noise floors; its images are files next to it, referenced relatively, and
-it loads nothing from the network (no scripts, no fonts, no style sheets from elsewhere).
+The page (RUN_DIR/report/index.html) holds the configuration, the loss curve, samples beside the
+data, and the metrics with their noise floors; its images are files next to it, referenced
+relatively, and it loads nothing from the network (no scripts, no fonts, no style sheets from
+elsewhere).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from .run import FlowRun, Run, load_run
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.5em 0; } td, th { padding: 0.25em 0.8em; border: 1px solid #ddd; }
-th { background: #f4f4f4; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+td, th { padding: 0.25em 0.8em; border: 1px solid #ddd; }
+th { background: #f4f4f4; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; border: 1px solid #eee; } .small { color: #666; font-size: 0.9em; }
 """
 
@@ -73,7 +76,8 @@ def _num(v: float | None, fmt: str = ".4g", unit: str = "") -> str:
 def _row(name: str, m: dict) -> str:
     return (
         f"<tr><td>{html.escape(name)}</td><td class='num'>{_num(m['value'])}</td>"
-        f"<td class='num'>{_num(m['floor'])}</td><td class='num'>{_num(m['ratio'], '.2f', '×')}</td></tr>"
+        f"<td class='num'>{_num(m['floor'])}</td><td "
+        f"class='num'>{_num(m['ratio'], '.2f', '×')}</td></tr>"
     )
 
 
@@ -111,7 +115,8 @@ def _metrics_table(m: dict) -> str:
     rows = "".join(_row(name, m[name]) for name in ("sw2", "energy"))
     if m.get("warning"):
         rows += f"<tr><td colspan='4'>{html.escape(m['warning'])}</td></tr>"
-    out = f"<table><tr><th>metric</th><th>value</th><th>noise floor</th><th>ratio</th></tr>{rows}</table>"
+    head = "<tr><th>metric</th><th>value</th><th>noise floor</th><th>ratio</th></tr>"
+    out = f"<table>{head}{rows}</table>"
     if "modes" in m:
         modes = m["modes"]
         out += _table(
@@ -319,6 +324,16 @@ def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) 
         ("final loss", f"{history[-1][1]:.4f}" if history else "–"),
         ("samples", f"{n}, {how}"),
     ]
+    classes = (
+        '<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">'
+        if run.classes and not run.is_table
+        else ""
+    )
+    correlations = (
+        '<h2>Correlations</h2><img id="correlations" src="correlations.png" alt="correlations">'
+        if run.is_table
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>
@@ -327,19 +342,19 @@ def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) 
 {_table(summary)}
 <h2>Samples beside the data</h2>
 <img id="samples" src="samples.png" alt="data and samples">
-{'<h2>Samples per class</h2><img id="classes" src="classes.png" alt="samples per class">' if run.classes and not run.is_table else ""}
-{'<h2>Correlations</h2><img id="correlations" src="correlations.png" alt="correlations">' if run.is_table else ""}
+{classes}
+{correlations}
 {(_INPAINT_IMAGES if run.is_image else _INPAINT) if inpainted else ""}
 <h2>Metrics (against fresh exact data, with the noise floor)</h2>
 {_metrics_table(metrics)}
-<p class="small">The noise floor is the same metric between independent exact sets of the same size; a ratio near 1
-means the samples cannot be told from data at this sample size.</p>
+<p class="small">The noise floor is the same metric between independent exact sets of the same
+size; a ratio near 1 means the samples cannot be told from data at this sample size.</p>
 <h2>Training loss</h2>
 <img id="loss" src="loss.png" alt="training loss">
 <h2>Configuration</h2>
 {_table(_flatten(cfg.to_dict()), ("key", "value"))}
-<p class="small">Written by difflab {html.escape(cfg.difflab_version)}. Everything on this page is in this
-folder; it needs no network.</p>
+<p class="small">Written by difflab {html.escape(cfg.difflab_version)}. Everything on this page is
+in this folder; it needs no network.</p>
 </body></html>
 """
 

@@ -7,7 +7,8 @@ from torch import Tensor
 
 
 def append_dims(v: Tensor, ndim: int) -> Tensor:
-    """Broadcast a per-sample tensor [B] (or a scalar) against data of `ndim` dims by appending axes."""
+    """Broadcast a per-sample tensor [B] (or a scalar) against data of `ndim` dims by appending
+    axes."""
     if v.ndim > ndim:
         raise ValueError(f"cannot broadcast a tensor of {v.ndim} dims to {ndim} dims")
     return v.reshape(v.shape + (1,) * (ndim - v.ndim))

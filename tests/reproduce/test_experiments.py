@@ -22,7 +22,8 @@ def test_uniform_1d(out):
     r = reproduce("uniform-1d", out, quick=True, log=lambda *_: None)
     assert r["ks"] < 0.05 and r["w1"] < 0.03  # measured 0.035 and 0.018 after 4000 steps
     assert r["ks"] > r["floor"]["ks"]  # a trained model is not better than exact samples
-    # ... and the 100-step grid itself limits it: the exact denoiser on the same grid reaches KS 0.031
+    # ... and the 100-step grid itself limits it: the exact denoiser on the same grid reaches KS
+    # 0.031
     assert r["ks"] < 1.5 * r["exact_denoiser"]["ks"]
     assert {"histograms.png", "numbers.json"} <= _files(out / "uniform-1d")
 

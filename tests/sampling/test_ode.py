@@ -56,7 +56,8 @@ def test_order_of_convergence(method, order, process):
 def test_heun_gaussian_mean_and_covariance():
     """From the exact marginal at σ_max = 80, Heun with 100 steps lands on N(μ, Σ).
 
-    (With 18 steps the small eigen-direction's variance is still 8% off: discretisation, not noise.)"""
+    (With 18 steps the small eigen-direction's variance is still 8% off: discretisation, not
+    noise.)"""
     n = 40_000
     x_T = GAUSS.sample(n, sigma=80.0, generator=torch.Generator().manual_seed(1))
     stats = {}
@@ -64,7 +65,8 @@ def test_heun_gaussian_mean_and_covariance():
     assert stats["nfe"] == 199
     se = torch.sqrt(torch.diagonal(GAUSS.cov) / n)
     assert (torch.abs(x.mean(0) - GAUSS.mean) < 4 * se).all()
-    # the ODE is a deterministic map of an exact Gaussian sample, so the covariance error is statistical
+    # the ODE is a deterministic map of an exact Gaussian sample, so the covariance error is
+    # statistical
     assert torch.allclose(torch.cov(x.T), GAUSS.cov, atol=4 * math.sqrt(2 / n) * 1.25)
 
 

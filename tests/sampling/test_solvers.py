@@ -68,7 +68,8 @@ def test_order_on_the_closed_form(method, order, ns):
 
 
 def test_midpoint_on_the_closed_form_is_at_least_second_order():
-    """On this linear ODE the midpoint rule's h² error term cancels (measured slope 3.0); ≥ 2 is the claim."""
+    """On this linear ODE the midpoint rule's h² error term cancels (measured slope 3.0); ≥ 2 is the
+    claim."""
     slope, errs = _slope("midpoint", [16, 32, 64, 128])
     assert slope > 1.9, errs
 

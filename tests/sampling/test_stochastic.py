@@ -1,4 +1,5 @@
-"""Stochastic samplers with the ideal denoiser of Gaussian data reproduce its mean and covariance."""
+"""Stochastic samplers with the ideal denoiser of Gaussian data reproduce its mean and
+covariance."""
 
 import math
 
@@ -35,7 +36,8 @@ def test_moments(method, steps, opts):
     x = sample(GAUSS, x_T, sigmas, method, seed=2, **opts)
     se_mean = torch.sqrt(torch.diagonal(GAUSS.cov) / N)
     assert (torch.abs(x.mean(0) - GAUSS.mean) < 5 * se_mean).all(), x.mean(0)
-    # covariance: statistical error ~ sqrt(2/N)·scale; allow 10% for the schemes' discretisation bias
+    # covariance: statistical error ~ sqrt(2/N)·scale; allow 10% for the schemes' discretisation
+    # bias
     assert torch.allclose(
         torch.cov(x.T), GAUSS.cov, atol=0.1 * float(GAUSS.cov.abs().max()) + 5 * math.sqrt(2 / N)
     ), torch.cov(x.T)

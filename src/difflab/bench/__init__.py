@@ -46,8 +46,9 @@ def quality(
     out: str | Path = "benchmarks/results/quality.json",
     log=print,
 ) -> dict:
-    """Run the plan; returns and writes {'machine': …, 'results': [...]}. Rows of an existing results
-    file for other (data, preset) pairs are kept; each row is written as soon as it is measured."""
+    """Run the plan; returns and writes {'machine': …, 'results': [...]}. Rows of an existing
+    results file for other (data, preset) pairs are kept; each row is written as soon as it is
+    measured."""
     results = _previous_rows(out, plan)
     for data, preset in plan:
         run_dir = Path(workdir) / f"{data}-{preset}"
@@ -87,8 +88,10 @@ def quality(
         _write(out, results)
         m = metrics
         log(
-            f"{data:13s} {preset:15s} steps {row['train_steps']:6d}  SW2 {m['sw2']['ratio']:.2f}× floor  "
-            f"energy {m['energy']['ratio']:.2f}×  dropped {m.get('modes', {}).get('dropped_modes', '-')}  "
+            f"{data:13s} {preset:15s} steps {row['train_steps']:6d}  SW2 {m['sw2']['ratio']:.2f}× "
+            "floor  "
+            f"energy {m['energy']['ratio']:.2f}×  dropped "
+            f"{m.get('modes', {}).get('dropped_modes', '-')}  "
             f"(from the recipe's σ_max {hi:.3g}: SW2 {recipe['sw2_ratio']:.2f}×)"
         )
     return _write(out, results)

@@ -44,7 +44,9 @@ def autoregressive_speed(
         log(f"training {name} for {steps} steps on 64-D AR(2) sequences")
         start = time.perf_counter()
         cfg = TrainConfig(steps=steps, seed=0)
-        train(data, "edm", out_dir / name, cfg, model, force=True, progress=False, log=lambda *_: None)
+        train(
+            data, "edm", out_dir / name, cfg, model, force=True, progress=False, log=lambda *_: None
+        )
         train_s = time.perf_counter() - start
         run = FlowRun.load(out_dir / name)
         sample_s = _best(lambda run=run: run.sample(n, seed=1), repeats)

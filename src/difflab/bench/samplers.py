@@ -1,8 +1,9 @@
-"""Sampler benchmark: ideal denoisers of 2-D Gaussian mixtures, so every error is discretisation error.
+"""Sampler benchmark: ideal denoisers of 2-D Gaussian mixtures, so every error is discretisation
+error.
 
 difflab's samplers and, where installed (`pip install -e '.[bench]'`), k-diffusion's and diffusers'
-are driven by the same denoiser in one run: SW2 to exact samples against the noise floor at equal NFE,
-and the time spent outside the denoiser (overhead) at batch 20,000.
+are driven by the same denoiser in one run: SW2 to exact samples against the noise floor at equal
+NFE, and the time spent outside the denoiser (overhead) at batch 20,000.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class Timed(CountingDenoiser):
         return out
 
 
-# -- peers ------------------------------------------------------------------------------------------
+# -- peers
+# ------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def load_k_diffusion():
     """k_diffusion.sampling without importing the package (its __init__ needs torchvision)."""
@@ -91,7 +93,8 @@ def k_diffusion_runs(kd) -> dict[str, Callable]:
     }
 
 
-# -- the benchmark -----------------------------------------------------------------------------------
+# -- the benchmark
+# -----------------------------------------------------------------------------------
 def _sw2_ratio(x: np.ndarray, refs: list[np.ndarray], floor: float) -> float:
     return float(np.mean([sliced_wasserstein(x, r, n_projections=200) for r in refs])) / floor
 
@@ -220,7 +223,8 @@ def abar_at(abar: torch.Tensor, t) -> torch.Tensor:
 
 
 def _interp(abar: torch.Tensor, t: float) -> torch.Tensor:
-    """ᾱ at a fractional timestep (Karras sigmas map to non-integer t in diffusers), interpolated in log σ."""
+    """ᾱ at a fractional timestep (Karras sigmas map to non-integer t in diffusers), interpolated in
+    log σ."""
     log_sigma = torch.log(torch.sqrt(1 / abar - 1))
     lo = int(math.floor(t))
     w = t - lo
@@ -228,7 +232,8 @@ def _interp(abar: torch.Tensor, t: float) -> torch.Tensor:
     return 1 / (1 + torch.exp(ls) ** 2)
 
 
-# -- overhead ---------------------------------------------------------------------------------------
+# -- overhead
+# ---------------------------------------------------------------------------------------
 def mlp_denoiser(dim: int = 2) -> Callable:
     """difflab's default network (MLP width 128, 4 blocks, EDM preconditioning), float32 in and out:
     what a trained low-dimensional model costs per call."""

@@ -1,9 +1,9 @@
 """Training throughput: difflab's loop against a bare hand-written PyTorch loop, side by side.
 
-Both train the same network (difflab's default MLP with EDM preconditioning) on the same data with the
-same batch, EDM's log-normal σ and loss weighting, and AdamW. The bare loop is what a user would write
-in twenty lines: no EMA, no clipping, no logging, no checkpoints. difflab's loop is `run_loop` with
-all of those (checkpoints at its default interval). Timed round-robin, best of `repeats`.
+Both train the same network (difflab's default MLP with EDM preconditioning) on the same data with
+the same batch, EDM's log-normal σ and loss weighting, and AdamW. The bare loop is what a user would
+write in twenty lines: no EMA, no clipping, no logging, no checkpoints. difflab's loop is `run_loop`
+with all of those (checkpoints at its default interval). Timed round-robin, best of `repeats`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def bare_loop(
     foreach: bool | None = None,
     model_name: str = "mlp",
 ) -> float:
-    """The hand-written baseline (AdamW as constructed by default, or with foreach=True); returns its
-    final loss."""
+    """The hand-written baseline (AdamW as constructed by default, or with foreach=True); returns
+    its final loss."""
     torch.manual_seed(seed)
     cfg, _, sigma_data = MODELS[model_name]
     preset = get_preset("edm").adapt(sigma_data, 3.0)

@@ -112,7 +112,10 @@ def _check_output(path: Path, force: bool) -> None:
         raise DifflabError(f"{path} exists; use --force to overwrite it")
 
 
-@click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=FriendlyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="difflab")
 def cli() -> None:
     """difflab: train, sample and evaluate diffusion models of every recipe in one design space,
@@ -127,7 +130,8 @@ def cli() -> None:
       difflab likelihood --run runs/moons --data moons
       difflab report runs/moons
       difflab reproduce --list
-    Several processes or GPUs: torchrun --nproc_per_node=N -m difflab train ... (docs/distributed.md)
+    Several processes or GPUs: torchrun --nproc_per_node=N -m difflab train ...
+    (docs/distributed.md)
     """
 
 
@@ -206,7 +210,8 @@ def format_metrics(result: dict) -> str:
     if "marginals" in result:
         return format_table_metrics(result)
     lines = [
-        f"n = {result['n']} samples vs {result['n_references']} exact reference sets ({result['reference']})"
+        f"n = {result['n']} samples vs {result['n_references']} exact reference sets "
+        f"({result['reference']})"
     ]
     if result.get("warning"):
         lines.append(f"  warning: {result['warning']}")
@@ -217,7 +222,8 @@ def format_metrics(result: dict) -> str:
     if "modes" in result:
         m = result["modes"]
         lines.append(
-            f"  modes   dropped {m['dropped_modes'] or 'none'}, off-mode {100 * m['off_mode_fraction']:.2f}%, "
+            f"  modes   dropped {m['dropped_modes'] or 'none'}, off-mode "
+            f"{100 * m['off_mode_fraction']:.2f}%, "
             f"TV to weights {m['tv_distance']:.3f}"
         )
     return "\n".join(lines)

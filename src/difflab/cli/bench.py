@@ -29,7 +29,8 @@ def bench() -> None:
 @click.option("--only", multiple=True, help="Restrict to DATA:PRESET pairs (repeatable).")
 @_friendly
 def bench_quality(seconds, out, only):
-    """Train each preset for --seconds, sample with Heun at 35 NFE, report SW2/energy vs noise floor."""
+    """Train each preset for --seconds, sample with Heun at 35 NFE, report SW2/energy vs noise
+    floor."""
     from ..bench import DEFAULT_PLAN, quality
 
     plan = [tuple(o.split(":", 1)) for o in only] if only else DEFAULT_PLAN
@@ -84,7 +85,8 @@ def bench_samplers(out, n, only_overhead):
 @click.option("--repeats", default=3, show_default=True)
 @_friendly
 def bench_throughput(out, model, steps, batch_size, repeats):
-    """Training samples/s of difflab's loop against a bare hand-written PyTorch loop (same model, batch)."""
+    """Training samples/s of difflab's loop against a bare hand-written PyTorch loop (same model,
+    batch)."""
     from ..bench import machine
     from ..bench.throughput import throughput
     from ..checkpoint import write_json
@@ -96,8 +98,10 @@ def bench_throughput(out, model, steps, batch_size, repeats):
     write_json(out, result)
     r = result["samples_per_s"]
     click.echo(
-        f"bare loop {r['bare']:,.0f} samples/s (with foreach AdamW {r['bare, foreach AdamW']:,.0f}), "
-        f"difflab {r['difflab']:,.0f}: ratio {result['ratio']:.3f} ({result['ratio_to_foreach']:.3f}) → {out}"
+        f"bare loop {r['bare']:,.0f} samples/s (with foreach AdamW "
+        f"{r['bare, foreach AdamW']:,.0f}), "
+        f"difflab {r['difflab']:,.0f}: ratio {result['ratio']:.3f} "
+        f"({result['ratio_to_foreach']:.3f}) → {out}"
     )
 
 
@@ -192,7 +196,8 @@ def bench_guidance(run_dir, data, seconds, out, n):
 @_friendly
 def bench_images(out, seeds):
     """`reproduce digits`' numbers (class-conditional U-Net, 3,000 steps: FD ÷ floor, accuracy,
-    memorisation at w = 1, 2 and unconditional; left-half accuracies) over seeds, each stage timed."""
+    memorisation at w = 1, 2 and unconditional; left-half accuracies) over seeds, each stage
+    timed."""
     from ..bench import machine
     from ..bench.images import images
     from ..checkpoint import write_json

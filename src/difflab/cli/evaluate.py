@@ -78,7 +78,8 @@ def evaluate(run_dir, samples, reference, json_out, cls, target):
 @click.option("--seed", default=0, show_default=True)
 @friendly
 def report(run_dir, n, seed):
-    """Write RUN_DIR/report/index.html: configuration, loss curve, samples vs data, metrics (offline page)."""
+    """Write RUN_DIR/report/index.html: configuration, loss curve, samples vs data, metrics (offline
+    page)."""
     from ..report import build_report
 
     build_report(run_dir, n=n, seed=seed, log=click.echo)

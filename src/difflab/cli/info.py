@@ -26,7 +26,8 @@ def datasets():
 
 @cli.command()
 def samplers():
-    """List the samplers: order, network evaluations (NFE) per step, options (give them with --opt)."""
+    """List the samplers: order, network evaluations (NFE) per step, options (give them with
+    --opt)."""
     for name, s in SAMPLERS.items():
         kind = "SDE" if s.stochastic else "ODE"
         opts = f"  options: {', '.join(s.options)}" if s.options else ""

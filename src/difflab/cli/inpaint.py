@@ -25,7 +25,8 @@ from .common import check_suffix, condition_options, read_rows
     "data_path",
     type=click.Path(path_type=Path),
     default=None,
-    help="Rows to complete (.csv/.npy/.npz, the model's columns): empty cells or NaN mark what to fill.",
+    help="Rows to complete (.csv/.npy/.npz, the model's columns): empty cells or NaN mark what to "
+    "fill.",
 )
 @click.option(
     "--images",
@@ -37,7 +38,8 @@ from .common import check_suffix, condition_options, read_rows
     "mask_name",
     default="left-half",
     show_default=True,
-    help="With --images, what is blacked out: left-half, right-half, top-half, bottom-half, center, "
+    help="With --images, what is blacked out: left-half, right-half, top-half, bottom-half, "
+    "center, "
     "or an .npy of 0/1 (1 = observed).",
 )
 @click.option(
@@ -173,7 +175,8 @@ def _inpaint_images(
     run, spec: str, mask_name: str, n: int, per_image: int, out: Path, key: str | None, kwargs: dict
 ) -> None:
     """--images: the first n images, the --mask region hidden, `per_image` completions each; writes
-    OUT/completions.npy (n·per_image×C×H×W) and OUT/inpainting.png (original, masked, completions)."""
+    OUT/completions.npy (n·per_image×C×H×W) and OUT/inpainting.png (original, masked,
+    completions)."""
     from ..data.images import image_mask
     from ..report import completion_grid
 
@@ -200,6 +203,7 @@ def _inpaint_images(
     )
     save_array(out / "completions.npy", filled)
     click.echo(
-        f"{len(originals)} images × {per_image} completions → {out}/ (completions.npy, inpainting.png; "
+        f"{len(originals)} images × {per_image} completions → {out}/ (completions.npy, "
+        "inpainting.png; "
         f"{kwargs['method']}, {stats['steps']} levels, NFE {stats['nfe']})"
     )

@@ -36,7 +36,8 @@ def _test_images(
 @click.option(
     "--data",
     required=True,
-    help="Toy set name (fresh held-out points) or a .npy/.npz/.csv file; for an image run its image "
+    help="Toy set name (fresh held-out points) or a .npy/.npz/.csv file; for an image run its "
+    "image "
     "set (the held-out test split, integer levels dequantised in bins of 1).",
 )
 @click.option(
@@ -88,10 +89,12 @@ def _test_images(
 def likelihood(
     run_dir, data, n, method, steps, rtol, hutchinson, sigma_max, bin_width, seed, device, json_out
 ):
-    """Mean negative log-likelihood of data under a trained run, in nats and bits/dim, with standard errors.
+    """Mean negative log-likelihood of data under a trained run, in nats and bits/dim, with standard
+    errors.
 
     Diffusion runs integrate the probability-flow ODE with the divergence (instantaneous change of
-    variables); flow runs are exact. For Gaussian-mixture toy sets the true density's NLL is shown too."""
+    variables); flow runs are exact. For Gaussian-mixture toy sets the true density's NLL is shown
+    too."""
     from ..compare import held_out, log_probs, nll_summary, true_log_prob, true_nll
     from ..run import FlowRun, load_run
 
@@ -164,7 +167,8 @@ def likelihood(
         )
     if result["true"]:
         click.echo(
-            f"  true density: NLL {result['true']['nll']:.4f} ± {result['true']['nll_se']:.4f} nats; "
+            f"  true density: NLL {result['true']['nll']:.4f} ± {result['true']['nll_se']:.4f} "
+            "nats; "
             f"gap (paired) {result['gap_to_true']:.4f} ± {result['gap_to_true_se']:.4f}"
         )
     if json_out:
@@ -245,7 +249,8 @@ def compare(data, seconds, preset, flow, autoregressive, out, n_eval, seed, forc
     "--system",
     default="damped-oscillator",
     show_default=True,
-    help="damped-oscillator (linear) or lotka-volterra (nonlinear): data made by RK4 on the true field.",
+    help="damped-oscillator (linear) or lotka-volterra (nonlinear): data made by RK4 on the true "
+    "field.",
 )
 @click.option(
     "--scheme",
@@ -268,8 +273,8 @@ def compare(data, seconds, preset, flow, autoregressive, out, n_eval, seed, forc
 )
 @_friendly
 def neural_ode(system, scheme, steps, max_gap, trajectories, points, width, lr, seed, out):
-    """Learn dh/dt = f_θ(h) from trajectories of a known ODE (the lecture notes' neural-ODE example),
-    then integrate it with every solver and step size."""
+    """Learn dh/dt = f_θ(h) from trajectories of a known ODE (the lecture notes' neural-ODE
+    example), then integrate it with every solver and step size."""
     from ..neural_ode import NODETrainConfig, get_system, run_example
 
     for name, v in [

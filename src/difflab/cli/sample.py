@@ -33,16 +33,22 @@ from .common import check_suffix, condition_options, samples_exactly
 @click.option("--sampler", default=None, help="Sampler (see `difflab samplers`)  [default: heun]")
 @click.option(
     "--steps",
-    type=Positive(limit=100_000, why="no sampler gains anything from more (the σ grid is already continuous)"),
+    type=Positive(
+        limit=100_000, why="no sampler gains anything from more (the σ grid is already continuous)"
+    ),
     default=None,
     help="Steps N of the σ grid (Heun: 2N-1 NFE)  [default: 18]",
 )
 @click.option("--seed", default=0, show_default=True, help="Sample i depends only on (seed, i).")
 @click.option(
-    "--sigma-min", type=Positive(float), help="Smallest nonzero σ of the grid (default: the preset's)."
+    "--sigma-min",
+    type=Positive(float),
+    help="Smallest nonzero σ of the grid (default: the preset's).",
 )
 @click.option(
-    "--sigma-max", type=Positive(float), help="Largest σ (default: the preset's, from the data for edm/ve)."
+    "--sigma-max",
+    type=Positive(float),
+    help="Largest σ (default: the preset's, from the data for edm/ve).",
 )
 @click.option("--rho", type=Positive(float), default=None, help="EDM ρ of the σ grid  [default: 7]")
 @click.option(

@@ -34,7 +34,8 @@ from .common import is_main, loss_figure, names
     "model_type",
     type=click.Choice(["mlp", "unet", "realnvp", "nice", "made", "wavenet"]),
     default=None,
-    help="mlp (vectors) or unet (images): a diffusion model of --preset; realnvp/nice: a normalizing "
+    help="mlp (vectors) or unet (images): a diffusion model of --preset; realnvp/nice: a "
+    "normalizing "
     "flow; made (vectors) / wavenet (sequences: N×T rows): an autoregressive model; the last four "
     "by maximum likelihood  [default: unet for images, else mlp]",
 )
@@ -55,13 +56,21 @@ from .common import is_main, loss_figure, names
     "--out", required=True, type=click.Path(path_type=Path), help="Run directory to write."
 )
 @click.option("--steps", type=Positive(), help="Train until this many optimiser steps in total.")
-@click.option("--seconds", type=Positive(float), help="Train for this many seconds (of this invocation).")
+@click.option(
+    "--seconds", type=Positive(float), help="Train for this many seconds (of this invocation)."
+)
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of initialisation, batches and noise."
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--batch-size", default=512, show_default=True, type=Positive())
-@click.option("--lr", default=1e-3, show_default=True, type=Positive(float), help="AdamW learning rate after warm-up.")
+@click.option(
+    "--lr",
+    default=1e-3,
+    show_default=True,
+    type=Positive(float),
+    help="AdamW learning rate after warm-up.",
+)
 @click.option("--width", default=128, show_default=True, type=Positive(), help="MLP width.")
 @click.option(
     "--depth",
@@ -91,7 +100,11 @@ from .common import is_main, loss_figure, names
     help="made: the entries' order — natural, reverse, random or a comma list (2,0,1).",
 )
 @click.option(
-    "--n-toy", default=50_000, show_default=True, type=Positive(), help="Training points drawn from a toy set."
+    "--n-toy",
+    default=50_000,
+    show_default=True,
+    type=Positive(),
+    help="Training points drawn from a toy set.",
 )
 @click.option("--key", default=None, help="Array name inside a .npz file with several arrays.")
 @click.option(
@@ -111,7 +124,11 @@ from .common import is_main, loss_figure, names
 )
 @click.option("--no-standardise", is_flag=True, help="Train on the raw data (σ_data from its std).")
 @click.option(
-    "--checkpoint-every", default=1000, show_default=True, type=Positive(), help="Steps between checkpoints."
+    "--checkpoint-every",
+    default=1000,
+    show_default=True,
+    type=Positive(),
+    help="Steps between checkpoints.",
 )
 @click.option(
     "--precision",
@@ -275,7 +292,8 @@ def _fit(rows, preset: str, out: Path, cfg, model, resume: bool, force: bool, ti
 @click.option("--force", is_flag=True, help="Overwrite a run already in --out.")
 @friendly
 def demo(out, data, preset, seconds, seed, force):
-    """The main job: train → sample (Heun, 35 NFE) → evaluate → plots, in about two minutes on a CPU."""
+    """The main job: train → sample (Heun, 35 NFE) → evaluate → plots, in about two minutes on a
+    CPU."""
     from .. import plots
     from ..run import load_run
     from ..checkpoint import read_history

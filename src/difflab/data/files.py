@@ -1,7 +1,8 @@
 """User data files: .npy, .npz and tables (.csv/.tsv/.txt/.parquet, read by data/tables.py)
 holding an N×D array of finite numbers.
 
-Files are never unpickled (np.load with allow_pickle=False). Errors name the file and what was wrong.
+Files are never unpickled (np.load with allow_pickle=False). Errors name the file and what was
+wrong.
 """
 
 from __future__ import annotations

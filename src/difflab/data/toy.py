@@ -1,4 +1,5 @@
-"""Built-in toy data sets, each an exact sampler so that fresh reference sets can always be drawn."""
+"""Built-in toy data sets, each an exact sampler so that fresh reference sets can always be
+drawn."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _uniform_1d(n: int, gen: torch.Generator) -> Tensor:
 
 
 def _moons(n: int, gen: torch.Generator, noise: float = 0.05) -> Tensor:
-    """Two interleaving half circles (as scikit-learn's make_moons), Gaussian noise of std `noise`."""
+    """Two interleaving half circles (as scikit-learn's make_moons), Gaussian noise of std
+    `noise`."""
     upper = torch.rand(n, generator=gen, dtype=torch.float64) < 0.5
     theta = math.pi * torch.rand(n, generator=gen, dtype=torch.float64)
     x = torch.where(upper, torch.cos(theta), 1 - torch.cos(theta))
@@ -70,7 +72,8 @@ TORUS_R, TORUS_r = 2.0, 0.5
 
 
 def _torus(n: int, gen: torch.Generator) -> Tensor:
-    """Points uniform (by area) on a torus with radii R = 2, r = 0.5 in 3-D (rejection on the tube angle)."""
+    """Points uniform (by area) on a torus with radii R = 2, r = 0.5 in 3-D (rejection on the tube
+    angle)."""
     out = []
     while sum(len(o) for o in out) < n:
         u = 2 * math.pi * torch.rand(2 * n, generator=gen, dtype=torch.float64)
@@ -87,14 +90,16 @@ def _torus(n: int, gen: torch.Generator) -> Tensor:
 
 
 def torus_distance(x: Tensor) -> Tensor:
-    """Distance of 3-D points to the torus surface: | ||(ρ - R, z)|| - r | with ρ = sqrt(x² + y²)."""
+    """Distance of 3-D points to the torus surface: | ||(ρ - R, z)|| - r | with ρ = sqrt(x² +
+    y²)."""
     rho = torch.sqrt(x[:, 0] ** 2 + x[:, 1] ** 2)
     return torch.abs(torch.sqrt((rho - TORUS_R) ** 2 + x[:, 2] ** 2) - TORUS_r)
 
 
 @dataclass(frozen=True)
 class ToySet:
-    """A named exact sampler; `mixture` is set for Gaussian mixtures (ideal denoiser, mode coverage)."""
+    """A named exact sampler; `mixture` is set for Gaussian mixtures (ideal denoiser, mode
+    coverage)."""
 
     name: str
     sampler: Callable[[int, torch.Generator], Tensor]

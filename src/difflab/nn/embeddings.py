@@ -29,7 +29,8 @@ class FourierEmbedding(nn.Module):
 
 class ClassEmbedding(nn.Module):
     """A learned vector per class plus one for 'no class' (index K), the null condition that
-    classifier-free guidance trains by dropping labels (Ho & Salimans 2022). cond -1 or None → null."""
+    classifier-free guidance trains by dropping labels (Ho & Salimans 2022). cond -1 or None →
+    null."""
 
     def __init__(self, num_classes: int, dim: int):
         super().__init__()

@@ -1,4 +1,5 @@
-"""`difflab reproduce NAME`: the seeds' numerical experiments, as figures and a small JSON of numbers.
+"""`difflab reproduce NAME`: the seeds' numerical experiments, as figures and a small JSON of
+numbers.
 
 Each experiment is a function (out_dir, quick, seed, log) → numbers; `reproduce` runs one into
 OUT/NAME/ and writes OUT/NAME/numbers.json beside its figures.
@@ -57,7 +58,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment(
             "sequences",
             sequences.sequences,
-            "WaveNet on noisy damped oscillations (AR(2)): samples, autocorrelation, receptive field",
+            "WaveNet on noisy damped oscillations (AR(2)): samples, autocorrelation, receptive "
+            "field",
         ),
     ]
 }

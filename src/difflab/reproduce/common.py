@@ -17,8 +17,9 @@ from ..training import ModelConfig, TrainConfig, TrainingData, train
 
 
 def lecture_presets() -> dict[str, Preset]:
-    """VP, VE and EDM as in the lecture's comparison: each recipe with its own σ range (not cut at the
-    data's), VP and VE with 100 discrete noise levels (VP: DDPM with ᾱ_100 = e^-10, ε-prediction)."""
+    """VP, VE and EDM as in the lecture's comparison: each recipe with its own σ range (not cut at
+    the data's), VP and VE with 100 discrete noise levels (VP: DDPM with ᾱ_100 = e^-10,
+    ε-prediction)."""
     fixed = {"sigma_max_from_data": False}
     return {
         "VP": dataclasses.replace(get_preset("ddpm"), noise=DiscreteT(levels=100), **fixed),
@@ -38,9 +39,9 @@ def train_recipe(
     data_spec: str = "array",
     log=print,
 ) -> Run:
-    """Train `preset` on `data` for `steps` optimiser steps (a step budget, so the numbers are the same
-    on any CPU) into `out` and load it back with the same recipe; data_spec (a toy set's name) is
-    where evaluation draws its exact reference sets."""
+    """Train `preset` on `data` for `steps` optimiser steps (a step budget, so the numbers are the
+    same on any CPU) into `out` and load it back with the same recipe; data_spec (a toy set's name)
+    is where evaluation draws its exact reference sets."""
     train(
         TrainingData(data, spec=data_spec, standardise=standardise),
         preset,
@@ -66,7 +67,8 @@ def ks_uniform(x: np.ndarray) -> float:
 
 
 def w1_uniform(x: np.ndarray) -> float:
-    """Wasserstein-1 distance to U[0, 1]: ∫₀¹ |F_n⁻¹(u) - u| du, exact for the empirical quantiles."""
+    """Wasserstein-1 distance to U[0, 1]: ∫₀¹ |F_n⁻¹(u) - u| du, exact for the empirical
+    quantiles."""
     x = np.sort(np.asarray(x, dtype=float).ravel())
     n = len(x)
     a, b = np.arange(n) / n, np.arange(1, n + 1) / n
@@ -97,13 +99,15 @@ def sample_path(
     denoiser, x: torch.Tensor, sigmas: torch.Tensor, method: str, process=None, seed: int = 0
 ) -> torch.Tensor:
     """Every intermediate state x̂_i along the grid [len(sigmas), *x.shape], by running a one-step
-    sampler on each pair (σ_i, σ_{i+1}); step i draws its noise from stream i + 1 of `seed`. Only for
-    one-step methods (Euler, DDPM, Euler–Maruyama): a multistep method would restart at every pair."""
+    sampler on each pair (σ_i, σ_{i+1}); step i draws its noise from stream i + 1 of `seed`. Only
+    for one-step methods (Euler, DDPM, Euler–Maruyama): a multistep method would restart at every
+    pair."""
     states = [x]
     n = x.shape[0]
     for i in range(len(sigmas) - 1):
         pair = sigmas[i : i + 2]
-        noise = lambda _k, i=i: randn_per_sample(seed, 0, n, tuple(x.shape[1:]), stream=i + 1).to(x)  # noqa: E731
+        shape = tuple(x.shape[1:])
+        noise = lambda _k, i=i: randn_per_sample(seed, 0, n, shape, stream=i + 1).to(x)  # noqa: E731
         step = sample if pair[-1] == 0 else solve
         x = step(denoiser, x, pair, method, process=process, noise=noise)
         states.append(x)

@@ -64,7 +64,8 @@ def flow_fields(panels: dict, path: Path) -> None:
         )
         ax.set_xlabel("t (the recipe's own time)"), ax.set_ylabel("x = s(t)·x̂"), ax.set_title(name)
     fig.suptitle(
-        "Probability-flow ODE on U[0, 1]: learned field and trajectories (sampling runs right to left)"
+        "Probability-flow ODE on U[0, 1]: learned field and trajectories (sampling runs right to "
+        "left)"
     )
     _save(fig, path)
 

@@ -17,7 +17,8 @@ GALLERY_DATA = ("moons", "swiss-roll", "8-gaussians", "checkerboard")
 
 
 def torus(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
-    """EDM maps a 3-D Gaussian onto a 2-D surface: samples' distance to the torus (R = 2, r = 0.5)."""
+    """EDM maps a 3-D Gaussian onto a 2-D surface: samples' distance to the torus (R = 2, r =
+    0.5)."""
     data = TOY_SETS["torus"].sample(50_000, seed=seed).numpy()
     run = train_recipe(
         data,
@@ -53,14 +54,17 @@ def torus(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
         "metrics": run.evaluate(x)["sw2"],
     }
     log(
-        f"  torus: mean distance to the surface {numbers['mean_distance']:.4f} (exact points + N(0, 0.05²): "
-        f"{numbers['mean_distance_exact_plus_0.05_noise']:.4f}); {100 * numbers['within_0.1']:.1f}% within 0.1"
+        f"  torus: mean distance to the surface {numbers['mean_distance']:.4f} (exact points + "
+        "N(0, 0.05²): "
+        f"{numbers['mean_distance_exact_plus_0.05_noise']:.4f}); "
+        f"{100 * numbers['within_0.1']:.1f}% within 0.1"
     )
     return numbers
 
 
 def toy_gallery(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
-    """Every preset on moons, swiss roll, 8 Gaussians and checkerboard, SW2 vs floor in each panel."""
+    """Every preset on moons, swiss roll, 8 Gaussians and checkerboard, SW2 vs floor in each
+    panel."""
     steps = 400 if quick else 2500
     model = ModelConfig(width=64, depth=2) if quick else ModelConfig()
     n = 2000 if quick else 5000

@@ -82,15 +82,17 @@ def uniform_1d(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
         "exact_denoiser": {"ks": ks_uniform(ideal.numpy()), "w1": w1_uniform(ideal.numpy())},
     }
     log(
-        f"  uniform-1d: KS {numbers['ks']:.4f} (exact denoiser, same 100 steps: {numbers['exact_denoiser']['ks']:.4f}; "
-        f"exact sets: {numbers['floor']['ks']:.4f}), W1 {numbers['w1']:.4f} (exact sets: {numbers['floor']['w1']:.4f})"
+        f"  uniform-1d: KS {numbers['ks']:.4f} (exact denoiser, same 100 steps: "
+        f"{numbers['exact_denoiser']['ks']:.4f}; "
+        f"exact sets: {numbers['floor']['ks']:.4f}), W1 {numbers['w1']:.4f} (exact sets: "
+        f"{numbers['floor']['w1']:.4f})"
     )
     return numbers
 
 
 def _lecture_runs(out: Path, quick: bool, seed: int, log) -> dict:
-    """VP, VE, EDM trained on U[0, 1]; shared by flow-field and steps-sweep through OUT/_lecture-models
-    (reused when a model with the same budget and seed is there)."""
+    """VP, VE, EDM trained on U[0, 1]; shared by flow-field and steps-sweep through
+    OUT/_lecture-models (reused when a model with the same budget and seed is there)."""
     data = _uniform_data(seed)
     steps = BUDGET["lecture-models"][not quick]
     runs = {}
@@ -211,9 +213,9 @@ def steps_sweep(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
 
 
 def sde_paths(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
-    """Forward and reverse VP-SDE paths of U[0, 1] data over the exact p_t(x) colour map; the reverse
-    SDE is driven by the exact denoiser of U[0, 1] (a truncated-normal mean), so the picture is the
-    process itself, not a model of it."""
+    """Forward and reverse VP-SDE paths of U[0, 1] data over the exact p_t(x) colour map; the
+    reverse SDE is driven by the exact denoiser of U[0, 1] (a truncated-normal mean), so the picture
+    is the process itself, not a model of it."""
     process, ideal = VP(), Uniform01()
     steps, n = (300, 2000) if quick else (1000, 10_000)
     ts = np.linspace(process.t_min, process.t_max, steps + 1)
@@ -240,7 +242,8 @@ def sde_paths(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
         "floor": _floor(n, seed),
     }
     log(
-        f"  sde-paths: forward x_T mean {numbers['forward_end_mean']:+.3f} var {numbers['forward_end_var']:.3f}; "
+        f"  sde-paths: forward x_T mean {numbers['forward_end_mean']:+.3f} var "
+        f"{numbers['forward_end_var']:.3f}; "
         f"reverse KS {numbers['reverse_ks']:.4f} (exact sets {numbers['floor']['ks']:.4f})"
     )
     return numbers
@@ -249,7 +252,8 @@ def sde_paths(out: Path, quick: bool, seed: int = 0, log=print) -> dict:
 def _forward_em(
     process: Process, x0: torch.Tensor, ts: np.ndarray, gen: torch.Generator
 ) -> torch.Tensor:
-    """x_{k+1} = x_k + f x_k Δt + g sqrt(Δt) ε (the lecture's discretisation), all paths [T+1, n]."""
+    """x_{k+1} = x_k + f x_k Δt + g sqrt(Δt) ε (the lecture's discretisation), all paths [T+1,
+    n]."""
     x, out = x0[:, 0], [x0[:, 0]]
     for t, t_next in zip(ts[:-1], ts[1:]):
         tt = torch.tensor(t, dtype=torch.float64)

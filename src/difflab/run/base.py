@@ -48,7 +48,6 @@ def load_ema(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Pa
         ) from None
 
 
-
 @dataclass
 class TrainedRun(Evaluation):
     """What every trained run has: its directory, configuration and data standardisation."""
@@ -128,7 +127,9 @@ class TrainedRun(Evaluation):
         how.update(condition=condition, **options)
         if self.is_table:
             if mask is not None:
-                raise DifflabError("a table's missing cells are its empty cells (NaN, None); no mask")
+                raise DifflabError(
+                    "a table's missing cells are its empty cells (NaN, None); no mask"
+                )
             return self._inpaint_table(known, how)
         known = np.asarray(known, dtype=np.float64)
         if known.shape[1:] != self.shape:
@@ -186,7 +187,6 @@ class TrainedRun(Evaluation):
         self, z: torch.Tensor, **options
     ) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
-
 
     def _inpaint_codes(self, z: np.ndarray, mask: np.ndarray, **how) -> np.ndarray:
         """The model-space core of inpaint: z (NaN where missing) with mask → completed z."""

@@ -40,8 +40,9 @@ class Run(TunedGrids, TrainedRun):
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu", preset: Preset | None = None) -> "Run":
-        """Load RUN_DIR/checkpoint.safetensors (the EMA weights) without unpickling anything. `preset`
-        replaces the registered preset of that name (for runs trained with a customised recipe)."""
+        """Load RUN_DIR/checkpoint.safetensors (the EMA weights) without unpickling anything.
+        `preset` replaces the registered preset of that name (for runs trained with a customised
+        recipe)."""
         path, tensors, config = load_parts(run_dir)
         if config.preset is None:
             raise DifflabError(f"{path}: not a diffusion run (model {config.model.type!r})")
@@ -70,7 +71,6 @@ class Run(TunedGrids, TrainedRun):
             schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho
         )
 
-
     def sample(
         self,
         n: int,
@@ -85,12 +85,12 @@ class Run(TunedGrids, TrainedRun):
         unconditional: bool = False,
         **options,
     ) -> np.ndarray:
-        """n samples in the data's original units. Sample i depends only on (seed, i), not on batching:
-        its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its chunk.
-        `options`: the σ grid (schedule, rho, sigma_min, sigma_max), own_time and the sampler's own
-        options, as SamplingSpec (run/spec.py) holds them with their defaults (Heun, 18 steps,
-        Karras ρ = 7). ODE solvers and Euler–Maruyama integrate in EDM's time σ = t, s = 1 (EDM
-        Sec. 3: the best ODE for sampling), or with own_time=True in the preset's (σ(t), s(t)).
+        """n samples in the data's original units. Sample i depends only on (seed, i), not on
+        batching: its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its
+        chunk. `options`: the σ grid (schedule, rho, sigma_min, sigma_max), own_time and the
+        sampler's own options, as SamplingSpec (run/spec.py) holds them with their defaults (Heun,
+        18 steps, Karras ρ = 7). ODE solvers and Euler–Maruyama integrate in EDM's time σ = t, s = 1
+        (EDM Sec. 3: the best ODE for sampling), or with own_time=True in the preset's (σ(t), s(t)).
 
         A run trained with labels needs a decision: `cond` (a class name or index, or one per
         sample) with guidance scale w (D_w = D(∅) + w·(D(c) - D(∅)); w = 0 unconditional,
@@ -252,9 +252,10 @@ class Run(TunedGrids, TrainedRun):
         stats: dict | None = None,
         progress: bool = False,
     ) -> np.ndarray:
-        """log p(ẑ) through the PF-ODE (difflab.likelihood.log_prob) from σ_min = 0.002 to sigma_max,
-        with the prior N(0, Σ + σ_max² I) from the training data's covariance Σ when it was stored;
-        in float64 on the CPU (in float32 at rtol 1e-5 the worst point was 1e-2 nats off)."""
+        """log p(ẑ) through the PF-ODE (difflab.likelihood.log_prob) from σ_min = 0.002 to
+        sigma_max, with the prior N(0, Σ + σ_max² I) from the training data's covariance Σ when it
+        was stored; in float64 on the CPU (in float32 at rtol 1e-5 the worst point was 1e-2 nats
+        off)."""
         device = next(self.denoiser.parameters()).device
         dtype = torch.float64 if device.type == "cpu" else torch.float32  # float32: 1e-2 nats off
         cov = self.config.data.cov
@@ -290,7 +291,6 @@ class Run(TunedGrids, TrainedRun):
         return torch.cat(out).double().numpy()
 
 
-
 def _noise(seed: int, rows: slice, shape: tuple, device, stream: int, copies: int = 1):
     """The sampler's noise(key) for `rows` (each `copies` times): stream key + `stream` of those
     rows, so row i's noise depends only on (seed, i)."""
@@ -311,4 +311,3 @@ class _Counted:
     def __call__(self, *args, **kwargs):
         self.bar.update(1)
         return self.denoiser(*args, **kwargs)
-

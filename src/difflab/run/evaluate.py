@@ -56,7 +56,8 @@ class Evaluation:
             data = load_data(spec)
         if data.shape[1] != self.dim:
             raise DifflabError(
-                f"{spec}: reference has {data.shape[1]} columns, the model was trained on {self.dim}"
+                f"{spec}: reference has {data.shape[1]} columns, the model was trained on "
+                f"{self.dim}"
             )
         if len(data) == 0:
             raise DifflabError(f"{spec}: no reference rows" + (f" of class {cls}" if cls else ""))
@@ -138,7 +139,8 @@ class Evaluation:
 
     def image_classifier(self, spec: str | None = None) -> tuple:
         """(classifier, its held-out accuracy) for the image metrics, trained on the train split
-        of `spec` (default: the run's data) or loaded from the cache; (None, None) without labels."""
+        of `spec` (default: the run's data) or loaded from the cache; (None, None) without
+        labels."""
         return self._classifier_for(*self._image_splits(spec or self.config.data.spec))
 
     def _image_splits(self, spec: str) -> tuple:
@@ -159,7 +161,6 @@ class Evaluation:
         )
 
 
-
 def _component(mixture: GaussianMixture | None, k: int) -> GaussianMixture:
     """Component k of a toy mixture alone: the exact law of class k."""
     if mixture is None or not 0 <= k < len(mixture.weights):
@@ -171,11 +172,8 @@ def _component(mixture: GaussianMixture | None, k: int) -> GaussianMixture:
     )
 
 
-
-
 def _of_class(table: pd.DataFrame | None, cls: int) -> pd.DataFrame | None:
     """The rows of class `cls` (the label column the run stored beside the table)."""
     if table is None or LABEL not in table:
         return table
     return table[table[LABEL] == cls].drop(columns=[LABEL]).reset_index(drop=True)
-

@@ -159,5 +159,3 @@ class FlowRun(TrainedRun):
         if stats is not None:
             stats["nfe"] = 1
         return torch.cat(out).double().numpy()
-
-

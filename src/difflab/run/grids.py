@@ -99,7 +99,6 @@ class TunedGrids:
             if log:
                 log(f"note: could not store the tuned grids in {self.path} ({e.strerror})")
 
-
     def _tuning_draws(
         self, n: int, seed: int, condition: Condition = Condition()
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -177,4 +176,3 @@ class TunedGrids:
             "condition": condition[1:] or "unconditional",
             **record,
         }
-

@@ -1,11 +1,13 @@
-"""Sampling as solving the PF-ODE or the reverse SDE: pure functions of (denoiser, x, sigmas, options).
+"""Sampling as solving the PF-ODE or the reverse SDE: pure functions of (denoiser, x, sigmas,
+options).
 
     x̂_0 = sample(D, x̂_T, sigmas, method="heun")
 
-x̂_T is unscaled noise at σ_0 = sigmas[0] (e.g. sqrt(σ_0² + σ_data²)·n); the result is in data space.
-Every sampler works with any callable D(x̂, σ) and any preset. ODE solvers and Euler–Maruyama may be
-given a process (σ(t), s(t)) to integrate in its own time and scaling; by default EDM's σ = t, s = 1.
-Stochastic samplers draw from `noise(key)` (passed in; by default torch.randn_like under `seed`).
+x̂_T is unscaled noise at σ_0 = sigmas[0] (e.g. sqrt(σ_0² + σ_data²)·n); the result is in data
+space. Every sampler works with any callable D(x̂, σ) and any preset. ODE solvers and Euler–Maruyama
+may be given a process (σ(t), s(t)) to integrate in its own time and scaling; by default EDM's σ =
+t, s = 1. Stochastic samplers draw from `noise(key)` (passed in; by default torch.randn_like under
+`seed`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ SamplerFn = Callable[..., Tensor]
 
 @dataclass(frozen=True)
 class Sampler:
-    """A sampler: its function, order (of the ODE solver; 1 for SDE schemes), NFE per step, and kind."""
+    """A sampler: its function, order (of the ODE solver; 1 for SDE schemes), NFE per step, and
+    kind."""
 
     fn: SamplerFn
     order: int
@@ -222,7 +225,8 @@ def solve(
     stats: dict | None = None,
     **options,
 ) -> Tensor:
-    """Like sample, along a positive grid σ_0 > … > σ_N > 0: returns x̂ at σ_N (no final denoising)."""
+    """Like sample, along a positive grid σ_0 > … > σ_N > 0: returns x̂ at σ_N (no final
+    denoising)."""
     return _run(
         denoiser,
         x,

@@ -51,7 +51,8 @@ class PFODE:
         )
 
     def on_grid(self, times: list[float], like: Tensor) -> "GridPFODE":
-        """The same right-hand side with its coefficients computed once, vectorised, for known times."""
+        """The same right-hand side with its coefficients computed once, vectorised, for known
+        times."""
         sigma, s, a, b = self.coefficients(torch.tensor(times, dtype=torch.float64))
         sig = sigma.to(dtype=like.dtype, device=like.device).unbind()
         table = {
@@ -94,14 +95,16 @@ def positive_part(sigmas: Tensor) -> Tensor:
 
 
 def finish(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor) -> Tensor:
-    """The last step, from σ_{N-1} to 0, x̂ ← D(x̂; σ_{N-1}), if the grid ends with 0; else x̂ as is."""
+    """The last step, from σ_{N-1} to 0, x̂ ← D(x̂; σ_{N-1}), if the grid ends with 0; else x̂ as
+    is."""
     if sigmas[-1] != 0:
         return x
     return denoiser(x, sigmas[-2].to(dtype=x.dtype, device=x.device))
 
 
 def _integrate(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, process: Process, solve) -> Tensor:
-    """Scale x̂ → x = s·x̂ at the first time, solve(PFODE, x, times) → x, unscale, finish at σ = 0."""
+    """Scale x̂ → x = s·x̂ at the first time, solve(PFODE, x, times) → x, unscale, finish at σ =
+    0."""
     ts = _times(process, positive_part(sigmas))
     x = x * _s(process, ts[0])
     if len(ts) > 1:
@@ -160,9 +163,10 @@ def dopri5(
 ) -> Tensor:
     """Adaptive Dormand–Prince 5(4) from σ_0 to σ_{N-1} (only the grid's ends are used), then to 0.
 
-    Without a process it integrates in t = log σ (VE time, s = 1), where the PF-ODE's scales are even
-    and the step-size control spends steps evenly across noise levels (in σ-time most of the work is
-    at small σ). atol defaults to rtol (|x̂| ≈ σ_data ≈ 1 at the end after standardisation)."""
+    Without a process it integrates in t = log σ (VE time, s = 1), where the PF-ODE's scales are
+    even and the step-size control spends steps evenly across noise levels (in σ-time most of the
+    work is at small σ). atol defaults to rtol (|x̂| ≈ σ_data ≈ 1 at the end after
+    standardisation)."""
     info = AdaptiveStats()
     ends = positive_part(sigmas)
     process = process or VE(sigma_lo=float(ends.min()), sigma_hi=float(ends.max()))

@@ -1,4 +1,5 @@
-"""Sigma grids: explicit tensors, strictly decreasing, finite, ending with 0 (length N+1 for N steps)."""
+"""Sigma grids: explicit tensors, strictly decreasing, finite, ending with 0 (length N+1 for N
+steps)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 def karras_sigmas(
     n: int, sigma_min: float, sigma_max: float, rho: float = 7.0, dtype: torch.dtype = torch.float64
 ) -> Tensor:
-    """EDM Eq. 5: σ_i = (σ_max^(1/ρ) + i/(n-1)·(σ_min^(1/ρ) - σ_max^(1/ρ)))^ρ for i < n, and σ_n = 0."""
+    """EDM Eq. 5: σ_i = (σ_max^(1/ρ) + i/(n-1)·(σ_min^(1/ρ) - σ_max^(1/ρ)))^ρ for i < n, and σ_n =
+    0."""
     if n < 1:
         raise DifflabError(f"number of steps must be at least 1, got {n}")
     if not 0 < sigma_min < sigma_max:
@@ -31,7 +33,8 @@ def karras_sigmas(
 
 
 def check_sigmas(sigmas: Tensor, end_at_zero: bool = True) -> Tensor:
-    """Validate a grid: 1-D, ≥ 2 entries, finite, strictly decreasing, positive but for a final 0."""
+    """Validate a grid: 1-D, ≥ 2 entries, finite, strictly decreasing, positive but for a final
+    0."""
     if not isinstance(sigmas, Tensor) or sigmas.ndim != 1 or sigmas.numel() < 2:
         raise DifflabError(
             "sigmas must be a 1-D tensor with at least 2 entries (N steps → N+1 values)"
@@ -59,7 +62,8 @@ def time_uniform_sigmas(
     dtype: torch.dtype = torch.float64,
 ) -> Tensor:
     """σ(t_i) for t uniform between t(σ_max) and t(σ_min) of a process (EDM Table 1: VP's
-    t_i = 1 + i/(N-1)(ε_s - 1); for VE geometric σ this is VE's σ_i = σ_max(σ_min/σ_max)^(i/(N-1)))."""
+    t_i = 1 + i/(N-1)(ε_s - 1); for VE geometric σ this is VE's σ_i =
+    σ_max(σ_min/σ_max)^(i/(N-1)))."""
     if n < 1 or not 0 < sigma_min < sigma_max:
         raise DifflabError(
             f"need n ≥ 1 and 0 < sigma_min < sigma_max, got {n}, {sigma_min}, {sigma_max}"
@@ -96,8 +100,9 @@ def iddpm_sigmas(
     c2: float = 0.008,
     dtype: torch.dtype = torch.float64,
 ) -> Tensor:
-    """iDDPM's time steps as in EDM Table 1: u_M = 0, u_{j-1} = sqrt((u_j² + 1)/max(ᾱ_{j-1}/ᾱ_j, C1) - 1)
-    with ᾱ_j = sin²(π j/(2M(C2+1))); σ_i = u_⌊j0 + (M-1-j0)i/(N-1) + ½⌋ over the u_j in [σ_min, σ_max]."""
+    """iDDPM's time steps as in EDM Table 1: u_M = 0, u_{j-1} = sqrt((u_j² + 1)/max(ᾱ_{j-1}/ᾱ_j, C1)
+    - 1) with ᾱ_j = sin²(π j/(2M(C2+1))); σ_i = u_⌊j0 + (M-1-j0)i/(N-1) + ½⌋ over the u_j in [σ_min,
+    σ_max]."""
     if n < 1 or not 0 < sigma_min < sigma_max:
         raise DifflabError(
             f"need n ≥ 1 and 0 < sigma_min < sigma_max, got {n}, {sigma_min}, {sigma_max}"
@@ -125,7 +130,8 @@ SCHEDULES = {
     "log-snr": log_snr_sigmas,
     "iddpm": iddpm_sigmas,
     "time-uniform": time_uniform_sigmas,
-    "vp-time": time_uniform_sigmas,  # uniform in VP's t whatever the preset (the peers' few-step grid)
+    # uniform in VP's t whatever the preset (the peers' few-step grid)
+    "vp-time": time_uniform_sigmas,
 }
 
 

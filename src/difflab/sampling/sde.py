@@ -23,8 +23,8 @@ Noise = Callable[[int], Tensor]
 
 
 def ancestral_sigmas(sigma: float, sigma_next: float, eta: float = 1.0) -> tuple[float, float]:
-    """(σ_down, σ_up) of one DDIM/ancestral step: σ_up = η·σ_next·sqrt(σ² - σ_next²)/σ (DDPM's posterior
-    std β̃ in x̂ for η = 1, DDIM's σ_t(η) in general), σ_down = sqrt(σ_next² - σ_up²)."""
+    """(σ_down, σ_up) of one DDIM/ancestral step: σ_up = η·σ_next·sqrt(σ² - σ_next²)/σ (DDPM's
+    posterior std β̃ in x̂ for η = 1, DDIM's σ_t(η) in general), σ_down = sqrt(σ_next² - σ_up²)."""
     if not 0.0 <= eta <= 1.0:  # η > 1 would ask for σ_up > σ_next: more noise than the level holds
         raise DifflabError(f"eta must lie in [0, 1] (0: DDIM, 1: DDPM), got {eta:g}")
     sigma_up = eta * sigma_next * math.sqrt(sigma**2 - sigma_next**2) / sigma
@@ -51,7 +51,8 @@ def ddim(
 
 
 def ddpm(denoiser: DenoiserFn, x: Tensor, sigmas: Tensor, *, noise: Noise, **kw) -> Tensor:
-    """DDPM ancestral sampling (Ho et al. 2020, Alg. 2) with the posterior variance β̃: DDIM at η = 1."""
+    """DDPM ancestral sampling (Ho et al. 2020, Alg. 2) with the posterior variance β̃: DDIM at η =
+    1."""
     return ddim(denoiser, x, sigmas, noise=noise, eta=1.0, **kw)
 
 
@@ -92,8 +93,9 @@ def edm_stochastic(
     s_noise: float = 1.0,
     **_,
 ) -> Tensor:
-    """EDM Algorithm 2: raise σ_i to σ̂ = σ_i(1 + γ_i) by adding noise, then a Heun step σ̂ → σ_{i+1}
-    (Euler when σ_{i+1} = 0); γ_i = min(S_churn/N, √2 - 1) for σ_i in [S_tmin, S_tmax], else 0."""
+    """EDM Algorithm 2: raise σ_i to σ̂ = σ_i(1 + γ_i) by adding noise, then a Heun step σ̂ →
+    σ_{i+1} (Euler when σ_{i+1} = 0); γ_i = min(S_churn/N, √2 - 1) for σ_i in [S_tmin, S_tmax], else
+    0."""
     sigmas = sigmas.to(dtype=x.dtype, device=x.device)
     n = len(sigmas) - 1
     for i in range(n):
@@ -114,7 +116,8 @@ def edm_stochastic(
 def langevin_step(
     denoiser: DenoiserFn, x: Tensor, sigma: Tensor, step: Tensor, z: Tensor
 ) -> Tensor:
-    """x̂ + ε ∇log p(x̂; σ) + sqrt(2ε) z with ∇log p = (D - x̂)/σ² (seed 003, Eq. 1; ε per sample or scalar)."""
+    """x̂ + ε ∇log p(x̂; σ) + sqrt(2ε) z with ∇log p = (D - x̂)/σ² (seed 003, Eq. 1; ε per sample or
+    scalar)."""
     return langevin_update(x, denoiser(x, sigma), sigma, step, z)
 
 
@@ -134,9 +137,10 @@ def annealed_langevin(
     epsilon: float | None = None,
     **_,
 ) -> Tensor:
-    """Annealed Langevin dynamics (NCSN, Song & Ermon 2019, Alg. 1): at each σ_i, M Langevin steps of size
-    ε_i = ε·σ_i²/σ_L² (σ_L the smallest nonzero level); then the denoiser at σ_L (NCSNv2's final step).
-    ε defaults to 0.2·σ_L², NCSN's ratio (ε = 2e-5 at σ_L = 0.01), so the default fits any grid."""
+    """Annealed Langevin dynamics (NCSN, Song & Ermon 2019, Alg. 1): at each σ_i, M Langevin steps
+    of size ε_i = ε·σ_i²/σ_L² (σ_L the smallest nonzero level); then the denoiser at σ_L (NCSNv2's
+    final step). ε defaults to 0.2·σ_L², NCSN's ratio (ε = 2e-5 at σ_L = 0.01), so the default fits
+    any grid."""
     sigmas = sigmas.to(dtype=x.dtype, device=x.device)
     levels = positive_part(sigmas)
     sigma_l = float(levels[-1])

@@ -1,13 +1,13 @@
 """Training: `train` fits a preset (or a flow, or an autoregressive model) to TrainingData.
 
-    config.py      TrainConfig: budget, optimiser, precision, data options
-    fit.py         train: the run directory, the data in the model's units, config.json, resume
-    prepare.py     scaling, σ_data and σ_max from the data, class moments
-    state.py       TrainState, one AdamW step, EMA, checkpoint save/restore
-    loop.py        the loop: budget, logging, progress bar, signals, NaN guard
-    batches.py     the step's rows (in memory or streamed), a function of (seed, step)
-    objectives.py  the per-sample loss of each model kind (DSM, maximum likelihood)
-    distributed.py torchrun / DDP
+config.py      TrainConfig: budget, optimiser, precision, data options
+fit.py         train: the run directory, the data in the model's units, config.json, resume
+prepare.py     scaling, σ_data and σ_max from the data, class moments
+state.py       TrainState, one AdamW step, EMA, checkpoint save/restore
+loop.py        the loop: budget, logging, progress bar, signals, NaN guard
+batches.py     the step's rows (in memory or streamed), a function of (seed, step)
+objectives.py  the per-sample loss of each model kind (DSM, maximum likelihood)
+distributed.py torchrun / DDP
 """
 
 from ..checkpoint import CHECKPOINT, read_history

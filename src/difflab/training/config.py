@@ -8,6 +8,7 @@ import torch
 
 from ..errors import DifflabError
 
+
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int | None = None

@@ -261,4 +261,3 @@ def _check_recipe(saved: RunConfig, preset: str | None, classes, model: ModelCon
         )
     if saved.model != model:
         raise DifflabError("cannot resume: data dimension or model size differs from the saved run")
-
