@@ -101,6 +101,32 @@ def smoothed_prior_log_prob(
     return torch.distributions.MultivariateNormal(mu, full).log_prob(flat)
 
 
+def _time_and_scale(process: Process, sigma: float) -> tuple[float, float]:
+    """(t, s(t)) of the process where σ(t) = sigma."""
+    t = float(process.t_of_sigma(torch.tensor(sigma, dtype=torch.float64)))
+    return t, float(process.s(torch.tensor(t, dtype=torch.float64)))
+
+
+class _Augmented:
+    """The augmented ODE d/dt [x, Δ] = [f(x, t), ∇·f(x, t)] of the instantaneous change of
+    variables (Chen et al. 2018, Thm. 1), so log p_0(x_0) = log p_T(x_T) + Δ(T); on flattened
+    rows, counting its evaluations in `nfe`."""
+
+    def __init__(self, ode: PFODE, shape: tuple, probes: Tensor | None):
+        self.ode, self.shape, self.probes, self.nfe = ode, shape, probes, 0
+        self.dim = math.prod(shape)
+
+    def __call__(self, y: Tensor, t: float) -> Tensor:
+        self.nfe += 1
+        f = lambda z: self.ode(z, t)  # noqa: E731 - the field at this time, for autograd
+        xt = y[:, : self.dim].reshape(-1, *self.shape)
+        if self.probes is None:
+            out, div = divergence_exact(f, xt)
+        else:
+            out, div = divergence_hutchinson(f, xt, self.probes)
+        return torch.cat([out.flatten(1), div[:, None]], 1)
+
+
 def log_prob(
     denoiser: DenoiserFn,
     x: Tensor,
@@ -136,26 +162,10 @@ def log_prob(
     if not 0 < sigma_min < sigma_max:
         raise DifflabError(f"need 0 < sigma_min < sigma_max, got {sigma_min} and {sigma_max}")
     process = process or VE(sigma_lo=sigma_min, sigma_hi=sigma_max)
-    ode = PFODE(denoiser, process)
     shape, dim = x.shape[1:], x[0].numel()
-    t0, t1 = (
-        float(process.t_of_sigma(torch.tensor(s, dtype=torch.float64)))
-        for s in (sigma_min, sigma_max)
-    )
-    s0, s1 = (float(process.s(torch.tensor(t, dtype=torch.float64))) for t in (t0, t1))
+    (t0, s0), (t1, s1) = (_time_and_scale(process, sigma) for sigma in (sigma_min, sigma_max))
     probes = make_probes(x, hutchinson, probe, generator) if hutchinson > 0 else None
-    nfe = 0
-
-    def augmented(y: Tensor, t: float) -> Tensor:
-        nonlocal nfe
-        nfe += 1
-        f = lambda z: ode(z, t)  # noqa: E731 - the field at this time, for autograd
-        xt = y[:, :dim].reshape(-1, *shape)
-        out, div = (
-            divergence_exact(f, xt) if probes is None else divergence_hutchinson(f, xt, probes)
-        )
-        return torch.cat([out.flatten(1), div[:, None]], 1)
-
+    augmented = _Augmented(PFODE(denoiser, process), shape, probes)
     y = torch.cat([(s0 * x).flatten(1), torch.zeros(len(x), 1, dtype=x.dtype, device=x.device)], 1)
     if method == "dopri5":
         y = solve_adaptive(augmented, y, t0, t1, rtol=rtol, atol=atol, stats=AdaptiveStats())
@@ -163,7 +173,7 @@ def log_prob(
         ts = torch.linspace(t0, t1, steps + 1, dtype=torch.float64).tolist()
         y = solve_fixed(augmented, y, ts, FIXED[method])
     if stats is not None:
-        stats["nfe"] = nfe
+        stats["nfe"] = augmented.nfe
     prior = smoothed_prior_log_prob(
         y[:, :dim].reshape(-1, *shape), s1, sigma_max, sigma_data, data_mean, data_cov
     )

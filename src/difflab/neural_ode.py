@@ -273,7 +273,6 @@ def run_example(
     OUT/field.safetensors, OUT/trajectories.png and OUT/loss.png."""
     from tqdm import tqdm
 
-    from . import plots
     from .checkpoint import save_checkpoint, write_json
 
     spec, out = get_system(system), Path(out)
@@ -290,21 +289,7 @@ def run_example(
     losses = train_field(field, traj.float(), times, cfg, tick)
     bar.close()
     dt, test = times[1] - times[0], test.float()
-    errors, preds = {}, {}
-    with torch.no_grad():
-        for method in SCHEMES:
-            for label, d in ((f"{method}, d = Δ", dt), (f"{method}, d = Δ/4", dt / 4)):
-                preds[label] = rollout(field, test[0], times, method, d=d)
-                errors[label] = {
-                    "rmse": trajectory_error(preds[label], test),
-                    "nfe_per_interval": SCHEMES[method].stages * round(dt / d),
-                }
-        info: dict = {}
-        preds["dopri5"] = rollout(field, test[0], times, "dopri5", rtol=1e-6, stats=info)
-        errors["dopri5"] = {
-            "rmse": trajectory_error(preds["dopri5"], test),
-            "nfe_per_interval": info["nfe"] / (points - 1),
-        }
+    errors, preds = rollout_errors(field, test, times)
     report = {
         "system": spec.name,
         "summary": spec.summary,
@@ -320,19 +305,44 @@ def run_example(
         out / "field.safetensors", dict(field.state_dict()), {"system": spec.name, "width": width}
     )
     write_json(out / "results.json", report)
-    plots.loss_curve(
-        [[i + 1, v] for i, v in enumerate(losses)],
-        out / "loss.png",
-        title=f"neural ODE on {spec.name}",
-    )
+    _figures(out, spec.name, cfg.scheme, losses, test, preds)
+    log(format_example(report))
+    return report
+
+
+def _figures(out: Path, name: str, scheme: str, losses: list, test: Tensor, preds: dict) -> None:
+    """OUT/loss.png and OUT/trajectories.png (Euler and RK4 at the training step)."""
+    from . import plots
+
+    history = [[i + 1, v] for i, v in enumerate(losses)]
+    plots.loss_curve(history, out / "loss.png", title=f"neural ODE on {name}")
     plots.trajectories(
         test.numpy(),
         {k: preds[k].numpy() for k in ("euler, d = Δ", "rk4, d = Δ")},
         out / "trajectories.png",
-        title=f"{spec.name}: held-out trajectories (trained with {cfg.scheme})",
+        title=f"{name}: held-out trajectories (trained with {scheme})",
     )
-    log(format_example(report))
-    return report
+
+
+@torch.no_grad()
+def rollout_errors(field: nn.Module, test: Tensor, times: Tensor) -> tuple[dict, dict]:
+    """({solver: RMSE and NFE per observation interval}, {solver: rollout}) of held-out
+    trajectories: every fixed-step scheme at the training step Δ and at Δ/4, and dopri5."""
+    dt, errors, preds = times[1] - times[0], {}, {}
+    for method in SCHEMES:
+        for label, d in ((f"{method}, d = Δ", dt), (f"{method}, d = Δ/4", dt / 4)):
+            preds[label] = rollout(field, test[0], times, method, d=d)
+            errors[label] = {
+                "rmse": trajectory_error(preds[label], test),
+                "nfe_per_interval": SCHEMES[method].stages * round(dt / d),
+            }
+    info: dict = {}
+    preds["dopri5"] = rollout(field, test[0], times, "dopri5", rtol=1e-6, stats=info)
+    errors["dopri5"] = {
+        "rmse": trajectory_error(preds["dopri5"], test),
+        "nfe_per_interval": info["nfe"] / (len(times) - 1),
+    }
+    return errors, preds
 
 
 def format_example(report: dict) -> str:

@@ -6,8 +6,9 @@ import json
 import numpy as np
 import torch
 
-from difflab.bench.ode_error import exact, problems
+from difflab.data import get_toy
 from difflab.sampling.schedules import make_sigmas
+from difflab.sampling.tune import exact_solution as exact
 from difflab.sampling.tune import grid_from, ode_error, tune_grid, z_from
 from helpers import one_line_error, run, train_tiny
 
@@ -22,7 +23,7 @@ def test_grid_parametrisation_round_trips():
 
 
 def test_tuned_grid_beats_every_fixed_grid_on_fresh_noise():
-    mix = problems()["25-gaussians"]
+    mix = get_toy("25-gaussians").mixture
     draw = lambda n, s: mix.sample(n, sigma=80.0, generator=torch.Generator().manual_seed(s))  # noqa: E731
     x_t, fresh = draw(256, 3), draw(2000, 4)
     grid, info = tune_grid(mix, x_t, exact(mix, x_t), 5, "unipc")

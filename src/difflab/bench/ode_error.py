@@ -16,9 +16,8 @@ import torch
 
 from ..data import get_toy
 from ..ideal import GaussianMixture
-from ..sampling import CountingDenoiser, make_sigmas, sample, solve
-from ..sampling.schedules import log_snr_sigmas
-from ..sampling.tune import AUTO_TUNE, ode_error, steps_for_nfe, tune_grid
+from ..sampling import CountingDenoiser, make_sigmas, sample
+from ..sampling.tune import AUTO_TUNE, exact_solution, ode_error, steps_for_nfe, tune_grid
 
 SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
 GRIDS = ("karras", "vp-time", "log-snr")
@@ -48,9 +47,7 @@ def exact(
     mixture: GaussianMixture, x_t: torch.Tensor, sigma_max: float = SIGMA_MAX
 ) -> torch.Tensor:
     """The PF-ODE from σ_max to σ_min by RK4 in 512 log-uniform steps, then D at σ_min."""
-    grid = log_snr_sigmas(512, SIGMA_MIN, sigma_max)[:-1]
-    x = solve(mixture, x_t, grid, "rk4")
-    return mixture(x, torch.tensor(SIGMA_MIN, dtype=x.dtype))
+    return exact_solution(mixture, x_t, sigma_max, SIGMA_MIN)
 
 
 def rms(a: torch.Tensor, b: torch.Tensor) -> float:

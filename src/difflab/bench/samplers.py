@@ -99,43 +99,35 @@ def _sw2_ratio(x: np.ndarray, refs: list[np.ndarray], floor: float) -> float:
     return float(np.mean([sliced_wasserstein(x, r, n_projections=200) for r in refs])) / floor
 
 
-def quality(
-    mixture: GaussianMixture, n: int = 5000, sigma_max: float = 80.0, seed: int = 0, log=print
-) -> list[dict]:
-    """Rows {sampler, library, nfe, sw2_ratio} for every sampler and NFE budget on one mixture."""
+def _references(mixture: GaussianMixture, n: int) -> tuple[list[np.ndarray], float]:
+    """Six exact sets of n points and their SW2 noise floor (the mean over pairs)."""
     refs = [
         mixture.sample(n, generator=torch.Generator().manual_seed(100 + k)).numpy()
         for k in range(6)
     ]
-    floor = float(
-        np.mean(
-            [
-                sliced_wasserstein(a, b, n_projections=200)
-                for a, b in itertools.combinations(refs, 2)
-            ]
-        )
-    )
+    pairs = itertools.combinations(refs, 2)
+    floor = float(np.mean([sliced_wasserstein(a, b, n_projections=200) for a, b in pairs]))
+    return refs, floor
+
+
+def quality(
+    mixture: GaussianMixture, n: int = 5000, sigma_max: float = 80.0, seed: int = 0, log=print
+) -> list[dict]:
+    """Rows {sampler, library, nfe, sw2_ratio} for every sampler and NFE budget on one mixture."""
+    refs, floor = _references(mixture, n)
     var = float(
         ((mixture.means - mixture.means.mean(0)) ** 2).sum(1).mean() / mixture.dim
         + mixture.stds.max() ** 2
     )
-    z = torch.randn(
-        n, mixture.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
-    )
-    x_T = z * math.sqrt(
-        sigma_max**2 + var
-    )  # the same initial noise for every sampler on the EDM grid
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, mixture.dim, generator=gen, dtype=torch.float64)
+    # the same initial noise for every sampler on the EDM grid
+    x_T = z * math.sqrt(sigma_max**2 + var)
     rows = []
 
     def record(name, lib, nfe, x):
-        rows.append(
-            {
-                "sampler": name,
-                "library": lib,
-                "nfe": nfe,
-                "sw2_ratio": _sw2_ratio(x.numpy(), refs, floor),
-            }
-        )
+        ratio = _sw2_ratio(x.numpy(), refs, floor)
+        rows.append({"sampler": name, "library": lib, "nfe": nfe, "sw2_ratio": ratio})
 
     for name, (steps_for, opts) in OURS.items():
         for budget in NFES:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..checkpoint import write_json
 from ..errors import DifflabError
-from .base import _at_most, _check_output, _device, _friendly, _positive, cli
+from .base import Positive, _check_output, _device, _friendly, _positive, cli
 
 
 def _test_images(
@@ -37,11 +37,14 @@ def _test_images(
     "--data",
     required=True,
     help="Toy set name (fresh held-out points) or a .npy/.npz/.csv file; for an image run its "
-    "image "
-    "set (the held-out test split, integer levels dequantised in bins of 1).",
+    "image set (the held-out test split, integer levels dequantised in bins of 1).",
 )
 @click.option(
-    "--n", default=2000, show_default=True, help="Points to evaluate (a random subset of a file)."
+    "--n",
+    default=2000,
+    show_default=True,
+    type=Positive(limit=10_000_000, why="the standard error is already tiny; evaluate a subset"),
+    help="Points to evaluate (a random subset of a file).",
 )
 @click.option(
     "--method",
@@ -54,9 +57,16 @@ def _test_images(
     "--steps",
     default=64,
     show_default=True,
+    type=Positive(limit=100_000, why="use --method dopri5 for tight tolerances"),
     help="Steps of a fixed-step method (uniform in log σ).",
 )
-@click.option("--rtol", default=1e-5, show_default=True, help="dopri5 tolerance (atol the same).")
+@click.option(
+    "--rtol",
+    default=1e-5,
+    show_default=True,
+    type=Positive(float),
+    help="dopri5 tolerance (atol the same).",
+)
 @click.option(
     "--hutchinson",
     default=0,
@@ -67,12 +77,13 @@ def _test_images(
     "--sigma-max",
     default=80.0,
     show_default=True,
+    type=Positive(float),
     help="Where the PF-ODE meets the Gaussian prior.",
 )
 @click.option(
     "--dequantise",
     "bin_width",
-    type=float,
+    type=Positive(float),
     default=None,
     help="Data quantised in bins of this width (data units, e.g. 1 for 0–255 pixels): add U[0, w) "
     "noise and report the discrete model's bits/dim. Tables need none: their integer columns are "
@@ -95,24 +106,41 @@ def likelihood(
     Diffusion runs integrate the probability-flow ODE with the divergence (instantaneous change of
     variables); flow runs are exact. For Gaussian-mixture toy sets the true density's NLL is shown
     too."""
-    from ..compare import held_out, log_probs, nll_summary, true_log_prob, true_nll
+    from ..compare import log_probs, nll_summary, true_log_prob, true_nll
     from ..run import FlowRun, load_run
 
-    for name, v in [
-        ("--n", n),
-        ("--steps", steps),
-        ("--rtol", rtol),
-        ("--sigma-max", sigma_max),
-        ("--dequantise", bin_width),
-    ]:
-        _positive(name, v)
-    _at_most("--steps", steps, 100_000, "use --method dopri5 for tight tolerances")
-    _at_most("--n", n, 10_000_000, "the standard error is already tiny; evaluate a subset")
     if hutchinson < 0:
         raise DifflabError(
             f"--hutchinson must be 0 (exact) or a positive number of probes, got {hutchinson}"
         )
     run = load_run(run_dir, _device(device))
+    x, bin_width, dequantised = _points(run, data, n, bin_width, seed)
+    exact = isinstance(run, FlowRun)
+    how = dict(method=method, steps=steps, rtol=rtol, atol=rtol, hutchinson=hutchinson)
+    how.update(sigma_max=sigma_max, seed=seed, **({} if exact else {"progress": True}))
+    lp, info = log_probs(run, x, **how)  # a minute on images: a bar
+    true_lp = None if bin_width else true_log_prob(data, x)
+    result = {
+        "run": str(run_dir),
+        "data": data,
+        **nll_summary(lp, run.dim, true_lp, bin_width),
+        "dequantised_bin_width": bin_width,
+        "dequantised_columns": dequantised,
+        "nfe": info["nfe"],
+        "method": (f"exact ({run.config.model.kind})" if exact else method),
+        "true": None if bin_width else true_nll(data, x),
+    }
+    click.echo(f"{run.name} on {len(x)} points of {data} ({result['method']}, NFE {info['nfe']}):")
+    click.echo(_nll_lines(result, bin_width, dequantised))
+    if json_out:
+        write_json(json_out, result)
+
+
+def _points(run, data: str, n: int, bin_width: float | None, seed: int) -> tuple:
+    """(points in data units, bin width, a table's dequantised columns): an image run's held-out
+    test split, a table's rows or a vector set's held-out points, dequantised where asked."""
+    from ..compare import held_out
+
     dequantised = None  # a table's integer columns
     if run.is_table and bin_width:
         raise DifflabError(
@@ -122,57 +150,34 @@ def likelihood(
     if run.is_image:  # images: the held-out test split, dequantised by integer levels
         x, bin_width = _test_images(run, data, n, bin_width)
     elif run.is_table:
-        x, dequantised = run.standardiser.dequantise(
-            _table_rows(run, data, n), np.random.default_rng(seed)
-        )
+        rng = np.random.default_rng(seed)
+        x, dequantised = run.standardiser.dequantise(_table_rows(run, data, n), rng)
     else:
         x = held_out(data, n)
     if not run.is_table and x.shape[1:] != run.shape:
         raise DifflabError(f"{data}: {x.shape[1]} columns, the model was trained on {run.dim}")
     if bin_width:
         x = x + np.random.default_rng(seed).uniform(0, bin_width, size=x.shape)
-    lp, info = log_probs(
-        run,
-        x,
-        method=method,
-        steps=steps,
-        rtol=rtol,
-        atol=rtol,
-        hutchinson=hutchinson,
-        sigma_max=sigma_max,
-        seed=seed,
-        **({} if isinstance(run, FlowRun) else {"progress": True}),  # a minute on images: a bar
-    )
-    true_lp = None if bin_width else true_log_prob(data, x)
-    result = {
-        "run": str(run_dir),
-        "data": data,
-        **nll_summary(lp, run.dim, true_lp, bin_width),
-        "dequantised_bin_width": bin_width,
-        "dequantised_columns": dequantised,
-        "nfe": info["nfe"],
-        "method": (f"exact ({run.config.model.kind})" if isinstance(run, FlowRun) else method),
-        "true": None if bin_width else true_nll(data, x),
-    }
-    click.echo(
-        f"{run.name} on {len(x)} points of {data} ({result['method']}, NFE {result['nfe']}):"
-    )
-    click.echo(
-        f"  NLL {result['nll']:.4f} ± {result['nll_se']:.4f} nats   {result['bits_per_dim']:.4f} ± "
-        f"{result['bits_per_dim_se']:.4f} bits/dim" + (" (dequantised)" if bin_width else "")
-    )
+    return x, bin_width, dequantised
+
+
+def _nll_lines(result: dict, bin_width, dequantised) -> str:
+    """NLL in nats and bits/dim with standard errors, and the true density's when known."""
+    lines = [
+        f"  NLL {result['nll']:.4f} ± {result['nll_se']:.4f} nats   "
+        f"{result['bits_per_dim']:.4f} ± {result['bits_per_dim_se']:.4f} bits/dim"
+        + (" (dequantised)" if bin_width else "")
+    ]
     if dequantised is not None:
-        click.echo(
-            "  integer columns dequantised by U[-1/2, 1/2): " + (", ".join(dequantised) or "none")
-        )
+        columns = ", ".join(dequantised) or "none"
+        lines.append(f"  integer columns dequantised by U[-1/2, 1/2): {columns}")
     if result["true"]:
-        click.echo(
-            f"  true density: NLL {result['true']['nll']:.4f} ± {result['true']['nll_se']:.4f} "
-            "nats; "
+        t = result["true"]
+        lines.append(
+            f"  true density: NLL {t['nll']:.4f} ± {t['nll_se']:.4f} nats; "
             f"gap (paired) {result['gap_to_true']:.4f} ± {result['gap_to_true_se']:.4f}"
         )
-    if json_out:
-        write_json(json_out, result)
+    return "\n".join(lines)
 
 
 def _table_rows(run, data: str, n: int):

@@ -141,31 +141,15 @@ def inpaint(
     sigma_0 = float(sigmas[0])
     prior = prior or isotropic_start(tuple(known.shape[1:]), sigma_0**2 + sigma_data**2)
     if method == "smc":
-        if particles < 1:
-            raise DifflabError(f"particles must be at least 1, got {particles}")
-        rows = y.repeat_interleave(particles, dim=0)
-        noise = noise or default_noise(rows, seed)
-        if kernel not in ("heun", "euler"):
-            raise DifflabError(f"smc kernel must be heun or euler, got {kernel!r}")
-        if options:
-            raise DifflabError(f"smc takes particles and kernel, not {', '.join(sorted(options))}")
         start = (prior, prior_index)
-        out = smc(denoiser, y, mask, sigmas, noise, particles, start, stats, kernel == "heun")
+        out = _smc(denoiser, y, mask, sigmas, noise, seed, particles, kernel, start, stats, options)
     else:
         noise = noise or default_noise(y, seed)
         x = initial_noise(y, mask, noise(-1), sigma_0, prior, prior_index)
         replaced = Replaced(denoiser, y, mask)
         if method == "replace":
-            out = sample(
-                replaced,
-                x,
-                sigmas,
-                sampler or "heun",
-                process=process,
-                noise=noise,
-                stats=stats,
-                **options,
-            )
+            how = {"process": process, "noise": noise, "stats": stats, **options}
+            out = sample(replaced, x, sigmas, sampler or "heun", **how)
         else:
             if options:
                 raise DifflabError(f"repaint takes jumps, not {', '.join(sorted(options))}")
@@ -173,13 +157,27 @@ def inpaint(
     return torch.where(mask, known, out)
 
 
+def _smc(denoiser, y, mask, sigmas, noise, seed, particles, kernel, start, stats, options):
+    """inpaint's smc branch: its options checked, its noise like y with rows repeated."""
+    from . import default_noise
+
+    if particles < 1:
+        raise DifflabError(f"particles must be at least 1, got {particles}")
+    if kernel not in ("heun", "euler"):
+        raise DifflabError(f"smc kernel must be heun or euler, got {kernel!r}")
+    if options:
+        raise DifflabError(f"smc takes particles and kernel, not {', '.join(sorted(options))}")
+    noise = noise or default_noise(y.repeat_interleave(particles, dim=0), seed)
+    return smc(denoiser, y, mask, sigmas, noise, particles, start, stats, kernel == "heun")
+
+
 @torch.no_grad()
 def repaint(
     denoiser: Replaced, x: Tensor, sigmas: Tensor, noise: Noise, jumps: int, stats: dict
 ) -> Tensor:
     """RePaint (Lugmayr et al. 2022, Alg. 1, jump length 1): at each level, U times: an ancestral
-    step
-    σ_i → σ_{i+1} with the known part replaced, then (but the last time) noise back up to σ_i."""
+    step σ_i → σ_{i+1} with the known part replaced, then (but the last time) noise back up to
+    σ_i."""
     from .sde import ddim
 
     if jumps < 1:
@@ -263,42 +261,61 @@ def smc(
     nfe, resampled = 1, 0
     last = len(grid) - 2  # index of the smallest positive σ
     for i in range(last):
-        # resample rows whose effective sample size fell below K/2 (all tensors move together)
-        w = torch.softmax(log_w, 1)
-        low = 1.0 / w.square().sum(1) < k / 2
-        if low.any():
-            u = torch.special.ndtr(noise(2 * i).flatten(1)[::k, 0])
-            idx = _systematic(w, u)
-            idx = torch.where(low[:, None], idx, torch.arange(k, device=idx.device))
-            flat = (idx + k * torch.arange(b, device=idx.device)[:, None]).flatten()
-            x, d, log_g, grad = x[flat], d[flat], log_g[flat], grad[flat]
-            log_w = torch.where(low[:, None], torch.zeros_like(log_w), log_w)
-            resampled += 1
-        s, s_next = grid[i], grid[i + 1]
-        v = s_next**2 * (s**2 - s_next**2) / s**2
-        mean = ancestral_mean(denoiser, x, d, s, s_next, heun)
-        nfe += int(heun)
-        proposal = mean + v * grad
-        x_new = proposal + math.sqrt(v) * noise(2 * i + 1)
-        d_new, log_g_new, grad_new = _twist(denoiser, x_new, s_next, ys, ms)
-        nfe += 1
-        # log p(x'|x) - log q(x'|x): two Gaussians of equal variance v
-        log_ratio = ((x_new - proposal).square() - (x_new - mean).square()).flatten(1).sum(1) / (
-            2 * v
+        # u is drawn only when a row resamples: noise(key) may be one sequential generator
+        def uniform(i: int = i) -> Tensor:
+            return _row_uniform(noise(2 * i), k)
+
+        log_w, (x, d, log_g, grad), moved = _resample(log_w, uniform, (x, d, log_g, grad))
+        resampled += moved
+        x_new, log_ratio = _propose(
+            denoiser, x, d, grad, grid[i], grid[i + 1], heun, noise(2 * i + 1)
         )
+        d_new, log_g_new, grad_new = _twist(denoiser, x_new, grid[i + 1], ys, ms)
+        nfe += 1 + int(heun)
         log_w = log_w + (log_ratio + log_g_new - log_g).view(b, k)
         x, d, log_g, grad = x_new, d_new, log_g_new, grad_new
     # one particle per row, drawn by its final weight
-    u = torch.special.ndtr(noise(2 * last + 2).flatten(1)[::k, 0])
+    u = _row_uniform(noise(2 * last + 2), k)
     cdf = torch.softmax(log_w, 1).cumsum(1)
     pick = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:]).clamp_max(k - 1)[:, 0]
-    stats.update(
-        nfe=nfe,
-        resampled=resampled,
-        ess=float((1 / torch.softmax(log_w, 1).square().sum(1)).mean()),
-    )
+    ess = float((1 / torch.softmax(log_w, 1).square().sum(1)).mean())
+    stats.update(nfe=nfe, resampled=resampled, ess=ess)
     out = d.view(b, k, *y.shape[1:])[torch.arange(b, device=y.device), pick]
     return torch.where(mask, y, out)
+
+
+def _row_uniform(z: Tensor, particles: int) -> Tensor:
+    """One U[0, 1) per row from the first entry of its first particle's N(0, I) draw."""
+    return torch.special.ndtr(z.flatten(1)[::particles, 0])
+
+
+def _resample(log_w: Tensor, uniform, particles: tuple[Tensor, ...]) -> tuple:
+    """(log weights, particle tensors, whether any row moved): rows whose effective sample size
+    fell below K/2 are resampled systematically (u from `uniform()`); their tensors [B·K, …] move
+    together and their weights restart equal."""
+    b, k = log_w.shape
+    w = torch.softmax(log_w, 1)
+    low = 1.0 / w.square().sum(1) < k / 2
+    if not low.any():
+        return log_w, particles, False
+    idx = torch.where(low[:, None], _systematic(w, uniform()), torch.arange(k, device=w.device))
+    flat = (idx + k * torch.arange(b, device=idx.device)[:, None]).flatten()
+    log_w = torch.where(low[:, None], torch.zeros_like(log_w), log_w)
+    return log_w, tuple(t[flat] for t in particles), True
+
+
+def _propose(
+    denoiser: DenoiserFn, x: Tensor, d: Tensor, grad: Tensor, s: float, s_next: float, heun: bool,
+    z: Tensor,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """x̂' from the twisted proposal q = N(m + v∇log g, v) of the ancestral kernel
+    p = N(m, v), v = σ'²(σ² - σ'²)/σ², and log p(x̂'|x̂) - log q(x̂'|x̂) (equal variances)."""
+    v = s_next**2 * (s**2 - s_next**2) / s**2
+    mean = ancestral_mean(denoiser, x, d, s, s_next, heun)
+    proposal = mean + v * grad
+    x_new = proposal + math.sqrt(v) * z
+    log_ratio = ((x_new - proposal).square() - (x_new - mean).square()).flatten(1).sum(1)
+    return x_new, log_ratio / (2 * v)
 
 
 __all__ = [
