@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..checkpoint import write_json
 from ..data import load_data
 from ..run import load_run

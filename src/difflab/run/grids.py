@@ -69,7 +69,7 @@ class TunedGrids:
         no fixed (sampler, grid) pair does. With tune=False, or for images (tuning a U-Net costs
         minutes): UniPC on the VP-time grid, the fixed pair with the smallest worst cell (1.32×).
         A class (and w) is tuned on the very denoiser it samples with (`Condition.key`)."""
-        from .sampling.tune import AUTO_TUNE
+        from ..sampling.tune import AUTO_TUNE
 
         how = {"cond": cond, "guidance": guidance, "unconditional": unconditional}
         condition = Condition(**how).key(self.config.data)
@@ -143,7 +143,7 @@ class TunedGrids:
         `draws`: `_tuning_draws(n, seed)` made once for several samplers. A labelled run is tuned
         on the denoiser it will sample with: D(·, c) or D_w for one class `cond`, D(·, ∅) without
         (`condition` in the result says which)."""
-        from .sampling.tune import ode_error, steps_for_nfe, tune_grid
+        from ..sampling.tune import ode_error, steps_for_nfe, tune_grid
 
         get_sampler(sampler)
         how = Condition(cond, guidance, unconditional)
