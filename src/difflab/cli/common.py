@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -12,8 +13,8 @@ from ..errors import DifflabError
 
 
 def condition_options(fn):
-    """--class, --guidance and --unconditional: the decision a model trained with labels needs
-    (run/condition.py holds the refusals)."""
+    """--class, --guidance and --unconditional: the decision a model trained with labels needs,
+    given to the command as one `condition` (run.Condition, which holds the refusals)."""
     options = [
         click.option(
             "--class",
@@ -37,9 +38,16 @@ def condition_options(fn):
             help="Model trained with --labels: use p(x), ignoring classes.",
         ),
     ]
+
+    @functools.wraps(fn)
+    def with_condition(*args, cls, guidance, unconditional, **kwargs):
+        from ..run.condition import Condition
+
+        return fn(*args, condition=Condition(cls, guidance, unconditional), **kwargs)
+
     for option in reversed(options):
-        fn = option(fn)
-    return fn
+        with_condition = option(with_condition)
+    return with_condition
 
 
 def check_suffix(out: Path, run) -> None:

@@ -111,9 +111,7 @@ def inpaint(
     jumps,
     sampler,
     key,
-    cls,
-    guidance,
-    unconditional,
+    condition,
     seed,
     device,
     force,
@@ -145,8 +143,8 @@ def inpaint(
         )
     option = {"smc": ("particles", particles), "repaint": ("jumps", jumps)}
     name, value = option.get(method, ("sampler", sampler))
-    kwargs = {"method": method, "steps": steps, "seed": seed, "cond": cls, "guidance": guidance}
-    kwargs.update(unconditional=unconditional, **({name: value} if value is not None else {}))
+    kwargs = {"method": method, "steps": steps, "seed": seed, **condition.kwargs()}
+    kwargs.update({name: value} if value is not None else {})
     if images is not None:
         return _inpaint_images(run, images, mask_name, n_images, per_image, out, key, kwargs)
     stats: dict = {}

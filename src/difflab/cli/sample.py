@@ -111,9 +111,7 @@ def sample(
     nfe,
     tune,
     own_time,
-    cls,
-    guidance,
-    unconditional,
+    condition,
     grid,
     device,
     force,
@@ -131,31 +129,23 @@ def sample(
     run = load_run(run_dir, _device(device))
     check_suffix(out, run)
     _check_output(out, force)
-    condition = {"cond": cls, "guidance": guidance, "unconditional": unconditional}
     if nfe is not None:
         given.update(_for_nfe(run, run_dir, nfe, tune, given, condition))
     if run.is_image and out.suffix.lower() == ".csv":
         raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
     _check_grid(run, grid, force)
     stats: dict = {}
+    x = run.sample(n, seed=seed, stats=stats, **condition.kwargs(), **given)
     if isinstance(run, FlowRun):
-        if guidance != 1:
-            raise DifflabError(
-                f"{run_dir} is a {run.name} model: it samples p(x | c) exactly (--class K), "
-                "without guidance"
-            )
-        condition.pop("guidance")
-        x = run.sample(n, seed=seed, stats=stats, **condition, **given)
         what = f"exact samples, {run.name}"
     else:
-        x = run.sample(n, seed=seed, stats=stats, **condition, **given)
-        what = _described(stats, _parse_options(opts), cls, guidance, unconditional)
+        what = _described(stats, _parse_options(opts)) + condition.describe()
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({what})")
-    _figures(run, x, out, grid, plot, what, cls)
+    _figures(run, x, out, grid, plot, what, condition.cond)
 
 
-def _for_nfe(run, run_dir, nfe: int, tune: bool, given: dict, condition: dict) -> dict:
+def _for_nfe(run, run_dir, nfe: int, tune: bool, given: dict, condition) -> dict:
     """--nfe: the sampler, steps and grid the run chooses for that budget (tuning if need be)."""
     from ..run import FlowRun
 
@@ -163,8 +153,9 @@ def _for_nfe(run, run_dir, nfe: int, tune: bool, given: dict, condition: dict) -
         raise DifflabError("--nfe chooses sampler, steps and grid; give it alone")
     if isinstance(run, FlowRun):
         raise samples_exactly(run_dir, run, "NFE")
-    run.conditioned(**condition)  # refuse before any tuning
-    return run.for_nfe(nfe, tune=tune, log=lambda m: click.echo(m, err=True), **condition)
+    run.conditioned(**condition.kwargs())  # refuse before any tuning
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    return run.for_nfe(nfe, tune=tune, log=log, **condition.kwargs())
 
 
 def _check_grid(run, grid: Path | None, force: bool) -> None:
@@ -178,7 +169,7 @@ def _check_grid(run, grid: Path | None, force: bool) -> None:
     _check_output(grid, force)
 
 
-def _described(stats: dict, options: dict, cls, guidance: float, unconditional: bool) -> str:
+def _described(stats: dict, options: dict) -> str:
     """The sampler, grid, NFE and σ range that `sample` reports, as the run used them."""
     extra = "".join(f", {k}={v}" for k, v in options.items())
     what = (
@@ -187,9 +178,7 @@ def _described(stats: dict, options: dict, cls, guidance: float, unconditional: 
     )
     if stats.get("pilot_nfe"):
         what += f", start measured by a pilot of {stats['pilot_nfe']} NFE"
-    if cls is not None:
-        what += f", class {cls}, guidance {guidance:g}"
-    return what + (", unconditional" if unconditional else "")
+    return what
 
 
 def _figures(run, x, out: Path, grid: Path | None, plot: bool, what: str, cls) -> None:

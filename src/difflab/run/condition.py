@@ -29,6 +29,16 @@ class Condition:
     guidance: float = 1.0
     unconditional: bool = False
 
+    def kwargs(self) -> dict:
+        """As the keyword arguments of Run.sample, Run.inpaint, Run.for_nfe, … take it."""
+        return {"cond": self.cond, "guidance": self.guidance, "unconditional": self.unconditional}
+
+    def describe(self) -> str:
+        """', class K, guidance W', ', unconditional' or '' for a line that reports samples."""
+        if self.cond is not None:
+            return f", class {self.cond}, guidance {self.guidance:g}"
+        return ", unconditional" if self.unconditional else ""
+
     def check(self, data: DataInfo, where: Path) -> None:
         """Refuse what this run cannot do: a class or guidance without labels; neither a class
         nor unconditional, or both, with labels."""

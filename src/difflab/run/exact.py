@@ -64,6 +64,7 @@ class FlowRun(TrainedRun):
         batch_size: int = 10_000,
         stats: dict | None = None,
         cond=None,
+        guidance: float = 1.0,
         unconditional: bool = False,
         **options,
     ) -> np.ndarray:
@@ -71,6 +72,11 @@ class FlowRun(TrainedRun):
         sampler, steps or σ grid: passing sampler options is an error. An autoregressive run
         trained with labels samples p(x | c) for cond = c (or one class per sample), or p(x) with
         unconditional=True."""
+        if guidance != 1:
+            raise DifflabError(
+                f"{self.path} is a {self.name} model: it samples p(x | c) exactly (--class K), "
+                "without guidance"
+            )
         given = {k: v for k, v in options.items() if v is not None}
         if given:
             raise DifflabError(
