@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from difflab.data.columns import TableCodec
+from difflab.data.codec import TableCodec
 from difflab.table_metrics import association, column_distance, dcr, efficacy_score, table_metrics
 
 

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data.columns import Column, TableCodec, level_key
+from .data.codec import TableCodec
+from .data.columns import Column, level_key
 
 MEMORISING = 0.8  # DCR ratio below which evaluate warns (held-out real rows sit at 1)
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from difflab.data.columns import TableCodec, infer_kind, parse_type
+from difflab.data.codec import TableCodec
+from difflab.data.columns import infer_kind, parse_type
 from difflab.errors import DifflabError
 
 

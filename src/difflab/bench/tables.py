@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.columns import TableCodec
+from ..data.codec import TableCodec
 from ..data.reference import read_table_reference
 from ..models import ModelConfig
 from ..run import load_run

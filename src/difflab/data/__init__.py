@@ -70,7 +70,7 @@ class Standardiser:
 def scaler_from_dict(d: dict):
     """The data scaling a run stored: a table's column codec, pixel-range scaling (images) or
     per-dimension standards."""
-    from .columns import TableCodec
+    from .codec import TableCodec
     from .images import PixelScaler
 
     kind = d.get("kind")

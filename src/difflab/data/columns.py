@@ -4,14 +4,21 @@ Each column is one of
 - numeric:     u = x, standardised (one model dimension);
 - positive:    u = log x, standardised — samples stay positive, heavy tails become tame;
 - bounded:     u = logit((x − lo)/(hi − lo)), standardised — samples stay inside (lo, hi);
+- date:        days (dates) or seconds (datetimes) since 1970, standardised; written back as they
+               came (ISO text in its own format, or datetime64) — new dates within the range;
 - categorical: one-hot with entries ±1 (K dimensions), decoded by argmax — levels come back exactly;
 - constant:    no dimension; the value is written back exactly.
-Numeric kinds remember whether the column held integers (decoded by rounding) and its observed range
-(samples are clipped to it, as TabDDPM's quantile transform does implicitly).
+Numeric kinds remember their observed range (samples are clipped to it, as TabDDPM's quantile
+transform does implicitly), their precision (integers are decoded by rounding, other numbers to the
+decimals the data has) and, with few distinct values, those values (samples snap to the nearest).
+
+Text columns that look like identifiers or free text (most values distinct) are left out with a
+warning; `--column-type NAME=categorical` keeps one.
 
 Detection (overridable per column): text, booleans, a column of two values and integers with at
 most CATEGORICAL_LEVELS levels (each seen twice on average) are categorical; one value is
-constant; positive numbers with a skewness above 1 are positive; everything else numeric.
+constant; datetime values and ISO-like date text are dates; positive numbers with a skewness above
+1 are positive; everything else numeric.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DifflabError, DifflabWarning
+from . import dates
 
 CATEGORICAL_LEVELS = 5  # integer columns with this many levels or fewer are categories
-KINDS = ("numeric", "positive", "bounded", "categorical", "constant")
+KINDS = ("numeric", "positive", "bounded", "date", "categorical", "constant")
+GRID_LEVELS = 20  # a number column with this many values or fewer (each seen 5×) keeps them
+MAX_DECIMALS = 8  # more decimals than this: the column is real-valued, written unrounded
 _EPS = 1e-6  # bounded columns: the fraction is clipped to [ε, 1 − ε] before the logit
 
 
@@ -46,6 +56,10 @@ class Column:
     value: object = None  # constant
     bounds: tuple = (0.0, 1.0)  # bounded: the declared (lo, hi)
     encoding: str = "onehot"  # categorical: onehot (K dims) or bits (⌈log2 K⌉ dims, analog bits)
+    decimals: int | None = None  # numeric kinds: the data's precision (None: unrounded)
+    grid: tuple = field(default_factory=tuple)  # numeric kinds with few values: those values
+    unit: str = "D"  # date: 'D' (days) or 's' (seconds)
+    format: str | None = None  # date: strftime format of text dates (None: datetime64 values)
 
     @property
     def width(self) -> int:
@@ -65,6 +79,26 @@ class Column:
                 [[1.0 if (i >> b) & 1 else -1.0 for b in range(bits)] for i in range(k)]
             )
         return 2.0 * np.eye(k) - 1.0
+
+    def numbers(self, s: pd.Series) -> np.ndarray:
+        """The column's values as numbers (dates: days or seconds since 1970); NaN where a cell
+        is missing or not a number."""
+        if self.kind == "date":
+            return dates.to_number(dates.as_datetime(s, self.format), self.unit)
+        return pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
+
+    def decode_numbers(self, x: np.ndarray) -> np.ndarray:
+        """Numbers in the data's own form: clipped to the observed range, snapped to the
+        observed values (few of them) or rounded to the data's precision; dates as dates."""
+        x = np.clip(x, self.lo, self.hi)
+        if self.grid:
+            levels = np.asarray(self.grid, dtype=np.float64)
+            x = levels[np.searchsorted((levels[1:] + levels[:-1]) / 2, x)]
+        elif self.decimals is not None and self.kind != "date":
+            x = np.round(x, self.decimals)
+        if self.kind == "date":
+            return dates.from_number(x, self.unit, self.format)
+        return np.round(x).astype(np.int64) if self.integer else x
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """u(x): identity, log or logit (Column docstring)."""
@@ -121,13 +155,36 @@ def _is_integral(x: np.ndarray) -> bool:
     return bool(np.all(x == np.round(x)))
 
 
+def decimals_of(x: np.ndarray) -> int | None:
+    """The fewest decimals that write every value exactly (0 for integers); None beyond
+    MAX_DECIMALS (real-valued data, left unrounded)."""
+    for d in range(MAX_DECIMALS + 1):
+        scaled = x * 10.0**d
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, np.abs(scaled))):
+            return d
+    return None
+
+
+def identifier_like(s: pd.Series) -> bool:
+    """Text whose values are mostly distinct (names, ids, free text): at least half the rows
+    distinct, or more levels than √rows with most of them seen once — no evidence of a category."""
+    values = s.dropna()
+    if pd.api.types.is_numeric_dtype(values) or dates.is_date(values) or len(values) < 20:
+        return False
+    counts = values.map(lambda v: str(v).strip()).value_counts()
+    many = len(counts) >= 0.5 * len(values)
+    return many or (len(counts) > math.sqrt(len(values)) and counts.median() <= 1)
+
+
 def infer_kind(s: pd.Series) -> str:
     """The detected type of a column (module docstring)."""
     values = s.dropna()
     if len(values) == 0:
         raise DifflabError(f"column {s.name!r}: every cell is missing")
-    if values.nunique() == 1:
+    if _nunique(values) == 1:
         return "constant"
+    if dates.is_date(values):
+        return "date"
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return "categorical"
     x = values.to_numpy(np.float64)
@@ -142,6 +199,18 @@ def infer_kind(s: pd.Series) -> str:
     if x.min() > 0 and _skewness(x) > 1.0:
         return "positive"
     return "numeric"
+
+
+def _nunique(values: pd.Series) -> int:
+    """Distinct values; a column of lists or arrays (parquet) is refused by name."""
+    try:
+        return values.nunique()
+    except TypeError:
+        raise DifflabError(
+            f"column {values.name!r} holds {type(values.iloc[0]).__name__} values (lists or "
+            "arrays); difflab models numbers, dates and categories: leave it out with "
+            f"--drop-columns {values.name}"
+        ) from None
 
 
 def _skewness(x: np.ndarray) -> float:
@@ -179,6 +248,8 @@ def fit_column(
     if kind == "categorical":
         levels = sorted({_plain(v) for v in values}, key=_level_order)
         return Column(name, kind, levels=tuple(levels), encoding=encoding)
+    if kind == "date":
+        return _fit_date(name, values)
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise DifflabError(f"column {name!r}: {kind} needs numbers, found {values.iloc[0]!r}")
     x = values.to_numpy(np.float64)
@@ -193,12 +264,39 @@ def fit_column(
             f"column {name!r}: values {x.min():g}…{x.max():g} outside bounds {bounds}"
         )
     col = Column(name, kind, _is_integral(x), lo=float(x.min()), hi=float(x.max()), bounds=bounds)
+    col = dataclasses.replace(col, decimals=decimals_of(x), grid=_grid(x))
     u = col.transform(x)
     return dataclasses.replace(col, mean=float(u.mean()), std=float(u.std()) or 1.0)
 
 
+def _fit_date(name: str, values: pd.Series) -> Column:
+    """A date column: days (or seconds, when times of day occur) since 1970, standardised."""
+    fmt = None if pd.api.types.is_datetime64_any_dtype(values) else dates.text_format(values)
+    if fmt is None and not pd.api.types.is_datetime64_any_dtype(values):
+        raise DifflabError(
+            f"column {name!r}: a date column needs ISO dates (2024-03-01, 2024-03-01 12:30:00) "
+            f"or datetime values, found {values.iloc[0]!r}"
+        )
+    t = dates.as_datetime(values, fmt)
+    unit = dates.unit_of(t)
+    x = dates.to_number(t, unit)
+    col = Column(name, "date", True, lo=float(x.min()), hi=float(x.max()), unit=unit, format=fmt)
+    std = float(x.std()) or 1.0
+    return dataclasses.replace(col, mean=float(x.mean()), std=std, grid=_grid(x), decimals=0)
+
+
+def _grid(x: np.ndarray) -> tuple:
+    """The observed values of a column with few of them, each seen 5 times on average (samples
+    snap to the nearest: a float column of 6 ages stays 6 ages); () otherwise."""
+    levels = np.unique(x)
+    few = len(levels) <= GRID_LEVELS and len(x) >= 5 * len(levels)
+    return tuple(float(v) for v in levels) if few else ()
+
+
 def _plain(v):
     """numpy scalars → Python (JSON) values; 3.0 in an integer-valued column → 3."""
+    if isinstance(v, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(v).isoformat()
     if isinstance(v, (np.generic,)):
         v = v.item()
     if isinstance(v, float) and v.is_integer():
@@ -208,172 +306,6 @@ def _plain(v):
 
 def _level_order(v) -> tuple:
     return (0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v))
-
-
-@dataclass(frozen=True)
-class TableCodec:
-    """Table ↔ model vectors, column by column (module docstring); stored with the model."""
-
-    columns: tuple[Column, ...]
-
-    @classmethod
-    def fit(
-        cls, df: pd.DataFrame, types: dict | None = None, encoding: str = "onehot"
-    ) -> "TableCodec":
-        """Codec of a complete table; `types`: {name: (kind, bounds)} overrides detection;
-        `encoding` of categories: onehot (the default, by measurement: docs/tables.md) or bits."""
-        types = types or {}
-        unknown = set(types) - set(map(str, df.columns))
-        if unknown:
-            raise DifflabError(f"--column-type: no column {sorted(unknown)[0]!r} in the table")
-        cols = [
-            fit_column(df[c], *types.get(str(c), (None, None)), encoding=encoding)
-            for c in df.columns
-        ]
-        return cls(tuple(cols))
-
-    @property
-    def dim(self) -> int:
-        return sum(c.width for c in self.columns)
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-    @property
-    def categorical(self) -> bool:
-        return any(c.kind == "categorical" for c in self.columns)
-
-    def forward(self, df: pd.DataFrame, missing: bool = False) -> np.ndarray:
-        """N×dim model vectors; missing=True: a missing cell is NaN in its column's dimensions."""
-        df = self._check(df)
-        parts = [self._encode(c, df[c.name], missing) for c in self.columns if c.width]
-        return np.concatenate(parts, axis=1) if parts else np.zeros((len(df), 0))
-
-    def _check(self, df: pd.DataFrame) -> pd.DataFrame:
-        if isinstance(df, np.ndarray):
-            if df.ndim != 2 or df.shape[1] != len(self.columns):
-                raise DifflabError(
-                    f"expected a table with columns {self.names}, got an array of shape {df.shape}"
-                )
-            df = pd.DataFrame(df, columns=self.names)
-        absent = [n for n in self.names if n not in df.columns]
-        if absent:
-            raise DifflabError(f"the table lacks column(s) {absent} that the model was trained on")
-        return df
-
-    def _encode(self, c: Column, s: pd.Series, missing: bool) -> np.ndarray:
-        gone = s.isna().to_numpy()
-        if gone.any() and not missing:
-            raise DifflabError(
-                f"column {c.name!r}: {int(gone.sum())} missing cell(s), first at row "
-                f"{int(np.argmax(gone))}"
-            )
-        if c.kind == "categorical":
-            index = {level_key(v): i for i, v in enumerate(c.levels)}
-            codes = np.array([-1 if g else index.get(level_key(v), -2) for v, g in zip(s, gone)])
-            if (codes == -2).any():
-                bad = s[codes == -2].iloc[0]
-                raise DifflabError(
-                    f"column {c.name!r}: level {bad!r} was not in the training data "
-                    f"({_short(c.levels)})"
-                )
-            out = c.codebook[np.maximum(codes, 0)]
-        else:
-            x = pd.to_numeric(s, errors="coerce").to_numpy(np.float64)
-            if (np.isnan(x) & ~gone).any():
-                bad = s[np.isnan(x) & ~gone].iloc[0]
-                raise DifflabError(f"column {c.name!r}: {bad!r} is not a number")
-            if np.isinf(x).any():
-                raise DifflabError(
-                    f"column {c.name!r}: infinite value at row {int(np.argmax(np.isinf(x)))}"
-                )
-            if c.kind == "positive" and (x[~gone] <= 0).any():
-                raise DifflabError(f"column {c.name!r}: positive, but holds {np.nanmin(x):g}")
-            out = ((c.transform(np.where(gone, c.hi, x)) - c.mean) / c.std)[:, None]
-        return np.where(gone[:, None], np.nan, out)
-
-    def inverse(self, z: np.ndarray) -> pd.DataFrame:
-        """The table of N model vectors: argmax levels, untransformed, clipped, rounded."""
-        z = np.asarray(z, dtype=np.float64)
-        out, at = {}, 0
-        for c in self.columns:
-            block, at = z[:, at : at + c.width], at + c.width
-            out[c.name] = self._decode(c, block, len(z))
-        return pd.DataFrame(out)
-
-    def _decode(self, c: Column, block: np.ndarray, n: int):
-        if c.kind == "constant":
-            return np.full(n, c.value, dtype=object if isinstance(c.value, str) else None)
-        if c.kind == "categorical":
-            levels = np.array(c.levels, dtype=object)
-            picked = levels[(block @ c.codebook.T).argmax(axis=1)]
-            return picked.astype(np.int64) if all(type(v) is int for v in c.levels) else picked
-        x = np.clip(c.untransform(block[:, 0] * c.std + c.mean), c.lo, c.hi)
-        return np.round(x).astype(np.int64) if c.integer else x
-
-    def log_abs_det(self, df: pd.DataFrame) -> np.ndarray:
-        """log|dz/dx| per row (numeric tables only: a category has no density)."""
-        if self.categorical:
-            raise DifflabError(
-                "a table with categorical columns has no density (a mix of discrete and "
-                "continuous values); the likelihood needs numeric columns only"
-            )
-        df = self._check(df)
-        total = np.zeros(len(df))
-        for c in self.columns:
-            if c.width:
-                x = df[c.name].to_numpy(np.float64)
-                total += c.log_dudx(x) - math.log(c.std)
-        return total
-
-    def dequantise(self, df: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, list]:
-        """The rows with each integer column spread over its bin, x + U[−½, ½) (the bins that
-        `inverse` rounds to), for a density that bounds the discrete probability (Theis et al.
-        2016; bin width 1, so no log-width term); real-valued columns are left as they are.
-        Returns the rows and the names of the columns dequantised."""
-        df = self._check(df).copy()
-        names = [c.name for c in self.columns if c.integer and c.kind != "categorical" and c.width]
-        for name in names:
-            df[name] = df[name].to_numpy(np.float64) + rng.uniform(-0.5, 0.5, len(df))
-        return df, names
-
-    def to_dict(self) -> dict:
-        return {"kind": "table", "columns": [_column_dict(c) for c in self.columns]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TableCodec":
-        return cls(
-            tuple(
-                Column(**{**cd, "levels": tuple(cd["levels"]), "bounds": tuple(cd["bounds"])})
-                for cd in d["columns"]
-            )
-        )
-
-
-def _column_dict(c: Column) -> dict:
-    return {**dataclasses.asdict(c), "levels": list(c.levels), "bounds": list(c.bounds)}
-
-
-def describe_columns(codec: TableCodec) -> str:
-    """'2 numeric, 1 positive (log), 1 categorical (3 levels), 1 constant' and the model's dim."""
-    parts = []
-    for kind, note in [
-        ("numeric", ""),
-        ("positive", " (log)"),
-        ("bounded", " (logit)"),
-        ("categorical", ""),
-        ("constant", ""),
-    ]:
-        cols = [c for c in codec.columns if c.kind == kind]
-        if not cols:
-            continue
-        if kind == "categorical":
-            note = f" ({sum(c.width for c in cols)} levels)"
-        ints = sum(c.integer for c in cols)
-        note += f", {ints} of them integers" if ints and kind != "categorical" else ""
-        parts.append(f"{len(cols)} {kind}{note}")
-    return f"columns: {'; '.join(parts)} → {codec.dim} model dimensions"
 
 
 def level_key(v):
@@ -396,8 +328,6 @@ def _short(levels: tuple, k: int = 8) -> str:
 
 __all__ = [
     "Column",
-    "TableCodec",
-    "describe_columns",
     "infer_kind",
     "fit_column",
     "parse_type",

@@ -13,7 +13,7 @@ import torch
 
 from ..checkpoint import CHECKPOINT, load_checkpoint, read_history
 from ..data import Standardiser, check_array
-from ..data.columns import TableCodec
+from ..data.codec import TableCodec
 from ..errors import DifflabError
 from ..runconfig import RunConfig
 from .condition import Condition

@@ -17,7 +17,7 @@ import torch
 from .._version import __version__
 from ..checkpoint import CHECKPOINT, load_checkpoint, write_json
 from ..data import Standardiser, scaler_from_dict
-from ..data.columns import TableCodec
+from ..data.codec import TableCodec
 from ..data.images import PixelScaler
 from ..data.reference import LABEL, hold_out, write_reference
 from ..data.stream import ImageStream

@@ -8,7 +8,7 @@ import torch
 
 from ..autoregressive.wavenet import receptive_field
 from ..data import Standardiser, max_pairwise_distance
-from ..data.columns import TableCodec, describe_columns
+from ..data.codec import TableCodec, describe_columns
 from ..data.images import SIGMA_DATA, PixelScaler
 from ..presets import Preset
 from ..runconfig import RunConfig
