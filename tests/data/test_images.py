@@ -114,3 +114,38 @@ def test_masks():
 def test_channel_axis_must_be_clear():
     with pytest.raises(DifflabError, match="channel axis"):
         to_nchw(np.zeros((2, 5, 6, 7)), "x")
+
+
+def test_16_bit_images_keep_their_levels(tmp_path):
+    """A 16-bit PNG read as 8-bit was clipped to 255: all white. Its levels come back exactly,
+    scaled by 0–65535; streaming reads the same."""
+    from difflab.data.stream import open_stream
+
+    rng = np.random.default_rng(0)
+    deep = [rng.integers(0, 65536, (6, 6), dtype=np.uint16) for _ in range(5)]
+    for i, a in enumerate(deep):
+        Image.fromarray(a).save(tmp_path / f"{i}.png")
+    ims = read_image_folder(tmp_path)
+    assert ims.scaler == PixelScaler(0.0, 65535.0, True)
+    assert np.array_equal(ims.pixels[:, 0], np.stack(deep).astype(np.float64))
+    stream = open_stream(str(tmp_path), split=None)
+    assert stream.scaler == ims.scaler and np.array_equal(stream.pixels(3)[0], deep[3])
+    _png(tmp_path / "5.png", np.zeros((6, 6), dtype=np.uint8))
+    with pytest.raises(DifflabError, match="5.png: 8-bit among 16-bit images"):
+        read_image_folder(tmp_path)
+
+
+def test_palette_and_cmyk_images_and_other_files(tmp_path):
+    """A grey GIF (a palette of greys) is grey; a CMYK JPEG among grey images is named as what it
+    is; a file that is not an image is skipped with a warning naming it."""
+    from difflab.errors import DifflabWarning
+
+    _png(tmp_path / "0.png", np.full((6, 6), 10, dtype=np.uint8))
+    Image.fromarray(np.full((6, 6), 200, dtype=np.uint8)).convert("P").save(tmp_path / "1.gif")
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.warns(DifflabWarning, match=r"skipped 1 file\(s\) that are not images \(notes"):
+        ims = read_image_folder(tmp_path)
+    assert ims.pixels.shape == (2, 1, 6, 6) and ims.pixels[1].max() == 200
+    Image.new("CMYK", (6, 6)).save(tmp_path / "2.jpg")
+    with pytest.raises(DifflabError, match=r"2.jpg: colour \(mode CMYK\) among grey images"):
+        read_image_folder(tmp_path)

@@ -10,12 +10,13 @@ for 8-bit data, rounded, so uint8 in is uint8 out.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DifflabError
+from ..errors import DifflabError, DifflabWarning
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SIGMA_DATA = 0.5
@@ -128,12 +129,19 @@ def read_image_array(path: Path, key: str | None, labels: str | None) -> ImageSe
 
 def read_image_folder(folder: Path, image_size: int | None = None) -> ImageSet:
     """A folder of image files, or one sub-folder per class (as torchvision's ImageFolder): all grey
-    or all RGB, one size unless `image_size` resizes every image to that square."""
+    or all RGB, all 8-bit or all 16-bit (levels 0–65535 kept), one size unless `image_size`
+    resizes every image to that square."""
     paths, labels, classes = folder_layout(folder)
-    images = [_load_image(path, image_size) for path in paths]
-    _check_same(images)
-    pixels = to_nchw(np.stack([im for im, _ in images]), str(folder)).astype(np.float64)
-    return ImageSet(pixels, PixelScaler(0.0, 255.0, True), labels, classes)
+    headers = [(header(path, image_size), path) for path in paths]
+    _check_same(headers)
+    images = [_load_image(path, image_size)[0] for path in paths]
+    pixels = to_nchw(np.stack(images), str(folder)).astype(np.float64)
+    return ImageSet(pixels, folder_scaler(headers), labels, classes)
+
+
+def folder_scaler(headers: list) -> PixelScaler:
+    """0–255, or 0–65535 for 16-bit images (all of one depth: `_check_same`)."""
+    return PixelScaler(0.0, 65535.0 if headers[0][0][1] == 16 else 255.0, True)
 
 
 def folder_layout(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str] | None]:
@@ -141,6 +149,7 @@ def folder_layout(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str
     sub-folder per class; one-line errors for a mixed layout, an empty folder or class."""
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     subdirs = sorted(p for p in folder.iterdir() if p.is_dir())
+    _say_skipped(folder, [p for p in folder.iterdir() if p.is_file() and p not in files])
     if files and subdirs:
         raise DifflabError(f"{folder}: holds both image files and sub-folders; use one layout")
     if not files and not subdirs:
@@ -156,41 +165,93 @@ def folder_layout(folder: Path) -> tuple[list[Path], np.ndarray | None, list[str
 
 def _images_in(folder: Path) -> list[Path]:
     found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    _say_skipped(folder, [p for p in folder.iterdir() if p.is_file() and p not in found])
     if not found:
         raise DifflabError(f"{folder}: empty class folder (no image files)")
     return found
 
 
+def _say_skipped(folder: Path, others: list[Path]) -> None:
+    """One warning naming the files that are not images (hidden files pass silently)."""
+    others = sorted(p.name for p in others if not p.name.startswith("."))
+    if others:
+        shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+        warnings.warn(
+            f"{folder}: skipped {len(others)} file(s) that are not images ({shown})",
+            DifflabWarning,
+            stacklevel=3,
+        )
+
+
+GREY_MODES = ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I", "F")
+DEEP_MODES = ("I;16", "I;16B", "I;16L", "I")  # 16-bit levels, kept as 0–65535
+
+
+def _is_grey(im) -> bool:
+    """A grey mode, or a palette (GIF, some PNGs) whose colours are all grey."""
+    if im.mode in GREY_MODES:
+        return True
+    palette = im.getpalette() if im.mode == "P" else None
+    triples = zip(palette[0::3], palette[1::3], palette[2::3]) if palette else []
+    return bool(palette) and all(r == g == b for r, g, b in triples)
+
+
+def header(path: Path, size: int | None) -> tuple[tuple[int, ...], int, str]:
+    """((H, W) grey or (H, W, 3) colour, 8 or 16 bits, PIL mode) from the file's header alone."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise DifflabError(f"{path}: not an image file")
+    try:
+        with Image.open(path) as im:
+            grey, bits, mode = _is_grey(im), 16 if im.mode in DEEP_MODES else 8, im.mode
+            w, h = (size, size) if size is not None else im.size
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DifflabError(f"{path}: not a readable image ({type(e).__name__})") from None
+    return ((h, w) if grey else (h, w, 3)), bits, mode
+
+
 def _load_image(path: Path, size: int | None) -> tuple[np.ndarray, Path]:
+    """H×W (grey) or H×W×3 pixels: uint8, or uint16 for 16-bit images (never clipped to 255)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
             im.load()
-            mode = "L" if im.mode in ("1", "L", "I;16", "I", "F", "LA") else "RGB"
-            im = im.convert(mode)
+            deep = im.mode in DEEP_MODES
+            im = im.convert("I" if deep else "L" if _is_grey(im) else "RGB")
             if size is not None:
                 im = im.resize((size, size), Image.Resampling.BICUBIC)
+            if deep:
+                return np.clip(np.asarray(im), 0, 65535).astype(np.uint16), path
             return np.asarray(im, dtype=np.uint8), path
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DifflabError(f"{path}: not a readable image ({type(e).__name__})") from None
 
 
-def _check_same(images: list) -> None:
-    """One kind (grey or RGB) and one size: (array or (H, W[, C]) shape, path) pairs."""
-    first, first_path = images[0]
-    first = np.shape(first) if isinstance(first, np.ndarray) else first
-    for im, path in images[1:]:
-        im = np.shape(im) if isinstance(im, np.ndarray) else im
-        if len(im) != len(first):
+def _kind(shape: tuple, mode: str) -> str:
+    if len(shape) == 2:
+        return "grey"
+    return "RGB" if mode in ("RGB", "RGBA") else f"colour (mode {mode})"
+
+
+def _check_same(headers: list) -> None:
+    """One kind (grey or colour), one depth and one size: ((shape, bits, mode), path) pairs."""
+    (first, bits, mode), first_path = headers[0]
+    for (shape, b, m), path in headers[1:]:
+        if len(shape) != len(first):
             raise DifflabError(
-                f"{path}: {'grey' if len(im) == 2 else 'RGB'} among "
-                f"{'grey' if len(first) == 2 else 'RGB'} images (like {first_path.name}); "
-                "convert them to one kind"
+                f"{path}: {_kind(shape, m)} among {_kind(first, mode)} images (like "
+                f"{first_path.name}); convert them to one kind"
             )
-        if im != first:
+        if b != bits:
             raise DifflabError(
-                f"{path}: size {im[1]}×{im[0]} differs from {first_path.name} "
+                f"{path}: {b}-bit among {bits}-bit images (like {first_path.name}); convert "
+                "them to one depth (16-bit levels are kept, never clipped to 8 bits)"
+            )
+        if shape != first:
+            raise DifflabError(
+                f"{path}: size {shape[1]}×{shape[0]} differs from {first_path.name} "
                 f"({first[1]}×{first[0]}); give --image-size N to resize all"
             )
 

@@ -17,12 +17,13 @@ from torch import Tensor
 
 from ..errors import DifflabError
 from .images import (
-    IMAGE_SUFFIXES,
     ImageSet,
     PixelScaler,
     _check_same,
     _load_image,
     folder_layout,
+    folder_scaler,
+    header,
     pixel_range,
     to_nchw,
     train_test_split,
@@ -132,27 +133,12 @@ def _subset(stream: ImageStream, idx: np.ndarray) -> ImageStream:
 
 def _folder_stream(folder: Path, image_size: int | None) -> ImageStream:
     paths, labels, classes = folder_layout(folder)
-    headers = [(_header(p, image_size), p) for p in paths]
+    headers = [(header(p, image_size), p) for p in paths]
     _check_same(headers)
-    h, w, *c = headers[0][0]
+    h, w, *c = headers[0][0][0]
     shape = (c[0] if c else 1, h, w)
-    scaler = PixelScaler(0.0, 255.0, True)
+    scaler = folder_scaler(headers)
     return ImageStream(shape, scaler, tuple(paths), None, None, image_size, labels, classes)
-
-
-def _header(path: Path, size: int | None) -> tuple[int, ...]:
-    """(H, W) for grey, (H, W, 3) for colour, from the header alone (modes as _load_image)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise DifflabError(f"{path}: not an image file")
-    try:
-        with Image.open(path) as im:
-            grey = im.mode in ("1", "L", "I;16", "I", "F", "LA")
-            w, h = (size, size) if size is not None else im.size
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DifflabError(f"{path}: not a readable image ({type(e).__name__})") from None
-    return (h, w) if grey else (h, w, 3)
 
 
 def _array_stream(path: Path, image_size: int | None) -> ImageStream:
