@@ -35,7 +35,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
-        raise DifflabError(f"{path}: directory {directory} does not exist")
+        raise DifflabError(f"{path}: {_not_a_directory(directory)}")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as e:
@@ -52,6 +52,26 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _not_a_directory(directory: Path) -> str:
+    """Why `directory` cannot hold a file: the first part of it that is a file, or missing."""
+    for part in [*reversed(directory.parents), directory]:
+        if part.exists() and not part.is_dir():
+            return f"{part} is a file, not a directory"
+    return f"directory {directory} does not exist"
+
+
+def check_writable_dir(directory: Path) -> None:
+    """Refuse, before any work, a directory that cannot be made or written: a file in the way,
+    or a read-only place."""
+    if directory.exists() and not directory.is_dir():
+        raise DifflabError(f"{directory}: is a file; expected a directory to write the run into")
+    existing = next(p for p in [directory, *directory.parents] if p.exists())
+    if not existing.is_dir():
+        raise DifflabError(f"{directory}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DifflabError(f"{directory}: cannot write in {existing} (read-only or not permitted)")
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -150,3 +151,13 @@ def test_module_entry_point_and_help():
     for cmd in ["train", "sample", "evaluate", "demo"]:
         assert invoke(cmd, "--help").exit_code == 0
     assert "heun" in invoke("samplers").output and "rectified-flow" in invoke("presets").output
+
+
+def test_non_finite_samples_are_never_written_silently():
+    from difflab.cli.sample import _say_non_finite
+    from difflab.errors import DifflabWarning
+
+    with pytest.warns(DifflabWarning, match="1 of 3 samples are not finite"):
+        _say_non_finite(np.array([[0.0, 1.0], [np.nan, 1.0], [2.0, 3.0]]))
+    with pytest.warns(DifflabWarning, match="2 of 2 samples"):
+        _say_non_finite(pd.DataFrame({"a": ["x", "y"], "b": [np.inf, np.nan]}))

@@ -35,8 +35,16 @@ def run_copy(trained, tmp_path):
     "name,content,needle",
     [
         ("empty.csv", "", "empty"),
-        ("ragged.csv", "1,2\n3,4\n5\n", "missing cells (first: row 2, column 'x1')"),
+        ("ragged.csv", "1,2\n3,4\n5\n", "missing cells (first: line 3 of the file, column 'x1')"),
         ("nan.csv", "1,2\nnan,4\n", "missing cells"),
+        ("gap.csv", "# a comment\na,b\n1,2\n\n3,\n", "(first: line 5 of the file, column 'b')"),
+        ("empty-col.csv", "a,b\n1,\n2,\n", "column 'b' has no value in any row; leave it out"),
+        (
+            "twice.csv",
+            "a,b,a\n1,2,3\n4,5,6\n",
+            "the header names column 'a' 2 times (columns 0, 2)",
+        ),
+        ("one-row.csv", "a,b\n1,2\n", "1 row(s); training needs at least 2"),
         ("inf.csv", "1,2\n3,-inf\n", "infinite value at row 1"),
     ],
 )
@@ -194,3 +202,34 @@ def test_read_only_output_directory(run_copy, tmp_path, monkeypatch):
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_guidance_is_refused(run_copy, tmp_path, value):
+    """`--guidance nan` wrote an all-NaN array and exited 0."""
+    r = run("sample", "--run", run_copy, "--n", 5, "--out", tmp_path / "s.npy", "--guidance", value)
+    one_line_error(r, "--guidance must be a finite number")
+    assert not (tmp_path / "s.npy").exists()
+
+
+def test_outputs_where_a_file_stands_in_the_way(run_copy, tmp_path):
+    (tmp_path / "file").write_text("precious")
+    r = run("sample", "--run", run_copy, "--n", 5, "--out", tmp_path / "file" / "s.npy")
+    one_line_error(r, "file is a file, not a directory")
+    r = run("train", "--data", "moons", "--out", tmp_path / "file", "--steps", 5)
+    one_line_error(r, "is a file; expected a directory")
+    assert (tmp_path / "file").read_text() == "precious"
+
+
+def test_labels_of_one_class_are_refused(tmp_path):
+    (tmp_path / "t.csv").write_text("x,y,c\n" + "".join(f"{i},{i % 3},a\n" for i in range(20)))
+    r = run("train", "--data", tmp_path / "t.csv", "--labels", "c", "--out", tmp_path / "r",
+            "--steps", 5)  # fmt: skip
+    one_line_error(r, "every row has class 'a'; a class-conditional model needs two or more")
+    assert not (tmp_path / "r").exists()
+
+
+def test_resuming_with_another_model_names_both(run_copy):
+    r = run("train", "--data", "moons", "--out", run_copy, "--steps", 99, "--model", "made",
+            "--resume")  # fmt: skip
+    one_line_error(r, "the run is a mlp model, not made")

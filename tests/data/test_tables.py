@@ -78,3 +78,14 @@ def test_bad_files_give_one_line_naming_the_file(tmp_path, content, needle):
     with pytest.raises(DifflabError, match=needle) as e:
         read_table(path)
     assert "bad.csv" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_latin1_text_is_read_with_a_warning(tmp_path):
+    """A Latin-1 CSV was refused as 'not UTF-8 text (a binary file?)'; its accents come back."""
+    from difflab.errors import DifflabWarning
+
+    path = tmp_path / "t.csv"
+    path.write_bytes("ville,x\nOrléans,1\nGenève,2\n".encode("latin-1"))
+    with pytest.warns(DifflabWarning, match="not UTF-8 text; read as Latin-1"):
+        df = read_table(path)
+    assert df["ville"].tolist() == ["Orléans", "Genève"] and df["x"].tolist() == [1, 2]

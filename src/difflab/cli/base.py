@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -67,6 +68,28 @@ class FriendlyGroup(click.Group):
             return super().invoke(ctx)
 
 
+class Finite(click.ParamType):
+    """A finite number (NaN and ±inf refused: a guidance of nan wrote all-NaN samples), at least
+    `min` when given; the one-line error names the option."""
+
+    name = "finite float"
+
+    def __init__(self, min: float | None = None):
+        self.min = min
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        name = param.opts[0] if param is not None else "value"
+        if not math.isfinite(number):
+            raise DifflabError(f"{name} must be a finite number, got {value}")
+        if self.min is not None and number < self.min:
+            raise DifflabError(f"{name} must be at least {self.min:g}, got {value}")
+        return number
+
+
 class Positive(click.ParamType):
     """A number > 0 (and at most `limit`, refused with `why`): the one-line error names the
     option."""
@@ -108,8 +131,13 @@ def _at_most(name: str, value: float | None, limit: float, why: str) -> None:
 
 
 def _check_output(path: Path, force: bool) -> None:
+    """Refused before any work: an output that exists (without --force), or a file standing
+    where a directory of its path should be."""
     if path.exists() and not force:
         raise DifflabError(f"{path} exists; use --force to overwrite it")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise DifflabError(f"{path}: {blocking} is a file, not a directory")
 
 
 @click.group(

@@ -10,6 +10,7 @@ import click
 
 from ..data import load_array
 from ..errors import DifflabError
+from .base import Finite
 
 
 def condition_options(fn):
@@ -27,7 +28,7 @@ def condition_options(fn):
             "--guidance",
             default=1.0,
             show_default=True,
-            type=float,
+            type=Finite(),
             metavar="W",
             help="Classifier-free guidance D(∅) + W·(D(K) - D(∅)) with --class: 0 unconditional, "
             "1 conditional, >1 guided (2 NFE per evaluation unless W = 1).",

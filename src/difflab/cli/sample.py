@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..data import save_array
-from ..errors import DifflabError
-from .base import Positive, _check_output, _device, _parse_options, cli
+from ..errors import DifflabError, DifflabWarning
+from .base import Finite, Positive, _check_output, _device, _parse_options, cli
 from .base import _friendly as friendly
 from .common import check_suffix, condition_options, samples_exactly
 
@@ -140,9 +142,24 @@ def sample(
         what = f"exact samples, {run.name}"
     else:
         what = _described(stats, _parse_options(opts)) + condition.describe()
+    _say_non_finite(x)
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({what})")
     _figures(run, x, out, grid, plot, what, condition.cond)
+
+
+def _say_non_finite(x) -> None:
+    """A warning when samples are NaN or infinite (the model or sampler diverged): such a file
+    is never written without saying so."""
+    values = x.select_dtypes("number").to_numpy() if hasattr(x, "select_dtypes") else x
+    bad = int((~np.isfinite(np.asarray(values, dtype=np.float64))).reshape(len(x), -1).any(1).sum())
+    if bad:
+        warnings.warn(
+            f"{bad} of {len(x)} samples are not finite (NaN or inf): the model or the sampler "
+            "diverged; try more --steps, another --sampler, or a longer-trained run",
+            DifflabWarning,
+            stacklevel=2,
+        )
 
 
 def _for_nfe(run, run_dir, nfe: int, tune: bool, given: dict, condition) -> dict:
@@ -230,7 +247,7 @@ def _figures(run, x, out: Path, grid: Path | None, plot: bool, what: str, cls) -
     "--guidance",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=Finite(min=0),
     help="With --class: tune on the guided D_w that `sample --guidance W` uses.",
 )
 @friendly

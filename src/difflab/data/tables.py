@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DifflabError
+from ..errors import DifflabError, DifflabWarning
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
 DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|", "space": r"\s+"}
@@ -63,44 +64,93 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_text(path: Path, delimiter: str | None) -> pd.DataFrame:
-    lines = _sample(path)
-    if not lines:
-        raise DifflabError(f"{path}: no data rows (only blank or # comment lines)")
-    sep = DELIMITERS.get(delimiter, delimiter) if delimiter else _sniff(path, lines)
-    decimal = _decimal(lines, sep)
-    first = _split(lines[0], sep)
-    header = None if all(_is_number(f, decimal) for f in first) else 0
+    sep, decimal, header, encoding = dialect(path, delimiter)
     try:
         df = pd.read_csv(
             path,
             sep=sep,
             decimal=decimal,
             comment="#",
-            header=header,
+            header=0 if header else None,
             skipinitialspace=True,
             skip_blank_lines=True,
+            encoding=encoding,
             engine="c" if sep != r"\s+" else "python",
         )
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
         raise DifflabError(f"{path}: {_first_line(e)}") from None
-    if header is None:
+    if not header:
         df.columns = [f"x{i}" for i in range(df.shape[1])]
     return df
 
 
-def _sample(path: Path) -> list[str]:
-    """The first non-blank, non-comment lines."""
-    out = []
+def dialect(path: Path, delimiter: str | None = None) -> tuple[str, str, bool, str]:
+    """(separator, decimal mark, whether the first line is a header, encoding) of a text table;
+    a header naming a column twice is refused (pandas would rename the second `a` to `a.1`)."""
+    lines, encoding = _sample(path)
+    if not lines:
+        raise DifflabError(f"{path}: no data rows (only blank or # comment lines)")
+    sep = DELIMITERS.get(delimiter, delimiter) if delimiter else _sniff(path, lines)
+    decimal = _decimal(lines, sep)
+    first = _split(lines[0], sep)
+    header = not all(_is_number(f, decimal) for f in first)
+    names = [f.strip() for f in first]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if header and twice:
+        where = [i for i, n in enumerate(names) if n == twice[0]]
+        raise DifflabError(
+            f"{path}: the header names column {twice[0]!r} {len(where)} times (columns "
+            f"{', '.join(map(str, where))}); rename them apart"
+        )
+    return sep, decimal, header, encoding
+
+
+def data_line(path: Path, row: int, delimiter: str | None = None) -> int | None:
+    """The line of the file (1-based) that holds data row `row` (0-based), past the header and
+    blank or comment lines; None for a .parquet file."""
+    if path.suffix.lower() == ".parquet":
+        return None
+    with warnings.catch_warnings():  # the encoding was reported when the table was read
+        warnings.simplefilter("ignore", DifflabWarning)
+        _, _, header, encoding = dialect(path, delimiter)
+    seen = -1 if header else 0
+    with open(path, encoding=encoding) as f:
+        for number, line in enumerate(f, 1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                if seen == row:
+                    return number
+                seen += 1
+    return None
+
+
+def _sample(path: Path) -> tuple[list[str], str]:
+    """The first non-blank, non-comment lines and the encoding they were read in: UTF-8, or
+    Latin-1 for text that is not UTF-8 (with a warning); binary files are refused."""
+    head = path.open("rb").read(1 << 16)
+    if b"\x00" in head:
+        raise DifflabError(f"{path}: not UTF-8 text but a binary file (it holds NUL bytes)")
     try:
-        with open(path, encoding="utf-8-sig", errors="strict") as f:
-            for line in f:
-                if line.strip() and not line.lstrip().startswith("#"):
-                    out.append(line.rstrip("\r\n"))
-                    if len(out) >= _SAMPLE_LINES:
-                        break
-    except UnicodeDecodeError:
-        raise DifflabError(f"{path}: not UTF-8 text (a binary file?)") from None
-    return out
+        head.decode("utf-8-sig")
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # not merely a character cut at the end of the sample
+            encoding = "latin-1"
+            warnings.warn(
+                f"{path}: not UTF-8 text; read as Latin-1 (ISO 8859-1). If its accents look "
+                f"wrong, re-encode it: iconv -f WINDOWS-1252 -t UTF-8 {path.name} > utf8.csv",
+                DifflabWarning,
+                stacklevel=4,
+            )
+        else:
+            encoding = "utf-8-sig"
+    out = []
+    with open(path, encoding=encoding, errors="replace") as f:
+        for line in f:
+            if line.strip() and not line.lstrip().startswith("#"):
+                out.append(line.rstrip("\r\n"))
+                if len(out) >= _SAMPLE_LINES:
+                    break
+    return out, encoding
 
 
 def _sniff(path: Path, lines: list[str]) -> str:

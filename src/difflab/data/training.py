@@ -80,8 +80,18 @@ class TrainingData:
         """Vectors or a table (not images in memory, not a stream)."""
         return not isinstance(self.scaler, PixelScaler) and not isinstance(self.rows, ImageStream)
 
+    def check_size(self) -> None:
+        """At least two rows: σ_max is the largest distance between rows (one image gave 0)."""
+        if len(self.rows) < 2:
+            raise DifflabError(
+                f"{self.spec}: {len(self.rows)} row(s); training needs at least 2 (σ_max is the "
+                "largest distance between them)"
+            )
+
     def checked(self) -> TrainingData:
-        """Labels as int64 indices, one per row, and their class names; one-line errors."""
+        """At least two rows, labels as int64 indices, one per row, and their class names;
+        one-line errors."""
+        self.check_size()
         if self.labels is None:
             return self
         labels, classes = check_labels(self.labels, len(self.rows), self.classes)
@@ -105,6 +115,12 @@ def check_labels(
     ):
         raise DifflabError("labels: expected class indices 0…K-1 (integers)")
     labels = labels.astype(np.int64)
+    if len(np.unique(labels)) < 2:
+        name = classes[labels[0]] if classes and 0 <= labels[0] < len(classes) else labels[0]
+        raise DifflabError(
+            f"labels: every row has class {name!r}; a class-conditional model needs two or more "
+            "classes (train without --labels)"
+        )
     k = len(classes) if classes else int(labels.max()) + 1
     if labels.min() < 0 or labels.max() >= k:
         raise DifflabError(
@@ -182,7 +198,7 @@ def read_training_table(path: str, labels: str | None, opts: TableOptions, log: 
     """(table, labels, class names) of a .csv/.tsv/.txt/.parquet file: the chosen columns, the
     label column taken out, rows with missing cells dropped (drop_na) or refused."""
     from .labels import class_indices
-    from .tables import _column, read_table
+    from .tables import _column, data_line, read_table
 
     df = read_table(path, opts.delimiter, opts.columns, opts.drop_columns)
     unknown = sorted(set(opts.types) - set(df.columns))
@@ -192,17 +208,25 @@ def read_training_table(path: str, labels: str | None, opts: TableOptions, log: 
     if labels is not None:
         name = _column(df, labels, path)
         values, df = df[name], df.drop(columns=[name])
+    empty = [c for c in df.columns if df[c].isna().all()]
+    if empty:
+        raise DifflabError(
+            f"{path}: column {empty[0]!r} has no value in any row; leave it out with "
+            f"--drop-columns {empty[0]}"
+        )
     bad = df.isna().any(axis=1).to_numpy()
     if values is not None:
         if not opts.drop_na:  # a missing label is named as one, not as a missing cell
             indexed = class_indices(values.to_numpy(), f"{path}[{name}]")
-        bad |= values.isna().to_numpy()
+        bad = bad | values.isna().to_numpy()
     if bad.any() and not opts.drop_na:
         row = int(np.argmax(bad))
         missing = df.iloc[row].isna()
         column = df.columns[missing.to_numpy()][0] if missing.any() else name
+        line = data_line(Path(path), row, opts.delimiter)
+        at = f"line {line} of the file" if line else f"row {row}"
         raise DifflabError(
-            f"{path}: {int(bad.sum())} row(s) with missing cells (first: row {row}, column "
+            f"{path}: {int(bad.sum())} row(s) with missing cells (first: {at}, column "
             f"{column!r}); --drop-na trains on the complete rows, then `difflab inpaint` fills them"
         )
     if bad.any():

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .._version import __version__
-from ..checkpoint import CHECKPOINT, load_checkpoint, write_json
+from ..checkpoint import CHECKPOINT, check_writable_dir, load_checkpoint, write_json
 from ..data import Standardiser, scaler_from_dict
 from ..data.codec import TableCodec
 from ..data.images import PixelScaler
@@ -54,11 +54,11 @@ def train(
     p(x | c) and, with probability cfg.p_uncond per sample, the unconditional p(x) (guidance)."""
     run_dir = _check_target(Path(out), cfg, resume, force)
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    data, kept, heldout = _split(TrainingData.of(data), log)
+    data = TrainingData.of(data).checked()  # before the split: its log line, then an error
     if data.is_vectors and (cfg.hflip or cfg.channels_last):
         flag = "--hflip mirrors" if cfg.hflip else "--channels-last lays out"
         raise DifflabError(f"{flag} images; these data are vectors")
-    data = data.checked()
+    data, kept, heldout = _split(data, log)
     if data.labels is not None:
         model = dataclasses.replace(model, num_classes=len(data.classes))
     env = setup(cfg.device, cfg.batch_size)
@@ -83,6 +83,7 @@ def _check_target(run_dir: Path, cfg: TrainConfig, resume: bool, force: bool) ->
         )
     if resume and not (run_dir / CHECKPOINT).exists():
         raise DifflabError(f"{run_dir}: nothing to resume (no {CHECKPOINT})")
+    check_writable_dir(run_dir)
     return run_dir
 
 
@@ -148,7 +149,10 @@ def _train(
     first, before = state.step, state.elapsed
     state.env, state.loss_fn = env, _wrap(state.objective, env, cfg.compile)
     if env.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DifflabError(f"{run_dir}: cannot make the run directory ({e.strerror})") from None
         write_json(run_dir / "config.json", run_config.to_dict())
     log(describe(run_config, preset, env, data.standardise))
     run_loop(state, batches, cfg, run_dir, run_config, progress)
@@ -250,6 +254,11 @@ def _wrap(objective: torch.nn.Module, env: DistEnv, compile: bool = False) -> to
 
 def _check_recipe(saved: RunConfig, preset: str | None, classes, model: ModelConfig) -> None:
     """A resumed run keeps its preset, classes and model (checked before any data is read)."""
+    if saved.model.type != model.type:
+        raise DifflabError(
+            f"cannot resume: the run is a {saved.model.type} model, not {model.type} "
+            f"(give --model {saved.model.type}, or train a new run with --force)"
+        )
     if saved.preset != preset:
         raise DifflabError(
             f"cannot resume: the run was trained with preset {saved.preset!r}, not {preset!r}"
