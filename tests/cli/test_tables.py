@@ -172,3 +172,31 @@ def test_numeric_table_likelihood_says_what_it_dequantised(tmp_path):
         run("likelihood", "--run", tmp_path / "r", "--data", path, "--dequantise", 1),
         "a table's integer columns are dequantised by their own bins",
     )
+
+
+def test_a_labelled_table_keeps_its_label(tmp_path):
+    """`sample --class` wrote a table without its label column; inpaint refused rows that carry
+    their own label. Samples now carry their class, and rows are conditioned on their own."""
+    from difflab.data.labels import class_indices
+    from difflab.errors import DifflabError
+    from difflab.run import load_run
+    from difflab.training import ModelConfig, TrainConfig, TrainingData, train
+
+    df = _frame()
+    y, classes = class_indices(df["city"].to_numpy(), "city")
+    rows = TrainingData(df.drop(columns=["city"]), labels=y, classes=classes, labels_from="city")
+    out = train(rows, "edm", tmp_path / "r", TrainConfig(steps=20, batch_size=64),
+                ModelConfig(width=16, depth=1), progress=False, log=lambda *_: None)  # fmt: skip
+    r = load_run(out)
+    x = r.sample(6, steps=4, cond="Rome")
+    assert x["city"].tolist() == ["Rome"] * 6
+    x = r.sample(3, steps=4, cond=["Oslo", "Paris", "Rome"])
+    assert x["city"].tolist() == ["Oslo", "Paris", "Rome"]
+    assert "city" not in r.sample(3, steps=4, unconditional=True)
+    known = df.head(4).copy()
+    known.loc[:, "x"] = np.nan
+    filled = r.inpaint(known, steps=4, particles=4)  # each row on its own class: no refusal
+    assert filled["city"].tolist() == known["city"].tolist() and filled["x"].notna().all()
+    known.loc[2, "city"] = None
+    with pytest.raises(DifflabError, match="column 'city': 1 row"):
+        r.inpaint(known, steps=4)

@@ -66,6 +66,11 @@ def _class_order(name: str) -> tuple:
         return (1, 0.0, name)
 
 
+def tidy_label(value) -> str:
+    """A label value as its class name: stripped text, '3.0' → '3' (as `class_indices` names)."""
+    return _tidy(str(value).strip())
+
+
 def _tidy(name: str) -> str:
     """'3.0' → '3': a float column of integer classes reads as integers."""
     try:

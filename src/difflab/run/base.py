@@ -14,6 +14,7 @@ import torch
 from ..checkpoint import CHECKPOINT, load_checkpoint, read_history
 from ..data import Standardiser, check_array
 from ..data.codec import TableCodec
+from ..data.labels import tidy_label
 from ..errors import DifflabError
 from ..runconfig import RunConfig
 from .condition import Condition
@@ -123,6 +124,8 @@ class TrainedRun(Evaluation):
         N×C×H×W images (pixel units); a table's missing cells are its empty ones (no mask). Row i
         depends only on (seed, i); lower `batch_size` for large images (smc holds K copies)."""
         condition = Condition(cond, guidance, unconditional)
+        if self.is_table:
+            condition = self._row_condition(known, condition)
         how = dict(method=method, steps=steps, seed=seed, batch_size=batch_size, stats=stats)
         how.update(condition=condition, **options)
         if self.is_table:
@@ -145,6 +148,38 @@ class TrainedRun(Evaluation):
         z = np.where(mask, self.standardiser.forward(np.where(mask, known, 0.0)), np.nan)
         filled = self.standardiser.inverse(self._inpaint_codes(z, mask, **how))
         return np.where(mask, known, filled)
+
+    @property
+    def label_column(self) -> str | None:
+        """The table column the classes came from (`train --labels COLUMN`), if any."""
+        data = self.config.data
+        return data.labels if self.is_table and data.classes and data.labels else None
+
+    def _with_labels(self, samples, labels: torch.Tensor | None):
+        """A table's samples with each row's class in the label column; other samples as
+        they are (and rows of the null class, −1, without one)."""
+        if self.label_column is None or labels is None:
+            return samples
+        names = np.array([*self.classes, None], dtype=object)[labels.cpu().numpy()]
+        return samples.assign(**{self.label_column: names})
+
+    def _row_condition(self, known, condition: Condition) -> Condition:
+        """Rows that carry their label column, filled, are each conditioned on their own class
+        unless a class or unconditional was given."""
+        column = self.label_column
+        if condition.cond is not None or condition.unconditional or column is None:
+            return condition
+        if not isinstance(known, pd.DataFrame) or column not in known.columns:
+            return condition
+        gone = known[column].isna().to_numpy()
+        if gone.any():
+            raise DifflabError(
+                f"column {column!r}: {int(gone.sum())} row(s) without a class (first: row "
+                f"{int(np.argmax(gone))}); fill them, or give a class (--class K) or "
+                "--unconditional"
+            )
+        names = [tidy_label(v) for v in known[column]]
+        return Condition(names, condition.guidance, condition.unconditional)
 
     def _inpaint_table(self, known: pd.DataFrame, how: dict) -> pd.DataFrame:
         """A table's missing cells (NaN, None, empty) completed; observed cells kept as given."""

@@ -101,8 +101,12 @@ class Condition:
         self.check(data, where)
         if not data.classes or self.unconditional:
             return base
-        k = labels if labels is not None else self.cond
-        k = k if isinstance(k, torch.Tensor) else data.class_index(k)
+        if labels is not None or isinstance(self.cond, torch.Tensor):
+            k = labels if labels is not None else self.cond
+        elif isinstance(self.cond, (str, int, np.integer)):
+            k = data.class_index(self.cond)
+        else:  # one class per sample
+            k = self.labels(data, len(self.cond))
         return Conditioned(base, k) if self.guidance == 1.0 else cfg(base, k, self.guidance)
 
 

@@ -121,7 +121,8 @@ class Run(TunedGrids, TrainedRun):
             low, high, grid_name = float(sigmas[-2]), float(sigmas[0]), spec.grid_name()
             stats.update(info, sigma_min=low, sigma_max=high, steps=len(sigmas) - 1)
             stats.update(sampler=spec.sampler, grid=grid_name)
-        return self.standardiser.inverse(torch.cat(out).double().numpy())
+        samples = self.standardiser.inverse(torch.cat(out).double().numpy())
+        return self._with_labels(samples, labels)
 
     def conditioned(self, cond, guidance: float = 1.0, unconditional: bool = False):
         """The two-argument denoiser to sample: D(·, c), guided D_w, or the unconditional D(·, ∅);
@@ -207,7 +208,7 @@ class Run(TunedGrids, TrainedRun):
     ) -> np.ndarray:
         """The model-space core of inpaint: z (NaN where missing) with mask → completed z."""
         data = self.config.data
-        denoiser = condition.denoiser(self.denoiser, data, self.path)
+        condition.check(data, self.path)
         sigmas = self.sigmas(steps or {"replace": 18, "repaint": 50}.get(method, SMC_LEVELS))
         labels = condition.labels(data, len(z))
         info: dict = {}
@@ -220,6 +221,9 @@ class Run(TunedGrids, TrainedRun):
         for rows in chunks(len(z), batch_size):
             noise = _noise(seed, rows, self.shape, device, stream=2, copies=k)
             index = None if labels is None else labels[rows]
+            # smc evaluates K particles per row, rows repeated in place (sampling.inpaint.smc)
+            bound = None if index is None else index.repeat_interleave(k).to(device)
+            denoiser = condition.denoiser(self.denoiser, data, self.path, bound)
             observed = torch.from_numpy(mask[rows]).to(device)
             known = z[rows].float().to(device)
             how.update(noise=noise, prior_index=index)

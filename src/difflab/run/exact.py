@@ -94,7 +94,8 @@ class FlowRun(TrainedRun):
             out.append(self.flow.sample(z, *extra).cpu())
         if stats is not None:
             stats["nfe"] = self.dim if self.is_autoregressive else 1
-        return self.standardiser.inverse(torch.cat(out).double().numpy())
+        samples = self.standardiser.inverse(torch.cat(out).double().numpy())
+        return self._with_labels(samples, label)
 
     def _inpaint_codes(
         self,
