@@ -207,7 +207,7 @@ def image_figures(
     """samples.png: a grid of x; classes.png (labelled run): class × guidance w = 0, 1, 2, 3, two
     samples each; inpainting.png: the seed's left half blacked out on 8 held-out images:
     originals, masked, four completions each (smc with `particles`)."""
-    from .data.images import image_mask, load_images
+    from .data.images import image_mask
 
     lo, hi = run.standardiser.lo, run.standardiser.hi
     plots.image_grid(x[:64], out / "samples.png", title, lo, hi)
@@ -229,7 +229,7 @@ def image_figures(
             ncol=2 * len(GUIDANCE),
             row_labels=shown,
         )
-    test = load_images(run.config.data.spec, split="test", image_size=run.shape[-1]).pixels[:8]
+    test = run.held_out_images().pixels[:8]
     labelled = {"unconditional": True} if run.classes else {}
     completion_grid(
         run,

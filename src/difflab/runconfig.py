@@ -27,6 +27,8 @@ class DataInfo:
     # per class, the data's covariance [K][D][D] (D ≤ 64) or variances [K][*shape]: the prior's
     # spread (runs from before it: None, then the prior keeps σ_data² for the class's spread)
     class_covs: list | None = None
+    holdout: float = 0.2  # tables and images: the fraction held out (the fixed split's seed 0)
+    validation: str | None = None  # the user's own held-out rows (a file or folder) instead
 
     @property
     def dim(self) -> int:

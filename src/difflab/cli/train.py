@@ -12,10 +12,10 @@ from ..data import save_array
 from ..data.columns import parse_type
 from ..data.tables import DELIMITERS
 from ..data.training import TableOptions, load_training_data, wants_images
-from ..errors import DifflabError, Interrupted
+from ..errors import Interrupted
 from ..models import choose_model
 from ..presets import get_preset
-from .base import Positive, _device, cli, format_metrics
+from .base import Finite, Positive, _device, cli, format_metrics
 from .base import _friendly as friendly
 from .common import is_main, loss_figure, names
 
@@ -55,7 +55,12 @@ from .common import is_main, loss_figure, names
 @click.option(
     "--out", required=True, type=click.Path(path_type=Path), help="Run directory to write."
 )
-@click.option("--steps", type=Positive(), help="Train until this many optimiser steps in total.")
+@click.option(
+    "--steps",
+    type=Positive(),
+    help="Train until this many optimiser steps in total. Without --steps or --seconds, a table "
+    "or images train until the held-out loss stops improving, and keep the best checkpoint.",
+)
 @click.option(
     "--seconds", type=Positive(float), help="Train for this many seconds (of this invocation)."
 )
@@ -187,6 +192,21 @@ from .common import is_main, loss_figure, names
 @click.option(
     "--hflip", is_flag=True, help="Images: mirror each drawn image left–right with probability 1/2."
 )
+@click.option(
+    "--holdout",
+    type=Finite(min=0),
+    default=None,
+    metavar="FRACTION",
+    help="Tables and images: the fraction of rows held out (a fixed split) for evaluate, report "
+    "and stopping by itself; 0 trains on every row  [default: 0.2]",
+)
+@click.option(
+    "--validation",
+    default=None,
+    metavar="FILE",
+    help="Tables and images: your own held-out rows (a table with the same columns, or images); "
+    "every row of --data trains, and evaluate, report and the stop use these.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run in --out.")
 @friendly
@@ -225,6 +245,8 @@ def train(
     workers,
     channels_last,
     hflip,
+    holdout,
+    validation,
     resume,
     force,
 ):
@@ -232,8 +254,6 @@ def train(
     autoregressive model); writes config.json, checkpoint.safetensors, loss.json, loss.png."""
     from ..training import TrainConfig
 
-    if steps is None and seconds is None:
-        raise DifflabError("give a budget: --steps N or --seconds S")
     images = wants_images(data, model_type, stream)
     sizes = dict(width=width, depth=depth, layers=layers, channels=channels)
     model = choose_model(model_type, images, preset, components=components, order=order, **sizes)
@@ -242,7 +262,8 @@ def train(
     types = dict((n, (k, b)) for n, k, b in map(parse_type, column_types))
     table = TableOptions(delimiter, names(columns), names(drop_columns), types, drop_na)
     how = dict(key=key, n_toy=n_toy, seed=seed, images=images, image_size=image_size)
-    rows = load_training_data(data, labels, stream=stream, table=table, log=click.echo, **how)
+    how.update(holdout=holdout, validation=validation, stream=stream, table=table)
+    rows = load_training_data(data, labels, log=click.echo, **how)
     rows = dataclasses.replace(rows, standardise=not no_standardise)
     cfg = TrainConfig(
         steps=steps,

@@ -301,6 +301,7 @@ def load_images(
     labels: str | None = None,
     image_size: int | None = None,
     split: str | None = "train",
+    test_fraction: float = 0.2,
 ) -> ImageSet:
     """Images by name (digits, faces), a folder, or an .npy/.npz array, with a fixed 80/20
     train/test split (`split` 'train', 'test', or None for all): models train on 'train', image
@@ -322,7 +323,7 @@ def load_images(
                 f"{path}: expected a folder of images or an .npy/.npz array of images"
             )
     if split is not None:
-        train, test = train_test_split(len(images.pixels))
+        train, test = train_test_split(len(images.pixels), test_fraction)
         idx = train if split == "train" else test
         labels = None if images.labels is None else images.labels[idx]
         images = ImageSet(images.pixels[idx], images.scaler, labels, images.classes)

@@ -23,18 +23,25 @@ SPLIT, LABEL = "__split__", "__label__"
 TABLE, ARRAY = "reference.parquet", "reference.safetensors"
 
 
-def hold_out(df: pd.DataFrame, labels: np.ndarray | None, log=print) -> tuple:
-    """(training rows, held-out rows or None, training labels): the fixed 80/20 split of images;
-    class labels travel as a column LABEL of both parts (stored with them, not modelled)."""
+def hold_out(
+    df: pd.DataFrame, labels: np.ndarray | None, log=print, fraction: float = 0.2
+) -> tuple:
+    """(training rows, held-out rows or None, training labels): the fixed split (seed 0) with
+    `fraction` held out, 0 for none; class labels travel as a column LABEL of both parts (stored
+    with them, not modelled)."""
     if labels is not None:
         df = df.assign(**{LABEL: np.asarray(labels)})
-    if len(df) < MIN_HOLD_OUT:
+    if fraction == 0:
+        log(f"training on all {len(df)} rows (--holdout 0): metrics get no floor")
+        train, test = np.arange(len(df)), None
+    elif len(df) < MIN_HOLD_OUT:
         log(f"only {len(df)} rows: training on all of them, none held out (metrics get no floor)")
         train, test = np.arange(len(df)), None
     else:
-        train, test = train_test_split(len(df))
+        train, test = train_test_split(len(df), fraction)
         log(
-            f"training on the fixed 80% split ({len(train)} rows); {len(test)} held out for metrics"
+            f"training on the fixed {100 * (1 - fraction):g}% split ({len(train)} rows); "
+            f"{len(test)} held out for metrics (--holdout {fraction:g})"
         )
     part = lambda idx: df.iloc[idx].reset_index(drop=True)  # noqa: E731
     kept = None if labels is None else np.asarray(labels)[train]

@@ -90,6 +90,7 @@ def open_stream(
     labels: str | None = None,
     image_size: int | None = None,
     split: str | None = "train",
+    test_fraction: float = 0.2,
 ) -> ImageStream:
     """A folder or an .npy array as an ImageStream of its `split` (the fixed 80/20 split of
     `load_images`); labels of a folder come from its class sub-folders (`labels` = 'class')."""
@@ -107,7 +108,7 @@ def open_stream(
         )
     if split is None:
         return stream
-    train, test = train_test_split(len(stream))
+    train, test = train_test_split(len(stream), test_fraction)
     idx = train if split == "train" else test
     return _subset(stream, idx)
 

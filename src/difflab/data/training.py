@@ -49,7 +49,10 @@ class TrainingData:
     when given, else fitted with `column_types`), class `labels` [N] in 0…K-1 with their names
     `classes`, and provenance for config.json: `spec` (a toy name, a resolved path, 'array') and
     `labels_from` (the column, .npz key or 'component'/'class' the labels came from).
-    standardise=False trains vectors in their own units."""
+    standardise=False trains vectors in their own units. Tables and images hold out `holdout`
+    of their rows (the fixed split; 0: none) for metrics and for stopping by themselves, or train
+    on every row and measure against `heldout` rows (with `heldout_labels`), the user's own, read
+    from `validation`."""
 
     rows: object
     spec: str = "array"
@@ -59,6 +62,10 @@ class TrainingData:
     scaler: object = None
     standardise: bool = True
     column_types: dict | None = None
+    holdout: float = 0.2
+    heldout: object = None
+    heldout_labels: np.ndarray | None = None
+    validation: str | None = None
 
     @classmethod
     def of(cls, data) -> TrainingData:
@@ -146,17 +153,22 @@ def load_training_data(
     stream: bool = False,
     table: TableOptions = TableOptions(),
     log: Log = print,
+    holdout: float | None = None,
+    validation: str | None = None,
 ) -> TrainingData:
     """The data `difflab train --data SPEC` names: vectors (a toy set or a file; labels from a
     column, an .npz array or a toy mixture's components), a table (.csv/.tsv/.txt/.parquet), or
     images (a built-in set, a folder, an array; 'class' for their own labels), streamed from
-    disk with `stream`."""
+    disk with `stream`. Tables and images hold out `holdout` (default 0.2) of their rows, or
+    train on all of them and hold out the `validation` file's (folder's) instead."""
     if table.given and not is_table_file(spec):
         raise DifflabError(
             f"--delimiter/--columns/--column-type/--drop-na read tables; {spec} is not"
         )
     where = str(Path(spec).resolve()) if Path(spec).exists() else spec
-    common = {"spec": where, "labels_from": labels}
+    common = {"spec": where, "labels_from": labels, "holdout": _fraction(holdout, validation)}
+    if validation is not None:
+        common["validation"] = str(Path(validation).resolve())
     if images:
         return _images(spec, labels, key, image_size, stream, log, common)
     if image_size is not None:
@@ -166,32 +178,104 @@ def load_training_data(
     if is_table_file(spec):
         df, y, classes = read_training_table(spec, labels, table, log)
         types = table.types or None
-        return TrainingData(df, labels=y, classes=classes, column_types=types, **common)
+        data = TrainingData(df, labels=y, classes=classes, column_types=types, **common)
+        return data if validation is None else _table_validation(data, validation, table, log)
+    if holdout is not None or validation is not None:
+        raise DifflabError(
+            "--holdout/--validation hold out rows of a table or images; vector data are measured "
+            "against fresh draws of a toy set or the rows the run keeps"
+        )
     if labels is None:
         return TrainingData(load_data(spec, n=n_toy, seed=seed, key=key), **common)
     x, y, classes = load_labelled(spec, labels, n=n_toy, seed=seed, key=key)
     return TrainingData(x, labels=y, classes=classes, **common)
 
 
+def _fraction(holdout: float | None, validation: str | None) -> float:
+    """What is held out of the data: 0 with a validation file (every row trains), else
+    `holdout` (default 0.2)."""
+    if validation is not None and holdout:
+        raise DifflabError(
+            "give --holdout or --validation, not both (a validation file holds out "
+            "its own rows; every row of --data trains)"
+        )
+    if holdout is not None and not 0 <= holdout < 1:
+        raise DifflabError(f"--holdout must lie in [0, 1), got {holdout}")
+    return 0.0 if validation is not None else (0.2 if holdout is None else holdout)
+
+
+def _table_validation(data: TrainingData, path: str, opts: TableOptions, log) -> TrainingData:
+    """The user's held-out table: the same columns and label column, its classes those of the
+    training rows."""
+    df, y, classes = read_training_table(path, data.labels_from, opts, log)
+    missing = sorted(set(data.rows.columns) - set(df.columns))
+    if missing:
+        raise DifflabError(f"{path}: --validation lacks column {missing[0]!r} of the data")
+    df = df[list(data.rows.columns)]
+    labels = None if y is None else _same_classes(y, classes, data.classes, path)
+    log(f"held out for metrics: the {len(df)} rows of {path} (--validation)")
+    return dataclasses.replace(data, heldout=df, heldout_labels=labels)
+
+
+def _same_classes(y: np.ndarray, names: list[str], classes: list[str], where: str) -> np.ndarray:
+    """Validation labels as indices of the training classes; an unknown class is refused."""
+    unknown = sorted(set(names) - set(classes))
+    if unknown:
+        raise DifflabError(f"{where}: class {unknown[0]!r} is not among the data's {classes}")
+    return np.array([classes.index(names[i]) for i in y], dtype=np.int64)
+
+
 def _images(spec, labels, key, image_size, stream, log, common) -> TrainingData:
-    """Images for training: the fixed 80% train split, in memory or streamed."""
+    """Images for training: the fixed train split (or all, with a validation folder), in memory
+    or streamed; the held-out images beside them (not for a stream)."""
     own = labels == "class"
     load = open_stream if stream else load_images
-    ims = load(spec, key=key, labels=None if own else labels, image_size=image_size)
+    fraction = common["holdout"]
+    ims = load(
+        spec, key=key, labels=None if own else labels, image_size=image_size, test_fraction=fraction
+    )
     if own and ims.labels is None:
         raise DifflabError(
             f"{spec}: these images carry no classes (a folder needs one sub-folder per class)"
         )
+    held = (
+        f"the images of {common['validation']} are held out"
+        if common.get("validation")
+        else f"the other {100 * fraction:g}% is held out"
+    )
     log(
-        f"{spec}: training on the fixed 80% train split ({len(ims)} images"
+        f"{spec}: training on the fixed {100 * (1 - fraction):g}% train split ({len(ims)} images"
         + (", streamed" if stream else "")
-        + "); the other 20% is held out for image metrics"
+        + f"); {held} for image metrics"
     )
     y, classes = (ims.labels, ims.classes) if labels is not None else (None, None)
     if stream:
         rows = dataclasses.replace(ims, labels=y, classes=classes)
         return TrainingData(rows, labels=y, classes=classes, **common)
-    return TrainingData(ims.pixels, labels=y, classes=classes, scaler=ims.scaler, **common)
+    data = TrainingData(ims.pixels, labels=y, classes=classes, scaler=ims.scaler, **common)
+    return dataclasses.replace(data, **held_out_images(spec, data, key, image_size))
+
+
+def held_out_images(spec: str, data: TrainingData, key, image_size) -> dict:
+    """{'heldout': pixels, 'heldout_labels': …} of the images held out: the validation folder
+    (or array), or the test part of the fixed split; {} when none."""
+    if data.validation is not None:
+        ims = load_images(data.validation, key=key, split=None, image_size=image_size)
+        if ims.shape != tuple(data.rows.shape[1:]):
+            raise DifflabError(
+                f"{data.validation}: images of shape {ims.shape}, the data's are "
+                f"{tuple(data.rows.shape[1:])}"
+            )
+    elif data.holdout > 0:
+        ims = load_images(
+            spec, key=key, split="test", image_size=image_size, test_fraction=data.holdout
+        )
+    else:
+        return {}
+    labels = ims.labels if data.labels is not None else None
+    if labels is not None and ims.classes != data.classes:
+        labels = _same_classes(labels, ims.classes, data.classes, str(data.validation))
+    return {"heldout": ims.pixels, "heldout_labels": labels}
 
 
 def read_training_table(path: str, labels: str | None, opts: TableOptions, log: Log) -> tuple:

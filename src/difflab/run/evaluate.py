@@ -144,11 +144,30 @@ class Evaluation:
         return self._classifier_for(*self._image_splits(spec or self.config.data.spec))
 
     def _image_splits(self, spec: str) -> tuple:
+        """(training images, held-out images) of `spec`: the run's own split (its --holdout,
+        or its --validation images) when `spec` is the run's data."""
         from ..data.images import load_images
 
-        return tuple(
-            load_images(spec, split=s, image_size=self.shape[-1]) for s in ("train", "test")
-        )
+        size, data = self.shape[-1], self.config.data
+        if spec != data.spec:
+            return tuple(load_images(spec, split=s, image_size=size) for s in ("train", "test"))
+        train = load_images(spec, split="train", image_size=size, test_fraction=data.holdout)
+        return train, self.held_out_images()
+
+    def held_out_images(self):
+        """The images the run held out: its --validation images, or the test part of its
+        data's fixed split."""
+        from ..data.images import load_images
+
+        size, data = self.shape[-1], self.config.data
+        if data.validation:
+            return load_images(data.validation, split=None, image_size=size)
+        if data.holdout == 0:
+            raise DifflabError(
+                f"{self.path}: trained on every image (--holdout 0): no held-out images to "
+                "measure against (give --reference IMAGES)"
+            )
+        return load_images(data.spec, split="test", image_size=size, test_fraction=data.holdout)
 
     def _classifier_for(self, train, test) -> tuple:
         from ..image_metrics import train_classifier

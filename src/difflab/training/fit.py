@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .._version import __version__
@@ -29,7 +30,9 @@ from ..runconfig import DataInfo, RunConfig
 from .batches import InMemory, Streamed
 from .config import TrainConfig
 from .distributed import DistEnv, setup, teardown
+from .early import EarlyStop
 from .loop import run_loop
+from .objectives import OBJECTIVES
 from .prepare import class_moments, data_covariance, describe, prepare_data
 from .state import ema_update, load_state, make_state
 
@@ -59,6 +62,11 @@ def train(
         flag = "--hflip mirrors" if cfg.hflip else "--channels-last lays out"
         raise DifflabError(f"{flag} images; these data are vectors")
     data, kept, heldout = _split(data, log)
+    if cfg.steps is None and cfg.seconds is None and data.heldout is None:
+        raise DifflabError(
+            "give a training budget (steps or seconds): training stops by itself only where rows "
+            "are held out (a table or images, with --holdout > 0 or --validation)"
+        )
     if data.labels is not None:
         model = dataclasses.replace(model, num_classes=len(data.classes))
     env = setup(cfg.device, cfg.batch_size)
@@ -74,9 +82,7 @@ def train(
 
 
 def _check_target(run_dir: Path, cfg: TrainConfig, resume: bool, force: bool) -> Path:
-    """The run directory, refused before any work: no budget, a run there, nothing to resume."""
-    if cfg.steps is None and cfg.seconds is None:
-        raise DifflabError("give a training budget: steps or seconds")
+    """The run directory, refused before any work: a run there, nothing to resume, no place."""
     if (run_dir / CHECKPOINT).exists() and not (resume or force):
         raise DifflabError(
             f"{run_dir} already holds a run; use --resume to continue it or --force to overwrite"
@@ -94,11 +100,21 @@ def _split(data: TrainingData, log) -> tuple[TrainingData, object, object]:
     if not data.is_table:
         return data, data.rows, None
     codec = data.scaler
-    if not isinstance(codec, TableCodec):
-        codec = TableCodec.fit(data.rows, data.column_types)
-    kept, heldout, labels = hold_out(data.rows, data.labels, log)
+    if not isinstance(codec, TableCodec):  # on every row: held-out levels are known
+        every = pd.concat([data.rows, data.heldout]) if data.heldout is not None else data.rows
+        codec = TableCodec.fit(every, data.column_types)
+    if data.heldout is not None:  # the user's own held-out rows
+        kept, heldout, labels = data.rows, data.heldout, data.labels
+        if labels is not None:
+            kept = kept.assign(**{LABEL: labels})
+            heldout = heldout.assign(**{LABEL: data.heldout_labels})
+    else:
+        kept, heldout, labels = hold_out(data.rows, data.labels, log, data.holdout)
     rows = kept.drop(columns=[LABEL], errors="ignore")
-    return dataclasses.replace(data, rows=rows, labels=labels, scaler=codec), kept, heldout
+    held = None if heldout is None else heldout.drop(columns=[LABEL], errors="ignore")
+    held_labels = None if heldout is None or labels is None else heldout[LABEL].to_numpy()
+    data = dataclasses.replace(data, rows=rows, labels=labels, scaler=codec, heldout=held)
+    return dataclasses.replace(data, heldout_labels=held_labels), kept, heldout
 
 
 def _quiet(*_args) -> None:
@@ -140,6 +156,7 @@ def _train(
     run_config = _run_config(data, scaled, preset, model, cfg, env)
     batches = _batches(data.rows, scaled.z, data.labels, cfg, env)
     state = make_state(preset, scaled.shape, model, cfg)
+    early = _early_stop(data, scaled, state, preset, model, cfg)
     if saved is not None:  # its recipe, classes, model and data shape were checked
         load_state(state, *saved[0])
         log(f"resuming {run_dir} from step {state.step}")
@@ -155,13 +172,31 @@ def _train(
             raise DifflabError(f"{run_dir}: cannot make the run directory ({e.strerror})") from None
         write_json(run_dir / "config.json", run_config.to_dict())
     log(describe(run_config, preset, env, data.standardise))
-    run_loop(state, batches, cfg, run_dir, run_config, progress)
+    if early is not None:
+        log(
+            f"no budget: training until the held-out loss stops improving (checked every "
+            f"{early.every} steps)"
+        )
+    run_loop(state, batches, cfg, run_dir, run_config, progress, early)
     now = f" (now at step {state.step})" if first else ""
     log(
         f"trained {state.step - first} steps{now} in {state.elapsed - before:.1f} s; "
         f"final loss {state.history[-1][1]:.4f}"
     )
+    if early is not None:
+        log(early.summary(state.step))
     return run_dir
+
+
+def _early_stop(data, scaled: Scaled, state, preset: Preset, model: ModelConfig, cfg):
+    """Without a budget: the held-out loss of the EMA model on the held-out rows."""
+    if cfg.steps is not None or cfg.seconds is not None:
+        return None
+    x0 = torch.as_tensor(scaled.scaler.forward(data.heldout), dtype=torch.float32)
+    labels = data.heldout_labels if data.labels is not None else None
+    labels = None if labels is None else torch.as_tensor(labels, device=cfg.device)
+    objective = OBJECTIVES[model.kind](state.ema, preset, cfg.p_uncond)
+    return EarlyStop.of(objective, x0.to(cfg.device), labels, cfg.seed)
 
 
 def _saved(run_dir: Path, preset: Preset, classes, model: ModelConfig) -> tuple:
@@ -212,6 +247,8 @@ def _run_config(
         labels=data.labels_from,
         class_means=None if moments is None else moments[0],
         class_covs=None if moments is None else moments[1],
+        holdout=data.holdout,
+        validation=data.validation,
     )
     return RunConfig(
         preset=None if model.is_flow else preset.name,

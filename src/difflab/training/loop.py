@@ -9,18 +9,20 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ..checkpoint import CHECKPOINT
+from ..checkpoint import CHECKPOINT, LOSS, write_json
 from ..errors import DifflabError, Interrupted
 from ..runconfig import RunConfig
 from .batches import InMemory, Streamed
 from .config import TrainConfig
 from .distributed import any_across, barrier, mean_across
+from .early import MAX_STEPS, EarlyStop
 from .state import TrainState, save_state, train_step
 
 
@@ -31,49 +33,36 @@ def run_loop(
     run_dir: Path,
     run_config: RunConfig | dict,
     progress: bool = True,
+    early: EarlyStop | None = None,
 ) -> TrainState:
-    """Train until cfg.steps (total) or cfg.seconds (this call) is reached, checkpointing every
-    cfg.checkpoint_every steps and on SIGINT/SIGTERM (at the next log boundary; then raise
-    Interrupted),
-    so a stopped-and-resumed run equals an uninterrupted one. Ranks decide together."""
-    start, start_elapsed, losses = time.perf_counter(), state.elapsed, []
-    last_log, main = start, state.env.is_main
-    bar = Progress(cfg, state.step, progress and main)
+    """Train until cfg.steps (total) or cfg.seconds (this call) is reached — or, without either,
+    until `early` (the held-out loss) says stop — checkpointing every cfg.checkpoint_every steps
+    (early: at each new best) and on SIGINT/SIGTERM (at the next log boundary; then raise
+    Interrupted), so a stopped-and-resumed run equals an uninterrupted one. Ranks decide
+    together."""
+    clock = _Clock(time.perf_counter(), state.elapsed)
+    losses: list = []
+
+    def save() -> None:
+        if state.env.is_main:
+            save_state(run_dir, state, run_config)
+
+    bar = Progress(cfg, state.step, progress and state.env.is_main)
     with _stop_on_signals() as stop, contextlib.closing(batches):
-        while True:
-            # a signal stops at the next log boundary (≤ log_every steps), where the history is
-            # complete
-            halt = bool(stop) and state.step % cfg.log_every == 0
-            done = any_across(state.env, _done(state, cfg, time.perf_counter() - start) or halt)
-            if done:
-                break
+        while not _should_stop(state, cfg, clock, stop, early):
             losses.append(train_step(state, batches, cfg))
+            bar.tick(state.step, time.perf_counter() - clock.start)
             if state.step % cfg.log_every == 0:
-                mean = _check_losses(
-                    [mean_across(state.env, torch.stack(losses).mean())], state.step, run_dir
-                )
-                state.history.append([state.step, mean])
-                state.elapsed = start_elapsed + time.perf_counter() - start
-                now = time.perf_counter()
-                rate, last_log = cfg.batch_size * len(losses) / max(now - last_log, 1e-9), now
-                bar.log(state.step, now - start, mean, rate)
-                losses = []
-                if state.step % cfg.checkpoint_every < cfg.log_every and main:
-                    save_state(run_dir, state, run_config)
-    bar.close(state.step, time.perf_counter() - start)
+                losses = _log(state, cfg, losses, run_dir, bar, clock)
+                if early is None and state.step % cfg.checkpoint_every < cfg.log_every:
+                    save()
+            if early is not None and state.step % early.every == 0:
+                early.stop = early.check(state.step, save)
+    bar.close(state.step, time.perf_counter() - clock.start)
     if losses:  # the steps since the last log line
-        state.history.append(
-            [
-                state.step,
-                _check_losses(
-                    [mean_across(state.env, torch.stack(losses).mean())], state.step, run_dir
-                ),
-            ]
-        )
-    state.elapsed = start_elapsed + time.perf_counter() - start
-    if main:
-        save_state(run_dir, state, run_config)
-    barrier(state.env)
+        _log(state, cfg, losses, run_dir, None, clock)
+    state.elapsed = clock.elapsed()
+    _finish(state, run_dir, early, save)
     if stop:
         raise Interrupted(
             f"interrupted by {stop[0]} at step {state.step}; checkpoint written to "
@@ -82,13 +71,57 @@ def run_loop(
     return state
 
 
+@dataclass
+class _Clock:
+    """When this call started, and the run's training time before it."""
+
+    start: float
+    before: float
+
+    def elapsed(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+
+def _should_stop(state, cfg: TrainConfig, clock: _Clock, stop: list, early) -> bool:
+    """The budget is met, the held-out loss says so, or a signal arrived (at a log boundary,
+    where the history is complete, ≤ log_every steps later); every rank agrees."""
+    halt = bool(stop) and state.step % cfg.log_every == 0
+    halt = halt or (early is not None and getattr(early, "stop", False))
+    return any_across(state.env, _done(state, cfg, time.perf_counter() - clock.start) or halt)
+
+
+def _log(state, cfg: TrainConfig, losses: list, run_dir: Path, bar, clock: _Clock) -> list:
+    """One history entry [step, mean loss] (NaN/Inf stops the run), the bar updated; returns
+    the emptied list of step losses."""
+    mean = _check_losses([mean_across(state.env, torch.stack(losses).mean())], state.step, run_dir)
+    state.history.append([state.step, mean])
+    state.elapsed = clock.elapsed()
+    if bar is not None:
+        now = time.perf_counter()
+        rate = cfg.batch_size * len(losses) / max(now - bar.last_log, 1e-9)
+        bar.last_log = now
+        bar.log(state.step, now - clock.start, mean, rate)
+    return []
+
+
+def _finish(state, run_dir: Path, early, save) -> None:
+    """The last checkpoint: the final state, or with a held-out loss the best one already
+    saved (loss.json gets the whole history and the held-out curve)."""
+    if early is None or not early.saved:
+        save()
+    elif state.env.is_main:
+        write_json(run_dir / LOSS, {"step_loss": state.history, "held_out": early.curve})
+    barrier(state.env)
+
+
 class Progress:
     """The training bar: steps with an ETA under a step budget, seconds under a time budget; and one
     warning when throughput falls below a third of its best for three log intervals in a row
     (another process on the cores, or more threads than cores)."""
 
     def __init__(self, cfg: TrainConfig, step: int, enabled: bool):
-        self.by_time = cfg.steps is None
+        self.by_time = cfg.seconds is not None and cfg.steps is None
+        # no budget (stopping by the held-out loss): a step count without a total
         self.total = float(cfg.seconds) if self.by_time else cfg.steps
         self.bar = tqdm(
             total=self.total,
@@ -102,6 +135,12 @@ class Progress:
             else None,
         )
         self.best, self.slow, self.warned = 0.0, 0, not enabled
+        self.last_log = time.perf_counter()
+
+    def tick(self, step: int, seconds: float) -> None:
+        """Every step: the bar moves (and redraws at most once a second) between log lines, so
+        a slow step never looks like a hang."""
+        self._advance(step, seconds)
 
     def log(self, step: int, seconds: float, loss: float, rate: float) -> None:
         self.bar.set_postfix(step=step, loss=f"{loss:.4f}", samples_s=f"{rate:,.0f}", refresh=False)
@@ -148,6 +187,8 @@ def _stop_on_signals():
 
 
 def _done(state: TrainState, cfg: TrainConfig, seconds: float) -> bool:
+    if cfg.steps is None and cfg.seconds is None:  # stopping by the held-out loss: a cap
+        return state.step >= MAX_STEPS
     if cfg.steps is not None and state.step >= cfg.steps:
         return True
     return cfg.seconds is not None and seconds >= cfg.seconds
