@@ -129,3 +129,21 @@ def test_import_difflab_is_light():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_command_line_answers_before_torch():
+    """`difflab --help`, `--version` and a refused option load neither torch nor pandas: the
+    command modules import the library inside their bodies."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from difflab.cli import cli\n"
+        "r = CliRunner().invoke(cli, ['--help'])\n"
+        "assert r.exit_code == 0 and 'train' in r.output, r.output\n"
+        "r = CliRunner().invoke(cli, ['sample', '--run', 'x', '--n', '0', '--out', 'y.npy'])\n"
+        "assert r.exit_code == 2 and '--n must be positive' in r.output, r.output\n"
+        "heavy = [m for m in ('torch', 'pandas') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -141,7 +141,7 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
     labelled = (
         {"unconditional": True} if run.classes else {}
     )  # the page shows p(x), then each class
-    x = run.sample(n, seed=seed, stats=stats, **labelled)
+    x = run.sample(n, seed=seed, stats=stats, progress=True, **labelled)
     metrics = run.evaluate(x)
     how = (
         "exact samples (flow)"

@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 import click
-import torch
 
 from ..errors import DifflabError, DifflabWarning, Interrupted
 
@@ -114,6 +113,8 @@ class Positive(click.ParamType):
 
 
 def _device(name: str) -> str:
+    import torch  # here, not at the top: `difflab --help` answers before torch loads
+
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise DifflabError(f"--device {name}: CUDA is not available on this machine")
     return name

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..data import load_data
-from ..presets import get_preset
 from .base import _friendly, cli
 
 
@@ -31,6 +29,9 @@ def bench() -> None:
 def bench_quality(seconds, out, only):
     """Train each preset for --seconds, sample with Heun at 35 NFE, report SW2/energy vs noise
     floor."""
+    from ..data import load_data
+    from ..presets import get_preset
+
     from ..bench import DEFAULT_PLAN, quality
 
     plan = [tuple(o.split(":", 1)) for o in only] if only else DEFAULT_PLAN

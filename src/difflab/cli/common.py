@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from ..data import load_array
 from ..errors import DifflabError
 from .base import Finite
 
@@ -53,6 +52,7 @@ def condition_options(fn):
 
 def check_suffix(out: Path, run) -> None:
     """Outputs: .npy/.csv; tables also .tsv/.parquet (with the header)."""
+
     allowed = (".npy", ".csv", ".tsv", ".parquet") if run.is_table else (".npy", ".csv")
     if out.suffix.lower() not in allowed:
         raise DifflabError(f"{out}: output must end in {', '.join(allowed[:-1])} or {allowed[-1]}")
@@ -60,6 +60,8 @@ def check_suffix(out: Path, run) -> None:
 
 def read_rows(run, path: Path, key: str | None = None, missing: bool = False):
     """Rows for a trained run: a table for a table run (its columns by name), else an array."""
+    from ..data import load_array
+
     if run.is_table:
         from ..data.tables import read_table
 
@@ -69,6 +71,7 @@ def read_rows(run, path: Path, key: str | None = None, missing: bool = False):
 
 def samples_exactly(run_dir, run, what: str) -> DifflabError:
     """The refusal of sampler settings for a flow or autoregressive run."""
+
     return DifflabError(
         f"{run_dir} is a {run.name} {run.config.model.kind} model: it samples exactly, without "
         f"{what}"

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..checkpoint import write_json
 from ..errors import DifflabError
 from .base import Positive, cli, format_metrics
 from .base import _friendly as friendly
@@ -48,6 +47,8 @@ from .common import read_rows
 @friendly
 def evaluate(run_dir, samples, reference, json_out, cls, target):
     """SW2, energy distance (and mode coverage for mixtures) with their noise floors."""
+    from ..checkpoint import write_json
+
     from ..run import load_run
 
     run = load_run(run_dir)

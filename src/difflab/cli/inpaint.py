@@ -7,10 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..data import save_array
-from ..data.images import load_images
 from ..errors import DifflabError
-from ..sampling.inpaint import PARTICLES
+from ..defaults import PARTICLES
 from .base import _check_output, _device, cli
 from .base import _friendly as friendly
 from .common import check_suffix, condition_options, read_rows
@@ -121,6 +119,8 @@ def inpaint(
     observed values come back exactly; a row with nothing missing is passed through; a row with
     everything missing is sampled unconditionally. Images: --images with --mask (the seed's
     'left half blacked out'); OUT is then a folder (completions.npy, inpainting.png)."""
+    from ..data import save_array
+
     from ..run import Run, load_run
 
     if sampler is not None and method != "replace":
@@ -144,6 +144,7 @@ def inpaint(
     option = {"smc": ("particles", particles), "repaint": ("jumps", jumps)}
     name, value = option.get(method, ("sampler", sampler))
     kwargs = {"method": method, "steps": steps, "seed": seed, **condition.kwargs()}
+    kwargs["progress"] = True  # a bar of network evaluations on stderr
     kwargs.update({name: value} if value is not None else {})
     if images is not None:
         return _inpaint_images(run, images, mask_name, n_images, per_image, out, key, kwargs)
@@ -175,6 +176,9 @@ def _inpaint_images(
     """--images: the first n images, the --mask region hidden, `per_image` completions each; writes
     OUT/completions.npy (n·per_image×C×H×W) and OUT/inpainting.png (original, masked,
     completions)."""
+    from ..data import save_array
+    from ..data.images import load_images
+
     from ..data.images import image_mask
     from ..report import completion_grid
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..checkpoint import write_json
 from ..errors import DifflabError
 from .base import Positive, _check_output, _device, _friendly, _positive, cli
 
@@ -106,6 +105,8 @@ def likelihood(
     Diffusion runs integrate the probability-flow ODE with the divergence (instantaneous change of
     variables); flow runs are exact. For Gaussian-mixture toy sets the true density's NLL is shown
     too."""
+    from ..checkpoint import write_json
+
     from ..compare import log_probs, nll_summary, true_log_prob, true_nll
     from ..run import FlowRun, load_run
 
@@ -139,6 +140,7 @@ def likelihood(
 def _points(run, data: str, n: int, bin_width: float | None, seed: int) -> tuple:
     """(points in data units, bin width, a table's dequantised columns): an image run's held-out
     test split, a table's rows or a vector set's held-out points, dequantised where asked."""
+
     from ..compare import held_out
 
     dequantised = None  # a table's integer columns
@@ -223,6 +225,7 @@ def _table_rows(run, data: str, n: int):
 def compare(data, seconds, preset, flow, autoregressive, out, n_eval, seed, force):
     """Train a diffusion preset, a flow and an autoregressive model on the same data for the same
     time; print NLL, bits/dim, SW2 ÷ floor, training and sampling speed side by side."""
+
     from ..compare import compare_models, format_report
     from ..data import load_data
     from ..presets import get_preset
@@ -280,6 +283,7 @@ def compare(data, seconds, preset, flow, autoregressive, out, n_eval, seed, forc
 def neural_ode(system, scheme, steps, max_gap, trajectories, points, width, lr, seed, out):
     """Learn dh/dt = f_θ(h) from trajectories of a known ODE (the lecture notes' neural-ODE
     example), then integrate it with every solver and step size."""
+
     from ..neural_ode import NODETrainConfig, get_system, run_example
 
     for name, v in [
@@ -318,6 +322,7 @@ def neural_ode(system, scheme, steps, max_gap, trajectories, points, width, lr, 
 def reproduce(name, list_, out, quick, seed):
     """Regenerate a figure of the lecture notes' and blog posts' numerical experiments and a JSON of
     its numbers (NAME or 'all')."""
+
     from ..reproduce import EXPERIMENTS, get_experiment, reproduce as run_experiment
 
     if list_ or name is None:

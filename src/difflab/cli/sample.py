@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..data import save_array
 from ..errors import DifflabError, DifflabWarning
 from .base import Finite, Positive, _check_output, _device, _parse_options, cli
 from .base import _friendly as friendly
@@ -123,6 +122,8 @@ def sample(
     units. A flow or autoregressive run samples exactly (x = f⁻¹(z)) and takes none of the sampler
     options. A run trained with --labels needs --class K (optionally --guidance W, diffusion only)
     or --unconditional."""
+    from ..data import save_array
+
     from ..run import FlowRun, SamplingSpec, load_run
 
     given = dict(sampler=sampler, steps=steps, schedule=schedule, rho=rho, sigma_min=sigma_min)
@@ -137,7 +138,7 @@ def sample(
         raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
     _check_grid(run, grid, force)
     stats: dict = {}
-    x = run.sample(n, seed=seed, stats=stats, **condition.kwargs(), **given)
+    x = run.sample(n, seed=seed, stats=stats, progress=True, **condition.kwargs(), **given)
     if isinstance(run, FlowRun):
         what = f"exact samples, {run.name}"
     else:
@@ -151,6 +152,7 @@ def sample(
 def _say_non_finite(x) -> None:
     """A warning when samples are NaN or infinite (the model or sampler diverged): such a file
     is never written without saying so."""
+
     values = x.select_dtypes("number").to_numpy() if hasattr(x, "select_dtypes") else x
     bad = int((~np.isfinite(np.asarray(values, dtype=np.float64))).reshape(len(x), -1).any(1).sum())
     if bad:
@@ -164,6 +166,7 @@ def _say_non_finite(x) -> None:
 
 def _for_nfe(run, run_dir, nfe: int, tune: bool, given: dict, condition) -> dict:
     """--nfe: the sampler, steps and grid the run chooses for that budget (tuning if need be)."""
+
     from ..run import FlowRun
 
     if given["sampler"] or given["steps"] or given["schedule"]:
@@ -177,6 +180,7 @@ def _for_nfe(run, run_dir, nfe: int, tune: bool, given: dict, condition) -> dict
 
 def _check_grid(run, grid: Path | None, force: bool) -> None:
     """--grid: a .png, for an image run."""
+
     if grid is None:
         return
     if not run.is_image:
@@ -256,6 +260,7 @@ def tune_grid(run_dir, nfe, sampler, n, seed, cls, guidance):
     solution of this run's own model (Nelder–Mead from the Karras grid, against a 256-step Heun
     solution); stored in RUN/grids.json and used by `difflab sample --schedule tuned` (for a
     labelled run, by samples of the same --class and --guidance)."""
+
     from ..run import Run, load_run
 
     run = load_run(run_dir)

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..checkpoint import write_json
-from ..data import save_array
-from ..data.columns import parse_type
-from ..data.tables import DELIMITERS
-from ..data.training import TableOptions, load_training_data, wants_images
 from ..errors import Interrupted
-from ..models import choose_model
-from ..presets import get_preset
+from ..defaults import DELIMITERS
 from .base import Finite, Positive, _device, cli, format_metrics
 from .base import _friendly as friendly
 from .common import is_main, loss_figure, names
@@ -252,6 +246,11 @@ def train(
 ):
     """Train a diffusion model (or, with --model realnvp|nice, a normalizing flow; made|wavenet, an
     autoregressive model); writes config.json, checkpoint.safetensors, loss.json, loss.png."""
+    from ..data.columns import parse_type
+    from ..data.training import TableOptions, load_training_data, wants_images
+    from ..models import choose_model
+    from ..presets import get_preset
+
     from ..training import TrainConfig
 
     images = wants_images(data, model_type, stream)
@@ -286,6 +285,7 @@ def train(
 
 def _fit(rows, preset: str, out: Path, cfg, model, resume: bool, force: bool, title: str) -> None:
     """Train, then draw the loss curve (also of an interrupted run, beside its checkpoint)."""
+
     from ..checkpoint import read_history
     from ..training import train as fit
 
@@ -315,6 +315,9 @@ def _fit(rows, preset: str, out: Path, cfg, model, resume: bool, force: bool, ti
 def demo(out, data, preset, seconds, seed, force):
     """The main job: train → sample (Heun, 35 NFE) → evaluate → plots, in about two minutes on a
     CPU."""
+    from ..checkpoint import write_json
+    from ..data import save_array
+
     from .. import plots
     from ..run import load_run
     from ..checkpoint import read_history

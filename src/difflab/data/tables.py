@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..defaults import DELIMITERS
 from ..errors import DifflabError, DifflabWarning
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet")
-DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|", "space": r"\s+"}
 _SAMPLE_LINES = 50
 
 

@@ -83,9 +83,11 @@ class Run(TunedGrids, TrainedRun):
         cond: int | str | None = None,
         guidance: float = 1.0,
         unconditional: bool = False,
+        progress: bool = False,
         **options,
     ) -> np.ndarray:
-        """n samples in the data's original units. Sample i depends only on (seed, i), not on
+        """n samples in the data's original units (`progress`: a bar of network evaluations
+        on stderr, with an ETA). Sample i depends only on (seed, i), not on
         batching: its initial noise is stream 0 and the sampler's noise key k is stream k + 1 of its
         chunk. `options`: the σ grid (schedule, rho, sigma_min, sigma_max), own_time and the
         sampler's own options, as SamplingSpec (run/spec.py) holds them with their defaults (Heun,
@@ -108,15 +110,18 @@ class Run(TunedGrids, TrainedRun):
         prior = self._start(condition, labels, float(sigmas[0]), seed, info)
         device = next(self.denoiser.parameters()).device
         process = self.preset.process if spec.own_time else None
+        bar = _bar("sampling", progress, _nfe_estimate(spec, condition, n, batch_size))
+        network = _Counted(self.denoiser, bar) if progress else self.denoiser
         out = []
         for rows in chunks(n, batch_size):
             classes = None if labels is None else labels[rows]
-            denoiser = condition.denoiser(self.denoiser, data, self.path, classes)
+            denoiser = condition.denoiser(network, data, self.path, classes)
             x = randn_per_sample(seed, rows.start, rows.stop - rows.start, self.shape).to(device)
             x = scale * x if prior is None else prior.sample(x, classes)
             noise = _noise(seed, rows, self.shape, device, stream=1)
             how = {"process": process, "noise": noise, "stats": info, **spec.options}
             out.append(sample(denoiser, x, sigmas, spec.sampler, **how).cpu())
+        bar.close()
         if stats is not None:
             low, high, grid_name = float(sigmas[-2]), float(sigmas[0]), spec.grid_name()
             stats.update(info, sigma_min=low, sigma_max=high, steps=len(sigmas) - 1)
@@ -204,6 +209,7 @@ class Run(TunedGrids, TrainedRun):
         batch_size: int,
         stats: dict | None,
         condition: Condition,
+        progress: bool = False,
         **options,
     ) -> np.ndarray:
         """The model-space core of inpaint: z (NaN where missing) with mask → completed z."""
@@ -217,17 +223,20 @@ class Run(TunedGrids, TrainedRun):
         k = options.get("particles", PARTICLES) if method == "smc" else 1
         device = next(self.denoiser.parameters()).device
         how = {"stats": info, "sigma_data": self.preset.precond.sigma_data, "prior": prior}
+        bar = _bar("completing", progress)
+        network = _Counted(self.denoiser, bar) if progress else self.denoiser
         out = []
         for rows in chunks(len(z), batch_size):
             noise = _noise(seed, rows, self.shape, device, stream=2, copies=k)
             index = None if labels is None else labels[rows]
             # smc evaluates K particles per row, rows repeated in place (sampling.inpaint.smc)
             bound = None if index is None else index.repeat_interleave(k).to(device)
-            denoiser = condition.denoiser(self.denoiser, data, self.path, bound)
+            denoiser = condition.denoiser(network, data, self.path, bound)
             observed = torch.from_numpy(mask[rows]).to(device)
             known = z[rows].float().to(device)
             how.update(noise=noise, prior_index=index)
             out.append(inpaint(denoiser, known, observed, sigmas, method, **how, **options).cpu())
+        bar.close()
         if stats is not None:
             stats.update(info, steps=len(sigmas) - 1)
         return torch.cat(out).double().numpy() if out else z.numpy()
@@ -266,7 +275,7 @@ class Run(TunedGrids, TrainedRun):
         cov = torch.tensor(cov, dtype=dtype, device=device) if cov is not None else None
         gen = torch.Generator(device=device).manual_seed(seed)
         out, nfe = [], 0
-        bar = tqdm(desc="log-likelihood", unit=" NFE", disable=not progress, mininterval=1.0)
+        bar = _bar("log-likelihood", progress)
         denoiser = _Counted(self._in(dtype), bar)
         chunks = z.to(dtype).split(batch_size)
         for i, chunk in enumerate(chunks):
@@ -304,6 +313,21 @@ def _noise(seed: int, rows: slice, shape: tuple, device, stream: int, copies: in
         return randn_per_sample(seed, first, count, shape, stream=key + stream).to(device)
 
     return noise
+
+
+def _bar(what: str, enabled: bool, total: int | None = None) -> tqdm:
+    """A bar of network evaluations (NFE) on stderr, redrawn at most once a second."""
+    return tqdm(desc=what, unit=" NFE", total=total, disable=not enabled, mininterval=1.0)
+
+
+def _nfe_estimate(spec: SamplingSpec, condition: Condition, n: int, batch_size: int) -> int:
+    """Network evaluations a sampling run will take, for the bar's ETA (two per step for the
+    two-stage solvers, two per call under guidance; adaptive solvers: a guess)."""
+    from ..sampling.tune import TWO_NFE_PER_STEP
+
+    per_chunk = spec.steps * (2 if spec.sampler in TWO_NFE_PER_STEP else 1)
+    guided = 2 if condition.guidance not in (0.0, 1.0) and condition.cond is not None else 1
+    return per_chunk * guided * -(-n // batch_size)
 
 
 class _Counted:

@@ -66,6 +66,7 @@ class FlowRun(TrainedRun):
         cond=None,
         guidance: float = 1.0,
         unconditional: bool = False,
+        progress: bool = False,
         **options,
     ) -> np.ndarray:
         """n exact samples x = f⁻¹(z), z ~ N(0, I); sample i depends only on (seed, i). No
@@ -108,6 +109,7 @@ class FlowRun(TrainedRun):
         stats: dict | None,
         condition: Condition,
         particles: int = 64,
+        progress: bool = False,
         **options,
     ) -> np.ndarray:
         """An autoregressive model's completion (autoregressive.inpaint): the unknown entries in

@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..defaults import PARTICLES, SMC_LEVELS
 from ..errors import DifflabError
 from ..parameterisation import DenoiserFn
 from ..processes import Process
@@ -34,12 +35,11 @@ from .schedules import check_sigmas
 
 Noise = Callable[[int], Tensor]
 METHODS = ("replace", "repaint", "smc")
-PARTICLES = 32  # smc's default: K = 16 left a visible 1/K bias on a trained ring (0.30 for 0.19)
 # smc's default kernel and levels, by measurement (docs/benchmarks.md, "Inpainting: a posterior
 # split between modes"): with Heun means the split posterior's mode weights converge slowly in K
 # (TV 0.055 at K = 32, 50 levels; 0.043 at 100), Euler at 100 levels gives TV 0.008 at the same
 # 100 NFE per particle, and the correlated Gaussian's conditional sd within 0.013.
-KERNEL, SMC_LEVELS = "euler", 100
+KERNEL = "euler"
 
 
 class Replaced:

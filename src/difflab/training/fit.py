@@ -8,6 +8,7 @@ A run directory holds `config.json` (what was trained, human-readable), `checkpo
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,7 +32,7 @@ from .batches import InMemory, Streamed
 from .config import TrainConfig
 from .distributed import DistEnv, setup, teardown
 from .early import EarlyStop
-from .loop import run_loop
+from .loop import free_cores, run_loop
 from .objectives import OBJECTIVES
 from .prepare import class_moments, data_covariance, describe, prepare_data
 from .state import ema_update, load_state, make_state
@@ -69,6 +70,8 @@ def train(
         )
     if data.labels is not None:
         model = dataclasses.replace(model, num_classes=len(data.classes))
+    if "OMP_NUM_THREADS" not in os.environ:  # no more threads than cores this process may use
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), free_cores())))
     env = setup(cfg.device, cfg.batch_size)
     try:
         cfg = dataclasses.replace(cfg, device=env.device)
@@ -185,6 +188,8 @@ def _train(
     )
     if early is not None:
         log(early.summary(state.step))
+    for note in getattr(state, "notes", []):
+        log(note)
     return run_dir
 
 

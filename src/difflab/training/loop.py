@@ -40,8 +40,9 @@ def run_loop(
     (early: at each new best) and on SIGINT/SIGTERM (at the next log boundary; then raise
     Interrupted), so a stopped-and-resumed run equals an uninterrupted one. Ranks decide
     together."""
-    clock = _Clock(time.perf_counter(), state.elapsed)
+    clock, first = _Clock(time.perf_counter(), state.elapsed), state.step
     losses: list = []
+    threads = torch.get_num_threads()  # the bar may drop to 1 under contention: restored after
 
     def save() -> None:
         if state.env.is_main:
@@ -59,9 +60,12 @@ def run_loop(
             if early is not None and state.step % early.every == 0:
                 early.stop = early.check(state.step, save)
     bar.close(state.step, time.perf_counter() - clock.start)
+    torch.set_num_threads(threads)
+    note = bar.shortfall(state.step - first, time.perf_counter() - clock.start, cfg.batch_size)
     if losses:  # the steps since the last log line
         _log(state, cfg, losses, run_dir, None, clock)
     state.elapsed = clock.elapsed()
+    state.notes = [note] if note else []
     _finish(state, run_dir, early, save)
     if stop:
         raise Interrupted(
@@ -149,10 +153,16 @@ class Progress:
         self.slow = self.slow + 1 if rate < self.best / 3 else 0
         if self.slow >= 3 and not self.warned:
             self.warned = True
+            threads = torch.get_num_threads()
+            fewer = threads > 1 and "OMP_NUM_THREADS" not in os.environ
+            if fewer:  # threads waiting on each other's cores cost far more than a fair share
+                torch.set_num_threads(1)
             tqdm.write(
                 f"warning: training slowed from {self.best:,.0f} to {rate:,.0f} samples/s; is "
-                f"another process using the cores? (torch threads {torch.get_num_threads()}, "
-                f"cores {os.cpu_count()}; OMP_NUM_THREADS sets the threads)",
+                f"another process using the cores? (torch threads {threads}, cores "
+                f"{free_cores()}"
+                + ("; continuing on 1 thread" if fewer else "; OMP_NUM_THREADS sets the threads")
+                + ")",
                 file=sys.stderr,
             )
 
@@ -164,6 +174,24 @@ class Progress:
         """The bar ends at its total when the budget was met (a step budget of 10 ends at 10/10)."""
         self._advance(step, self.total if self.by_time and seconds >= self.total else seconds)
         self.bar.close()
+
+    def shortfall(self, steps: int, seconds: float, batch_size: int) -> str | None:
+        """Under a seconds budget: a line when the steps delivered fall below a third of what
+        the best pace of this call would have given (another process on the cores), for the
+        summary — not only inside the bar."""
+        expected = self.best * seconds / batch_size
+        if not self.by_time or steps >= expected / 3:
+            return None
+        return (
+            f"note: only {steps} steps in {seconds:.0f} s, under a third of the {expected:,.0f} "
+            f"this machine's best pace ({self.best:,.0f} samples/s) would give: another process "
+            "was using the cores, and the model is younger than its budget promised"
+        )
+
+
+def free_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 @contextlib.contextmanager
