@@ -129,8 +129,9 @@ def correlation_maps(real, samples, codec, path: str | Path, title: str = "") ->
         im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
         ax.set_title(name, fontsize=10)
         ticks = np.arange(len(labels)) if len(labels) <= 30 else []
-        ax.set_xticks(ticks, [labels[i][:14] for i in ticks], rotation=90, fontsize=6)
-        ax.set_yticks(ticks, [labels[i][:14] for i in ticks], fontsize=6)
+        shown = [labels[i] if len(labels[i]) <= 28 else labels[i][:27] + "…" for i in ticks]
+        ax.set_xticks(ticks, shown, rotation=90, fontsize=6)
+        ax.set_yticks(ticks, shown, fontsize=6)
     fig.colorbar(im, ax=axes, shrink=0.8)
     fig.suptitle(title or "correlations of the encoded columns", fontsize=10)
     _save(fig, path)

@@ -98,13 +98,20 @@ def _table_metrics_table(m: dict) -> str:
         d = m["dcr"]
         extra.append(
             (
-                "closest-record distance: synthetic / held-out",
-                f"{d['synthetic']:.3f} / {d['held_out']:.3f}",
+                "closest-record distance: synthetic / held-out (ratio; near 1 is good, well "
+                "below 1 means copied training rows)",
+                f"{d['synthetic']:.3f} / {d['held_out']:.3f} ({_num(d['ratio'], '.2f', '×')})",
             )
         )
-    if m.get("warning"):
-        extra.append(("warning", m["warning"]))
-    return out + (_table(extra) if extra else "")
+    for key in ("warning", "memorisation_warning"):
+        if m.get(key):
+            extra.append(("warning", m[key]))
+    note = (
+        "<p class='small'>A ratio is the metric over its floor (the same metric between held-out "
+        "and training rows): near 1, the samples are as close to the held-out rows as real rows "
+        "are; below 1 happens by chance at small n, or when samples copy training rows.</p>"
+    )
+    return out + (_table(extra) if extra else "") + note
 
 
 def _metrics_table(m: dict) -> str:
@@ -313,14 +320,41 @@ def _inpainting_figure(run: Run, path: Path, seed: int, n: int = 400) -> None:
     )
 
 
+def _data_line(run) -> str:
+    """What was trained on, as a person counts it: a table's rows × columns (and the model's
+    dimensions), its label column, what was held out."""
+    data = run.config.data
+    if run.is_table:
+        size = f"{data.n} rows × {len(run.standardiser.columns)} columns ({data.dim} model dims)"
+    else:
+        size = " × ".join(str(s) for s in (data.n, *data.shape))
+    label = f"; classes from {data.labels!r} ({len(data.classes)})" if data.classes else ""
+    held = (
+        f"; held out: {data.validation}"
+        if data.validation
+        else f"; {100 * data.holdout:g}% held out"
+        if (run.is_table or run.is_image) and data.holdout
+        else ""
+    )
+    return f"{data.spec} ({size}{label}{held})"
+
+
+def _steps_line(history: list) -> str:
+    """The steps trained, with a warning when they are far too few to trust the samples."""
+    steps = int(history[-1][0]) if history else 0
+    if steps < 500:
+        return f"{steps} — far too few for a model that samples well (train for thousands)"
+    return str(steps)
+
+
 def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) -> str:
     cfg = run.config
     title = f"difflab run: {run.name} on {cfg.data.spec}"
     summary = [
         ("run directory", str(run.path)),
         ("model", run.name),
-        ("data", f"{cfg.data.spec} ({cfg.data.n} × {cfg.data.dim})"),
-        ("training steps", str(history[-1][0] if history else 0)),
+        ("data", _data_line(run)),
+        ("training steps", _steps_line(history)),
         ("final loss", f"{history[-1][1]:.4f}" if history else "–"),
         ("samples", f"{n}, {how}"),
     ]
@@ -345,7 +379,8 @@ def _page(run, history: list, metrics: dict, how: str, n: int, inpainted: bool) 
 {classes}
 {correlations}
 {(_INPAINT_IMAGES if run.is_image else _INPAINT) if inpainted else ""}
-<h2>Metrics (against fresh exact data, with the noise floor)</h2>
+<h2>Metrics ({"against held-out rows" if run.is_table else "against exact data"}, with the noise
+floor)</h2>
 {_metrics_table(metrics)}
 <p class="small">The noise floor is the same metric between independent exact sets of the same
 size; a ratio near 1 means the samples cannot be told from data at this sample size.</p>

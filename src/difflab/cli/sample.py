@@ -146,7 +146,8 @@ def sample(
     _say_non_finite(x)
     save_array(out, x)
     click.echo(f"{n} samples → {out} ({what})")
-    _figures(run, x, out, grid, plot, what, condition.cond)
+    title = f"{run.name}: {what.split(',')[0]}{condition.describe()}"  # the grid says the class
+    _figures(run, x, out, grid, plot, title, condition.cond)
 
 
 def _say_non_finite(x) -> None:
@@ -202,11 +203,10 @@ def _described(stats: dict, options: dict) -> str:
     return what
 
 
-def _figures(run, x, out: Path, grid: Path | None, plot: bool, what: str, cls) -> None:
+def _figures(run, x, out: Path, grid: Path | None, plot: bool, title: str, cls) -> None:
     """Images: a grid of the first 64; tables: columns of data vs samples; vectors: a scatter."""
     from .. import plots
 
-    title = f"{run.name}: {what.split(',')[0]}"
     if run.is_image and (plot or grid):
         grid = grid or out.with_suffix(".png")
         scale = run.standardiser

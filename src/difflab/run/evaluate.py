@@ -95,7 +95,9 @@ class Evaluation:
         target: str | None = None,
     ) -> dict:
         """Table metrics (difflab.table_metrics) of synthetic rows against the rows the run keeps
-        (or the table `reference`, then without held-out rows), each beside its floor."""
+        (or the table `reference`, then without held-out rows), each beside its floor. Samples
+        that carry the run's label column are measured on it too, and it is the default
+        target of ML efficacy (predicting the class is what a labelled table is for)."""
         from ..table_metrics import table_metrics
 
         codec = self.standardiser
@@ -105,6 +107,10 @@ class Evaluation:
             train, test = read_table(reference), None
         if cls is not None:
             train, test = (_of_class(t, cls) for t in (train, test))
+        column = self.label_column
+        if cls is None and column and column in samples.columns and LABEL in train.columns:
+            codec, samples, train, test = self._labelled(codec, samples, train, test)
+            target = target or column
         if target is not None and target not in codec.names:
             raise DifflabError(f"--target {target!r}: not a column; the columns are {codec.names}")
         result = table_metrics(codec, codec.inverse(codec.forward(samples)), train, test, target)
@@ -112,6 +118,25 @@ class Evaluation:
             result["warning"] = "no held-out rows (a tiny table): the metrics have no floor"
         result["reference"] = reference or self.config.data.spec
         return result
+
+    def _labelled(self, codec, samples, train, test) -> tuple:
+        """The codec with the label column as one more category, and the frames with the
+        class names in it (the rows the run keeps hold class indices in LABEL)."""
+        from ..data.codec import TableCodec
+        from ..data.columns import Column
+        from ..data.labels import tidy_label
+
+        column, names = self.label_column, np.array(self.classes, dtype=object)
+        label = Column(column, "categorical", levels=tuple(self.classes))
+        codec = TableCodec((*codec.columns, label))
+
+        def named(t):
+            if t is None:
+                return None
+            return t.drop(columns=[LABEL]).assign(**{column: names[t[LABEL].to_numpy(int)]})
+
+        samples = samples.assign(**{column: samples[column].map(tidy_label)})
+        return codec, samples, named(train), named(test)
 
     def evaluate_images(
         self, samples: np.ndarray, reference: str | None = None, cls: int | None = None
