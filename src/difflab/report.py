@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +149,7 @@ def build_report(run_dir: str | Path, n: int = 5000, seed: int = 0, log=print) -
     labelled = (
         {"unconditional": True} if run.classes else {}
     )  # the page shows p(x), then each class
-    x = run.sample(n, seed=seed, stats=stats, progress=True, **labelled)
+    x = run.sample(n, seed=seed, stats=stats, progress=sys.stderr.isatty(), **labelled)
     metrics = run.evaluate(x)
     how = (
         "exact samples (flow)"

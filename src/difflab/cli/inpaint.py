@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -144,7 +145,7 @@ def inpaint(
     option = {"smc": ("particles", particles), "repaint": ("jumps", jumps)}
     name, value = option.get(method, ("sampler", sampler))
     kwargs = {"method": method, "steps": steps, "seed": seed, **condition.kwargs()}
-    kwargs["progress"] = True  # a bar of network evaluations on stderr
+    kwargs["progress"] = sys.stderr.isatty()  # a bar of NFE in a terminal, not in logs
     kwargs.update({name: value} if value is not None else {})
     if images is not None:
         return _inpaint_images(run, images, mask_name, n_images, per_image, out, key, kwargs)

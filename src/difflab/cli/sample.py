@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
@@ -138,7 +139,8 @@ def sample(
         raise DifflabError(f"{out}: images of shape {run.shape} are saved as .npy (N×C×H×W)")
     _check_grid(run, grid, force)
     stats: dict = {}
-    x = run.sample(n, seed=seed, stats=stats, progress=True, **condition.kwargs(), **given)
+    bar = sys.stderr.isatty()  # a bar of NFE in a terminal; none in logs and pipes
+    x = run.sample(n, seed=seed, stats=stats, progress=bar, **condition.kwargs(), **given)
     if isinstance(run, FlowRun):
         what = f"exact samples, {run.name}"
     else:
