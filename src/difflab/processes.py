@@ -54,6 +54,15 @@ class Process:
         """Diffusion coefficient g(t) = s(t)·sqrt(2 σ̇(t) σ(t)) of the forward SDE (EDM Eq. 28)."""
         return self.s(t) * torch.sqrt(2.0 * self.sigma_deriv(t) * self.sigma(t))
 
+    def log_snr(self, t: Tensor) -> Tensor:
+        """λ(t) = log SNR(t) = log α_t²/σ_t² = −2 log σ(t) (VDM's −γ(t)): with α_t = s(t) and
+        σ_t = s(t)σ(t), the scaling s(t) cancels, so SNR = 1/σ(t)² in every process."""
+        return -2.0 * torch.log(self.sigma(t))
+
+    def log_snr_deriv(self, t: Tensor) -> Tensor:
+        """λ'(t) = −2 σ̇(t)/σ(t)."""
+        return -2.0 * self.sigma_deriv(t) / self.sigma(t)
+
     @property
     def sigma_min(self) -> float:
         return float(self.sigma(_as_tensor(self.t_min)))

@@ -1,0 +1,90 @@
+"""VDM's variational bound against its closed form: Gaussian data with the exact denoiser.
+
+For x0 ~ N(μ, Σ), D exact and the prior N(μ, Σ + σ_max² I), the three terms add up, for every
+x, to −log N(x; μ, Σ + σ_min² I) + ½σ_min² tr((Σ + σ_min² I)⁻¹) (docs/design.md, "VDM")."""
+
+import math
+
+import torch
+
+from difflab.ideal import Gaussian
+from difflab.processes import EDM, VE, VP
+from difflab.vlb import prior_loss, reconstruction_loss, vlb
+from helpers import one_line_error, run, train_tiny
+
+
+def _gaussian() -> Gaussian:
+    a = torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    return Gaussian(
+        torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64),
+        a @ a.T / 3 + 0.1 * torch.eye(3, dtype=torch.float64),
+    )
+
+
+def _closed_form(g: Gaussian, x: torch.Tensor, sigma_min: float) -> torch.Tensor:
+    inner = g.cov + sigma_min**2 * torch.eye(3, dtype=torch.float64)
+    return -g.log_prob(x, sigma=sigma_min) + 0.5 * sigma_min**2 * torch.linalg.inv(inner).trace()
+
+
+def test_the_bound_of_the_exact_gaussian_model_is_its_closed_form():
+    g, sigma_min = _gaussian(), 0.05
+    x = g.sample(48, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(2)
+    bound, se = vlb(
+        g,
+        x,
+        sigma_min=sigma_min,
+        sigma_max=80.0,
+        draws=1024,
+        data_mean=g.mean,
+        data_cov=g.cov,
+        generator=gen,
+    )
+    z = (bound - _closed_form(g, x, sigma_min)) / se
+    assert float(z.abs().max()) < 4.5, z  # each point within Monte-Carlo error
+    mean_se = float(se.square().mean().sqrt()) / math.sqrt(len(x))
+    assert abs(float((bound - _closed_form(g, x, sigma_min)).mean())) < 4 * mean_se
+    # the bound is above the data's own −log p by the smoothing at σ_min, never below it
+    assert float((_closed_form(g, x, sigma_min) + g.log_prob(x)).mean()) > 0
+
+
+def test_the_terms_in_closed_form():
+    """The prior term is a Gaussian KL (zero when the prior is q(x̂_σmax | x) itself, i.e. Σ = 0
+    and x = μ); the reconstruction term is the entropy of N(0, σ_min² I) per dimension plus ½."""
+    x = torch.tensor([[0.3, -0.2, 0.1]], dtype=torch.float64)
+    assert abs(float(prior_loss(x, 7.0, data_mean=x[0], data_cov=torch.zeros(3, 3)))) < 1e-12
+    r = float(reconstruction_loss(x, 0.1)[0])
+    assert abs(r - 3 * (0.5 * math.log(2 * math.pi * math.e * 0.01))) < 1e-12
+
+
+def test_every_process_shares_the_snr_view():
+    """λ(t) = −2 log σ(t), λ' = −2σ̇/σ, whatever the scaling s(t)."""
+    t = torch.linspace(0.2, 0.8, 5, dtype=torch.float64)
+    for p in (EDM(), VP(), VE()):
+        t_ = p.t_min + t * (p.t_max - p.t_min)
+        lam = p.log_snr(t_)
+        assert torch.allclose(lam, -2 * torch.log(p.sigma(t_)))
+        h = 1e-6 * (p.t_max - p.t_min)
+        numeric = (p.log_snr(t_ + h) - p.log_snr(t_ - h)) / (2 * h)
+        assert torch.allclose(p.log_snr_deriv(t_), numeric, rtol=1e-5), p.name
+
+
+def test_likelihood_reports_the_bound_beside_the_exact_value(tmp_path):
+    train_tiny(tmp_path / "r", "moons", 30)
+    r = run(
+        "likelihood",
+        "--run",
+        tmp_path / "r",
+        "--data",
+        "moons",
+        "--n",
+        50,
+        "--method",
+        "vlb",
+        "--steps",
+        8,
+    )
+    assert r.exit_code == 0 and "lower bound on log p" in r.output, r.output
+    train_tiny(tmp_path / "f", "moons", 20, 16, "--model", "realnvp")
+    r = run("likelihood", "--run", tmp_path / "f", "--data", "moons", "--method", "vlb")
+    one_line_error(r, "exact already")
