@@ -36,23 +36,17 @@ def diffusion_loss(
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """L_∞(x) = −½ E_t[SNR'(t)‖x − D(x + σ(t)n; σ(t))‖²] (VDM Eq. 17), SNR = σ⁻², so
-    −½SNR' = σ̇/σ³, per sample, with its Monte-Carlo standard error: t uniform on a
-    low-discrepancy grid over [t_min, t_max] of `schedule` (one shift per sample, VDM §3.6),
-    `draws` (t, n) pairs. The expectation depends on the schedule's endpoints only; its variance
-    on the schedule (VDM §3.4, §5)."""
+    −½SNR' = σ̇/σ³, per sample, with its Monte-Carlo standard error: t uniform over
+    [t_min, t_max] of `schedule`. The expectation depends on the schedule's endpoints only; its
+    variance on the schedule (VDM §3.4, §5)."""
     t_min, t_max = schedule.t_min, schedule.t_max
-    shift = torch.rand(len(x), generator=generator, dtype=torch.float64, device=x.device)
-    terms = []
-    for k in range(draws):
-        t = t_min + (t_max - t_min) * (k + shift) / draws
-        sigma = schedule.sigma(t).to(x.dtype)
-        weight = ((t_max - t_min) * schedule.sigma_deriv(t) / schedule.sigma(t) ** 3).to(x.dtype)
-        n = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        s = sigma.view(-1, *([1] * (x.dim() - 1)))
-        error = (x - denoiser(x + s * n, sigma)).flatten(1).square().sum(1)
-        terms.append(weight * error)
-    stacked = torch.stack(terms)
-    return stacked.mean(0), stacked.std(0) / math.sqrt(draws)
+
+    def level(u: Tensor) -> tuple[Tensor, Tensor]:
+        t = t_min + (t_max - t_min) * u
+        sigma = schedule.sigma(t)
+        return sigma, (t_max - t_min) * schedule.sigma_deriv(t) / sigma**3
+
+    return _estimate(denoiser, x, level, draws, generator)
 
 
 def discrete_diffusion_loss(
@@ -64,20 +58,31 @@ def discrete_diffusion_loss(
 ) -> tuple[Tensor, Tensor]:
     """The T-step diffusion loss L_T(x) = ½ Σ_i (σ_{i−1}⁻² − σ_i⁻²) E‖x − D(x + σ_i n; σ_i)‖²
     (VDM Eq. 13 with SNR = σ⁻²; DDPM's L_vlb without its end terms) on the ascending grid
-    σ_0 = σ_min < … < σ_T = σ_max, with its standard error: `draws` levels i per sample,
-    stratified over 1…T. L_T ≥ L_2T ≥ … → L_∞ (VDM §3.3): more steps, a tighter bound."""
+    σ_0 = σ_min < … < σ_T = σ_max, with its standard error, the steps i drawn uniformly.
+    L_T ≥ L_2T ≥ … → L_∞ (VDM §3.3): more steps, a tighter bound."""
     sigmas = sigmas.to(torch.float64)
     steps = len(sigmas) - 1
-    gain = (sigmas[:-1] ** -2 - sigmas[1:] ** -2).to(x.dtype)  # SNR(s) − SNR(t) per step
-    shift = torch.rand(len(x), generator=generator, dtype=torch.float64)
+    gain = sigmas[:-1] ** -2 - sigmas[1:] ** -2  # SNR(s) − SNR(t) of each step
+
+    def level(u: Tensor) -> tuple[Tensor, Tensor]:
+        i = (u * steps).long().clamp_max(steps - 1)  # step i + 1 of T
+        return sigmas.to(u.device)[i + 1], 0.5 * steps * gain.to(u.device)[i]
+
+    return _estimate(denoiser, x, level, draws, generator)
+
+
+def _estimate(denoiser: DenoiserFn, x: Tensor, level, draws: int, generator) -> tuple:
+    """(mean, standard error) over `draws` terms weight·‖x − D(x + σn; σ)‖² per sample, with
+    (σ, weight) = level(u) for u on a low-discrepancy grid of [0, 1) (one uniform shift per
+    sample, VDM §3.6) and n ~ N(0, I)."""
+    shift = torch.rand(len(x), generator=generator, dtype=torch.float64, device=x.device)
     terms = []
     for k in range(draws):
-        i = ((k + shift) / draws * steps).long().clamp_max(steps - 1)  # step i + 1 of T
-        sigma = sigmas[i + 1].to(x.dtype).to(x.device)
+        sigma, weight = (v.to(x.device, x.dtype) for v in level((k + shift) / draws))
         n = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         s = sigma.view(-1, *([1] * (x.dim() - 1)))
         error = (x - denoiser(x + s * n, sigma)).flatten(1).square().sum(1)
-        terms.append(0.5 * steps * gain[i].to(x.device) * error)
+        terms.append(weight * error)
     stacked = torch.stack(terms)
     return stacked.mean(0), stacked.std(0) / math.sqrt(draws)
 
