@@ -51,3 +51,26 @@ def test_noise_distributions():
     s = DiscreteT(levels=10).sample(10_000, p, g).double()
     assert torch.isin(s.float(), levels.float()).all() and len(torch.unique(s)) == 10
     assert float(levels[-1]) == pytest.approx(p.sigma_max)
+
+
+def test_likelihood_weighting_is_the_continuous_diffusion_loss():
+    """`--weighting vlb`: σ log-uniform on [lo, hi] and λ = 1/σ² make D·ln(hi/lo) times the mean
+    DSM loss of the exact denoiser equal to VDM's diffusion loss ∫σ⁻³E‖D − x0‖²dσ, whose
+    expectation over x0 ~ N(0, V I) is (D/2)·ln[(hi²/(V + hi²))·((V + lo²)/lo²)]."""
+    import math
+
+    from difflab.presets import get_preset
+
+    preset = get_preset("edm").adapt(1.0, 80.0).likelihood_weighted()
+    lo, hi = preset.noise.lo, preset.noise.hi
+    precond = preset.precond
+    d = Denoiser(IdealNet(precond, GAUSS), precond)
+    g = torch.Generator().manual_seed(0)
+    n = 400_000
+    x0 = GAUSS.sample(n, generator=g)
+    sigma = preset.noise.sample(n, preset.process, g).double()
+    noise = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    per = dsm_loss(d, x0, sigma, noise, weighting=preset.weighting) * 3 * math.log(hi / lo)
+    exact = 1.5 * math.log(hi**2 / (V + hi**2) * (V + lo**2) / lo**2)
+    se = float(per.std()) / math.sqrt(n)
+    assert abs(float(per.mean()) - exact) < 4 * se, (float(per.mean()), exact, se)

@@ -149,3 +149,25 @@ def test_the_t_step_bound_tightens_with_t_towards_the_continuous_one():
     assert means == sorted(means, reverse=True)  # more steps, a smaller loss
     gap16, gap64 = (m - float(cont.mean()) for m in means[-2:])
     assert -0.2 < gap64 < 0.3 * gap16  # → the continuous one (measured: 3.99, then 0.76 nats)
+
+
+def test_training_for_likelihood_is_a_recorded_choice(tmp_path):
+    import json
+
+    train_tiny(tmp_path / "r", "moons", 10, 16, "--weighting", "vlb")
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["train"]["likelihood_weighting"]
+    r = run(
+        "train",
+        "--data",
+        "moons",
+        "--out",
+        tmp_path / "f",
+        "--steps",
+        5,
+        "--model",
+        "realnvp",
+        "--weighting",
+        "vlb",
+    )
+    one_line_error(r, "trained by maximum likelihood already")
+    assert not (tmp_path / "f").exists()

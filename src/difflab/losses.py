@@ -7,6 +7,7 @@ We evaluate the second, equivalent form: it avoids cancellation in D - x0 at sma
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -75,7 +76,27 @@ class DiscreteT:
         return self.sigmas(process).float().to(device)[i]
 
 
-NoiseDistribution = LogNormal | UniformT | DiscreteT
+@dataclass(frozen=True)
+class LogUniform:
+    """ln σ ~ U[ln lo, ln hi]: with the weighting λ = 1/σ² the DSM loss is, up to the constant
+    D·ln(hi/lo), VDM's continuous diffusion loss ∫σ⁻³E‖D − x0‖²dσ (likelihood weighting), and
+    its Monte-Carlo variance stays bounded: σ⁻²‖D − x0‖² → ‖n‖² as σ → 0 (difflab.vlb)."""
+
+    lo: float
+    hi: float
+
+    def sample(
+        self,
+        n: int,
+        process: Process,
+        generator: torch.Generator,
+        device: torch.device | str = "cpu",
+    ) -> Tensor:
+        u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
+        return torch.exp(math.log(self.lo) + u * math.log(self.hi / self.lo)).float()
+
+
+NoiseDistribution = LogNormal | UniformT | DiscreteT | LogUniform
 
 
 def weight(name: str, precond: Preconditioning, sigma: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from .errors import lookup
-from .losses import DiscreteT, LogNormal, NoiseDistribution, UniformT
+from .losses import DiscreteT, LogNormal, LogUniform, NoiseDistribution, UniformT
 from .parameterisation import (
     EDMPrecond,
     EpsPrecond,
@@ -44,6 +44,14 @@ class Preset:
         if self.sigma_max_from_data and sigma_max is not None:
             process = _with_sigma_max(process, sigma_max)
         return dataclasses.replace(self, precond=precond, process=process, data_sigma_max=sigma_max)
+
+    def likelihood_weighted(self) -> "Preset":
+        """This recipe trained for likelihood (`train --weighting vlb`): σ log-uniform over its
+        sampling range and λ(σ) = 1/σ², so the loss is VDM's diffusion loss (difflab.vlb) up to a
+        constant; process and parameterisation unchanged. Call after `adapt` (the range then
+        ends at the data's σ_max)."""
+        lo, hi = self.sampling_range()
+        return dataclasses.replace(self, noise=LogUniform(lo, hi), weighting="snr")
 
     def sampling_range(self) -> tuple[float, float]:
         """(σ_min, σ_max) of the default sampling grid: the process's range, floored at 0.002 and

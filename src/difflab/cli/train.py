@@ -187,6 +187,14 @@ from .common import is_main, loss_figure, names
     "--hflip", is_flag=True, help="Images: mirror each drawn image left–right with probability 1/2."
 )
 @click.option(
+    "--weighting",
+    type=click.Choice(["recipe", "vlb"]),
+    default="recipe",
+    show_default=True,
+    help="Diffusion models: the preset's own loss weighting, or vlb: VDM's likelihood weighting "
+    "(σ log-uniform, λ = 1/σ²), training for log-likelihood (see `likelihood --method vlb`).",
+)
+@click.option(
     "--holdout",
     type=Finite(min=0),
     default=None,
@@ -239,6 +247,7 @@ def train(
     workers,
     channels_last,
     hflip,
+    weighting,
     holdout,
     validation,
     resume,
@@ -278,6 +287,7 @@ def train(
         hflip=hflip,
         workers=workers,
         channels_last=channels_last,
+        likelihood_weighting=weighting == "vlb",
     )
     title = f"{preset if model.type == 'mlp' else model.type} on {data}"
     _fit(rows, preset, out, cfg, model, resume, force, title)

@@ -31,6 +31,7 @@ class TrainConfig:
     channels_last: bool = False  # images: NHWC memory layout (faster convolutions on CPU and GPU)
     hflip: bool = False  # images: mirror each drawn image left–right with probability 1/2
     workers: int = 2  # streamed images: DataLoader workers decoding ahead (results do not depend)
+    likelihood_weighting: bool = False  # train --weighting vlb: Preset.likelihood_weighted
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p_uncond <= 1.0:

@@ -58,6 +58,11 @@ def train(
     p(x | c) and, with probability cfg.p_uncond per sample, the unconditional p(x) (guidance)."""
     run_dir = _check_target(Path(out), cfg, resume, force)
     preset = get_preset(preset) if isinstance(preset, str) else preset
+    if cfg.likelihood_weighting and model.is_flow:
+        raise DifflabError(
+            f"--weighting vlb trains a diffusion model for likelihood; a {model.type} model is "
+            "trained by maximum likelihood already"
+        )
     data = TrainingData.of(data).checked()  # before the split: its log line, then an error
     if data.is_vectors and (cfg.hflip or cfg.channels_last):
         flag = "--hflip mirrors" if cfg.hflip else "--channels-last lays out"
@@ -156,6 +161,8 @@ def _train(
         return None  # before any data preparation: nothing is trained or rewritten
     scaled = _scaled(data, None if saved is None else saved[1], run_dir)
     preset = preset.adapt(scaled.sigma_data, scaled.sigma_max)
+    if cfg.likelihood_weighting:
+        preset = preset.likelihood_weighted()
     run_config = _run_config(data, scaled, preset, model, cfg, env)
     batches = _batches(data.rows, scaled.z, data.labels, cfg, env)
     state = make_state(preset, scaled.shape, model, cfg)
