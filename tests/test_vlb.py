@@ -171,3 +171,34 @@ def test_training_for_likelihood_is_a_recorded_choice(tmp_path):
     )
     one_line_error(r, "trained by maximum likelihood already")
     assert not (tmp_path / "f").exists()
+
+
+def test_a_learned_schedule_estimates_the_same_bound_with_less_variance():
+    """VDM §5: fitted to the model (here the exact one) by minimising the terms' second moment,
+    the schedule keeps its ends and the bound's value, and lowers its variance (measured: SE
+    0.59 → 0.38 nats per point at 512 draws, variance 2.4× smaller than log σ uniform)."""
+    from difflab.learned_schedule import fit_schedule
+
+    g, lo, hi = _gaussian(), 0.05, 80.0
+    x = g.sample(32, generator=torch.Generator().manual_seed(3))
+    learned = fit_schedule(g, x, lo, hi, steps=200)
+    ends = learned.sigma(torch.tensor([0.0, 1.0], dtype=torch.float64))
+    assert torch.allclose(ends, torch.tensor([lo, hi], dtype=torch.float64), rtol=1e-12)
+    grid = learned.sigma(torch.linspace(0, 1, 101, dtype=torch.float64))
+    assert bool((grid[1:] > grid[:-1]).all())  # monotone
+    exact, spread = _closed_form(g, x, lo), {}
+    for name, schedule in {"learned": learned, "log-uniform": VE(sigma_lo=lo, sigma_hi=hi)}.items():
+        bound, se = vlb(
+            g,
+            x,
+            sigma_min=lo,
+            sigma_max=hi,
+            draws=512,
+            data_mean=g.mean,
+            data_cov=g.cov,
+            generator=torch.Generator().manual_seed(4),
+            schedule=schedule,
+        )
+        spread[name] = float(se.mean())
+        assert abs(float((bound - exact).mean())) < 4 * spread[name] / math.sqrt(len(x)), name
+    assert spread["learned"] < 0.8 * spread["log-uniform"], spread
