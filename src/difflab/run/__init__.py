@@ -23,11 +23,11 @@ from .spec import SamplingSpec
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run | FlowRun:
-    """The run in RUN_DIR: a diffusion Run or a FlowRun, by its configuration."""
-    _, _, config = load_parts(run_dir)
-    if config.model.is_flow:
-        return FlowRun.load(run_dir, device)
-    return Run.load(run_dir, device)
+    """The run in RUN_DIR: a diffusion Run or a FlowRun, by its configuration; the checkpoint is
+    read once."""
+    path, tensors, config = load_parts(run_dir)
+    kind = FlowRun if config.model.is_flow else Run
+    return kind.from_parts(path, tensors, config, device)
 
 
 __all__ = [

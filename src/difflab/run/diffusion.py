@@ -43,7 +43,13 @@ class Run(TunedGrids, TrainedRun):
         """Load RUN_DIR/checkpoint.safetensors (the EMA weights) without unpickling anything.
         `preset` replaces the registered preset of that name (for runs trained with a customised
         recipe)."""
-        path, tensors, config = load_parts(run_dir)
+        return cls.from_parts(*load_parts(run_dir), device, preset)
+
+    @classmethod
+    def from_parts(
+        cls, path: Path, tensors: dict, config, device: str = "cpu", preset=None
+    ) -> "Run":
+        """The run from a checkpoint already read (`load_parts`): read once, not twice."""
         if config.preset is None:
             raise DifflabError(f"{path}: not a diffusion run (model {config.model.type!r})")
         preset = (preset or get_preset(config.preset)).adapt(config.sigma_data, config.sigma_max)

@@ -27,7 +27,11 @@ class FlowRun(TrainedRun):
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu") -> "FlowRun":
-        path, tensors, config = load_parts(run_dir)
+        return cls.from_parts(*load_parts(run_dir), device)
+
+    @classmethod
+    def from_parts(cls, path: Path, tensors: dict, config, device: str = "cpu") -> "FlowRun":
+        """The run from a checkpoint already read (`load_parts`)."""
         if not config.model.is_flow:
             raise DifflabError(f"{path}: not a flow run (model {config.model.type!r})")
         flow = build_model(None, config.data.shape, config.model)
