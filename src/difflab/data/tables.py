@@ -126,7 +126,8 @@ def data_line(path: Path, row: int, delimiter: str | None = None) -> int | None:
 def _sample(path: Path) -> tuple[list[str], str]:
     """The first non-blank, non-comment lines and the encoding they were read in: UTF-8, or
     Latin-1 for text that is not UTF-8 (with a warning); binary files are refused."""
-    head = path.open("rb").read(1 << 16)
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
     if b"\x00" in head:
         raise DifflabError(f"{path}: not UTF-8 text but a binary file (it holds NUL bytes)")
     try:

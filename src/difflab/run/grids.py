@@ -71,11 +71,11 @@ class TunedGrids:
         A class (and w) is tuned on the very denoiser it samples with (`Condition.key`)."""
         from ..sampling.tune import AUTO_TUNE
 
-        how = {"cond": cond, "guidance": guidance, "unconditional": unconditional}
-        condition = Condition(**how).key(self.config.data)
+        wanted = Condition(cond, guidance, unconditional)
+        how, condition = wanted.kwargs(), wanted.key(self.config.data)
         tuned = {k: v for k, v in self._grids().items() if k.endswith(f"@{nfe}{condition}")}
         if not tuned and tune and not self.is_image:
-            draws = self._tuning_draws(512, 0, Condition(**how))  # one reference for both
+            draws = self._tuning_draws(512, 0, wanted)  # one reference solution for both
             for sampler in AUTO_TUNE:
                 r = self.tune_grid(nfe, sampler, store=False, draws=draws, **how)
                 tuned[f"{sampler}@{nfe}{condition}"] = r
