@@ -66,6 +66,14 @@ def test_every_reference_is_a_local_file_that_exists(page):
 def test_report_of_a_missing_run_is_one_line():
     r = CliRunner().invoke(cli, ["report", "no/such/run"])
     assert r.exit_code == 2 and r.output.startswith("error:")
+    r = CliRunner().invoke(cli, ["report", "--run", "no/such/run"])  # --run as every command
+    assert r.exit_code == 2 and r.output.startswith("error:") and "no/such/run" in r.output
+
+
+@pytest.mark.parametrize("args", [[], ["a", "--run", "b"]])
+def test_report_wants_one_run_directory(args):
+    r = CliRunner().invoke(cli, ["report", *args])
+    assert r.exit_code == 2 and "run director" in r.output and "Traceback" not in r.output
 
 
 @pytest.mark.skipif(

@@ -69,7 +69,7 @@ def table_columns(real, samples, codec, path: str | Path, title: str = "") -> No
         if c.kind == "categorical":
             _bars(ax, real[c.name], samples[c.name])
         else:
-            _histograms(ax, real[c.name].to_numpy(float), samples[c.name].to_numpy(float), c)
+            _histograms(ax, c.numbers(real[c.name]), c.numbers(samples[c.name]), c)
         ax.set_title(c.name, fontsize=9)
     for ax in list(axes.flat)[len(cols) :]:
         ax.axis("off")
@@ -92,10 +92,26 @@ def _histograms(ax, real: np.ndarray, samples: np.ndarray, c) -> None:
         )
     else:
         bins = np.linspace(both.min(), both.max(), 40)
+    if c.kind == "date":  # the numbers are days or seconds since 1970: label them as dates
+        ax.xaxis.set_major_formatter(_DateTicks(c.unit))
+        ax.tick_params(axis="x", labelrotation=30)
     ax.hist(real, bins=bins, density=True, alpha=0.5, label="data", color="C0")
     ax.hist(samples, bins=bins, density=True, histtype="step", lw=1.4, label="samples", color="C1")
     ax.set_ylabel("density", fontsize=8)
     ax.tick_params(labelsize=7)
+
+
+class _DateTicks(matplotlib.ticker.Formatter):
+    """Tick labels of a date column drawn as days ('D') or seconds ('s') since 1970."""
+
+    def __init__(self, unit: str):
+        self.unit = unit
+
+    def __call__(self, x, pos=None) -> str:
+        import pandas as pd
+
+        t = pd.Timestamp(x * (86_400 if self.unit == "D" else 1), unit="s")
+        return str(t.date()) if self.unit == "D" else t.strftime("%Y-%m-%d %H:%M")
 
 
 def _bars(ax, real, samples, top: int = 12) -> None:

@@ -29,7 +29,7 @@ def column_distance(c: Column, a: pd.Series, b: pd.Series) -> float:
         p = a.map(level_key).value_counts(normalize=True)
         q = b.map(level_key).value_counts(normalize=True)
         return float(0.5 * p.sub(q, fill_value=0.0).abs().sum())
-    return float(stats.ks_2samp(a.to_numpy(float), b.to_numpy(float)).statistic)
+    return float(stats.ks_2samp(c.numbers(a), c.numbers(b)).statistic)
 
 
 def marginals(codec: TableCodec, a: pd.DataFrame, b: pd.DataFrame) -> dict[str, float]:
@@ -66,7 +66,7 @@ def efficacy_score(
             return float((y_test == y_train.iloc[0]).mean())
         model = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
     else:
-        y_train, y_test = train[target].to_numpy(float), test[target].to_numpy(float)
+        y_train, y_test = col.numbers(train[target]), col.numbers(test[target])
         model = HistGradientBoostingRegressor(max_iter=100, random_state=seed)
     return float(model.fit(x_train, y_train).score(x_test, y_test))
 

@@ -90,3 +90,19 @@ def test_a_column_of_lists_is_refused_by_name():
     df = pd.DataFrame({"x": np.arange(30.0), "tags": [np.array([1, 2])] * 30})
     with pytest.raises(DifflabError, match="column 'tags' holds ndarray values"):
         TableCodec.fit(df)
+
+
+def test_date_columns_are_measured_and_drawn_as_dates(tmp_path):
+    """`sample` on vega's cars crashed drawing its date column ('could not convert string to
+    float'); the metrics compare dates by their days."""
+    from difflab.plots import table_columns
+    from difflab.table_metrics import column_distance
+
+    df = _dates()
+    codec = TableCodec.fit(df)
+    day = next(c for c in codec.columns if c.name == "day")
+    later = (pd.to_datetime(df["day"]) + pd.Timedelta(days=10_000)).dt.strftime("%Y-%m-%d")
+    assert column_distance(day, df["day"], df["day"]) == 0.0
+    assert column_distance(day, df["day"], later) == 1.0  # disjoint ranges: KS = 1
+    table_columns(df, codec.inverse(codec.forward(df)), codec, tmp_path / "cols.png", "dates")
+    assert (tmp_path / "cols.png").stat().st_size > 1000

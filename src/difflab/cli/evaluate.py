@@ -41,8 +41,9 @@ from .common import read_rows
 @click.option(
     "--target",
     default=None,
-    help="Tables: the column whose prediction measures ML efficacy  [default: the last "
-    "categorical column, else the last numeric one]",
+    help="Tables: the column whose prediction measures ML efficacy  [default: the run's label "
+    "column when the samples carry it, else the last categorical column, else the last numeric "
+    "one]",
 )
 @friendly
 def evaluate(run_dir, samples, reference, json_out, cls, target):
@@ -72,15 +73,27 @@ def evaluate(run_dir, samples, reference, json_out, cls, target):
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--run",
+    "run_opt",
+    type=click.Path(path_type=Path),
+    help="Run directory (as in every other command; the same as RUN_DIR).",
+)
 @click.option(
     "--n", default=5000, show_default=True, type=Positive(), help="Samples drawn for the page."
 )
 @click.option("--seed", default=0, show_default=True)
 @friendly
-def report(run_dir, n, seed):
+def report(run_dir, run_opt, n, seed):
     """Write RUN_DIR/report/index.html: configuration, loss curve, samples vs data, metrics (offline
     page)."""
     from ..report import build_report
+
+    if run_dir is None and run_opt is None:
+        raise click.UsageError("missing the run directory: RUN_DIR or --run")
+    if run_dir is not None and run_opt is not None and run_dir != run_opt:
+        raise click.UsageError("two run directories: give RUN_DIR or --run, once")
+    run_dir = run_dir or run_opt
 
     build_report(run_dir, n=n, seed=seed, log=click.echo)

@@ -206,7 +206,8 @@ def _early_stop(data, scaled: Scaled, state, preset: Preset, model: ModelConfig,
         return None
     x0 = torch.as_tensor(scaled.scaler.forward(data.heldout), dtype=torch.float32)
     labels = data.heldout_labels if data.labels is not None else None
-    labels = None if labels is None else torch.as_tensor(labels, device=cfg.device)
+    # a copy: the held-out labels may be a read-only view of the loaded table
+    labels = None if labels is None else torch.tensor(labels, device=cfg.device)
     objective = OBJECTIVES[model.kind](state.ema, preset, cfg.p_uncond)
     return EarlyStop.of(objective, x0.to(cfg.device), labels, cfg.seed)
 
