@@ -59,15 +59,17 @@ def peer_fit(root: Path, seed: int) -> None:
 
     for name in TABLES:
         train = pd.read_csv(root / name / "train.csv")
-        metadata = Metadata.detect_from_dataframe(train)
+        metadata = Metadata.detect_from_dataframes({"table": train})
         seconds = {}
         for synth in PEERS:
             torch.manual_seed(seed)
             model = getattr(single_table, f"{synth}Synthesizer")(metadata)
             start = time.perf_counter()
-            model.fit(train)
+            model.fit({"table": train})  # SDV 2: one table, by name
             seconds[synth] = time.perf_counter() - start
-            model.sample(len(train)).to_csv(root / name / f"{synth}.csv", index=False)
+            out = model.sample(len(train))
+            out = out["table"] if isinstance(out, dict) else out  # SDV 2 returns either
+            out.to_csv(root / name / f"{synth}.csv", index=False)
             print(f"{name}: {synth} fitted in {seconds[synth]:.1f} s", flush=True)
         (root / name / "peers.json").write_text(json.dumps(seconds))
 
@@ -89,7 +91,7 @@ def peer_score(root: Path) -> None:
         tools |= {synth: root / name / f"{synth}.csv" for synth in PEERS}
         frames = {tool: pd.read_csv(path) for tool, path in tools.items()}
         common = [c for c in test.columns if all(c in f.columns for f in frames.values())]
-        meta = Metadata.detect_from_dataframe(test[common]).to_dict()["tables"]["table"]
+        meta = Metadata.detect_from_dataframes({"table": test[common]}).to_dict()["tables"]["table"]
         scores[name] = {"columns": common, "left_out": sorted(set(test.columns) - set(common))}
         for tool, frame in frames.items():
             report = QualityReport()
