@@ -18,11 +18,13 @@ from torch import Tensor, nn
 from torch.nn.functional import softplus
 
 from .parameterisation import DenoiserFn
+from .processes import Process
 
 
-class LearnedSchedule(nn.Module):
-    """σ(t) between fixed ends σ_lo = σ(0) and σ_hi = σ(1), monotone in t; quacks like a
-    difflab Process where difflab.vlb needs one (t_min, t_max, sigma, sigma_deriv)."""
+class LearnedSchedule(nn.Module, Process):
+    """σ(t) between fixed ends σ_lo = σ(0) and σ_hi = σ(1), monotone in t, with s(t) = 1: a
+    Process whose σ(t) is learned (the `vdm` preset trains it with the model and stores it in
+    the run; its time-uniform grid and the bound use it)."""
 
     t_min, t_max = 0.0, 1.0
 
@@ -58,6 +60,23 @@ class LearnedSchedule(nn.Module):
             (dm,) = torch.autograd.grad(m.sum(), t, create_graph=True)
         span = math.log(self.sigma_hi / self.sigma_lo)
         return self.sigma_lo * torch.exp(span * m) * span * dm
+
+    def s(self, t: Tensor) -> Tensor:
+        return torch.ones_like(t)
+
+    def s_deriv(self, t: Tensor) -> Tensor:
+        return torch.zeros_like(t)
+
+    def t_of_sigma(self, sigma: Tensor) -> Tensor:
+        """t(σ) by bisection on the monotone σ(t) (60 halvings: float64's resolution)."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        lo, hi = torch.zeros_like(sigma), torch.ones_like(sigma)
+        with torch.no_grad():
+            for _ in range(60):
+                mid = (lo + hi) / 2
+                below = self.sigma(mid) < sigma
+                lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        return (lo + hi) / 2
 
     @property
     def sigma_min(self) -> float:

@@ -96,7 +96,18 @@ class LogUniform:
         return torch.exp(math.log(self.lo) + u * math.log(self.hi / self.lo)).float()
 
 
-NoiseDistribution = LogNormal | UniformT | DiscreteT | LogUniform
+@dataclass(frozen=True)
+class LearnedT:
+    """t ~ U[0, 1] on a low-discrepancy grid (VDM §3.6), σ = σ_η(t) of a schedule learned with
+    the model between the preset's sampling ends (difflab.learned_schedule; the `vdm` preset).
+    The levels depend on the schedule's weights, so the training objective draws t and maps it
+    (training/objectives.py, VLB); this holds the recipe's choice as data."""
+
+    def sample(self, n, process, generator, device="cpu") -> Tensor:  # pragma: no cover
+        raise TypeError("a learned schedule's σ are drawn by the VLB objective, from its t")
+
+
+NoiseDistribution = LogNormal | UniformT | DiscreteT | LogUniform | LearnedT
 
 
 def weight(name: str, precond: Preconditioning, sigma: Tensor) -> Tensor:

@@ -88,7 +88,17 @@ def _mlp(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> Den
         emb_dim=cfg.emb_dim,
         num_classes=cfg.num_classes,
     )
-    return Denoiser(net, preset.precond)
+    return Denoiser(net, preset.precond, _schedule(preset))
+
+
+def _schedule(preset: Preset) -> nn.Module | None:
+    """The learned noise schedule of a recipe that learns one (`vdm`), between its sampling
+    ends (the data's σ_max once the preset is adapted), else None."""
+    if not preset.learns_schedule:
+        return None
+    from .learned_schedule import LearnedSchedule
+
+    return LearnedSchedule(*preset.sampling_range())
 
 
 def _unet(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> Denoiser:
@@ -102,7 +112,7 @@ def _unet(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> De
         num_classes=cfg.num_classes,
         dropout=cfg.dropout,
     )
-    return Denoiser(net, preset.precond)
+    return Denoiser(net, preset.precond, _schedule(preset))
 
 
 def _made(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> MADE:

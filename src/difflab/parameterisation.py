@@ -165,12 +165,15 @@ FORM_NAMES = {cls: name for name, cls in FORMS.items()}
 
 class Denoiser(nn.Module):
     """D(x̂; σ, c) = c_skip x̂ + c_out F(c_in x̂, c_noise, c) for a raw network F (EDM Eq. 7); the
-    condition c passes through to the network untouched (None: unconditional)."""
+    condition c passes through to the network untouched (None: unconditional). `schedule`: a
+    noise schedule learned with the network (the `vdm` preset), kept here so it trains, averages
+    (EMA), saves and loads with the weights; D itself does not depend on it."""
 
-    def __init__(self, net: nn.Module, precond: Preconditioning):
+    def __init__(self, net: nn.Module, precond: Preconditioning, schedule: nn.Module | None = None):
         super().__init__()
         self.net = net
         self.precond = precond
+        self.schedule = schedule
 
     @property
     def num_classes(self) -> int:

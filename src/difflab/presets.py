@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from .errors import lookup
-from .losses import DiscreteT, LogNormal, LogUniform, NoiseDistribution, UniformT
+from .losses import DiscreteT, LearnedT, LogNormal, LogUniform, NoiseDistribution, UniformT
 from .parameterisation import (
     EDMPrecond,
     EpsPrecond,
@@ -44,6 +44,11 @@ class Preset:
         if self.sigma_max_from_data and sigma_max is not None:
             process = _with_sigma_max(process, sigma_max)
         return dataclasses.replace(self, precond=precond, process=process, data_sigma_max=sigma_max)
+
+    @property
+    def learns_schedule(self) -> bool:
+        """Whether the recipe learns its noise schedule with the model (`vdm`)."""
+        return isinstance(self.noise, LearnedT)
 
     def likelihood_weighted(self) -> "Preset":
         """This recipe trained for likelihood (`train --weighting vlb`): σ log-uniform over its
@@ -123,6 +128,16 @@ PRESETS: dict[str, Preset] = {
             VPrecond(),
             UniformT(),
             summary="v-prediction (Salimans & Ho 2022) on the iDDPM cosine schedule",
+        ),
+        Preset(
+            "vdm",
+            VE(sigma_lo=SIGMA_FLOOR, sigma_hi=80.0),
+            EpsPrecond(),
+            LearnedT(),
+            weighting="vlb",
+            sigma_max_from_data=True,
+            summary="VDM (Kingma et al. 2021): the continuous VLB as the loss, ε-prediction, a "
+            "monotone noise schedule learned with the model to minimise the bound's variance",
         ),
         Preset(
             "rectified-flow",

@@ -4,6 +4,8 @@ per-sample losses, as a module so DDP can wrap it.
 
 - DSM: denoising score matching of a denoiser at drawn (σ, noise), with the batch's class labels
   replaced by the null class (-1) with probability p_uncond (classifier-free guidance training).
+- VLB: VDM's continuous diffusion loss with the noise schedule learned with the model (the `vdm`
+  preset): the network gets the gradient of the bound, the schedule that of its second moment.
 - NLL: negative log-likelihood of a flow or an autoregressive model, in nats per dimension; class
   labels (autoregressive models) dropped to the null class with probability p_uncond.
 """
@@ -48,6 +50,45 @@ class DSM(nn.Module):
         return dsm_loss(self.model, x0, sigma, noise, self.preset.weighting, cond)
 
 
+class VLB(DSM):
+    """VDM's diffusion loss per sample (Kingma et al. 2021, Eq. 17 in σ: −½SNR' = σ̇/σ³),
+    σ̇_η(t)/σ_η(t)³ · mean‖D(x0 + σ_η(t)n; σ_η(t)) − x0‖², t on a low-discrepancy grid of the
+    global batch (VDM §3.6) and σ_η the model's learned schedule (`model.schedule`). Its mean does
+    not depend on η (the ends are fixed), its variance does: η gets the gradient of the second
+    moment (VDM §5), the network that of the loss, from one backward pass."""
+
+    def draw(
+        self, x0: Tensor, labels: Tensor | None, n: int, gen: torch.Generator, part: slice
+    ) -> tuple:
+        """(x0, t, noise[, cond]): t = (u + i/n) mod 1 for one u ~ U[0, 1) per global batch."""
+        dev = x0.device
+        u = torch.rand((), generator=gen, device=dev, dtype=torch.float64)
+        t = torch.remainder(u + torch.arange(n, device=dev, dtype=torch.float64) / n, 1.0)
+        noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=dev)[part]
+        if labels is None:
+            return x0, t[part], noise
+        drop = (torch.rand(n, generator=gen, device=dev) < self.p_uncond)[part]
+        return x0, t[part], noise, torch.where(drop, -1, labels)
+
+    def forward(self, x0: Tensor, t: Tensor, noise: Tensor, cond: Tensor | None = None) -> Tensor:
+        schedule = self.model.schedule
+        sigma, rate = schedule.sigma(t), schedule.sigma_deriv(t)
+        error = dsm_loss(self.model, x0, sigma.to(x0.dtype), noise, "uniform", cond)
+        loss = (rate / sigma**3).to(x0.dtype) * error
+        if torch.is_grad_enabled() and sigma.requires_grad:
+            # d(l²)/dη = 2l·dl/dη: scale what reaches σ_η(t) and σ̇_η(t), each of which feeds
+            # only its own sample's l, so the schedule descends the second moment
+            twice = 2.0 * loss.detach().to(sigma.dtype)
+            sigma.register_hook(lambda g: g * twice)
+            rate.register_hook(lambda g: g * twice)
+        return loss
+
+
+def denoising_objective(model: nn.Module, preset: Preset, p_uncond: float = 0.0) -> DSM:
+    """VLB for a recipe that learns its schedule (`vdm`), else DSM."""
+    return (VLB if preset.learns_schedule else DSM)(model, preset, p_uncond)
+
+
 class NLL(nn.Module):
     """-log p(x0 [| c]) / D for a flow or an autoregressive model (exact)."""
 
@@ -75,6 +116,6 @@ class NLL(nn.Module):
         return -lp / math.prod(x0.shape[1:])
 
 
-OBJECTIVES = {"denoiser": DSM, "flow": NLL, "autoregressive": NLL}
+OBJECTIVES = {"denoiser": denoising_objective, "flow": NLL, "autoregressive": NLL}
 
-__all__ = ["DSM", "NLL", "OBJECTIVES"]
+__all__ = ["DSM", "VLB", "NLL", "OBJECTIVES", "denoising_objective"]
