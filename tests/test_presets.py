@@ -9,19 +9,19 @@ import pytest
 import torch
 
 from difflab.data import load_data
-from difflab.losses import dsm_loss
 from difflab.presets import PRESETS, get_preset
 from difflab.errors import DifflabError
 from difflab.training.batches import InMemory
+from difflab.training.objectives import denoising_objective
 from difflab.training import ModelConfig, TrainConfig, make_state, prepare_data, run_loop
 
 
 def _heldout_loss(model, preset, x0):
-    g = torch.Generator().manual_seed(123)
-    sigma = preset.noise.sample(len(x0), preset.process, g)
-    noise = torch.randn(x0.shape, generator=g)
+    """The recipe's own training objective (DSM, or VDM's bound for `vdm`) at fixed draws."""
+    objective = denoising_objective(model, preset)
+    drawn = objective.draw(x0, None, len(x0), torch.Generator().manual_seed(123), slice(None))
     with torch.no_grad():
-        return float(dsm_loss(model, x0, sigma, noise, preset.weighting).mean())
+        return float(objective(*drawn).mean())
 
 
 @pytest.mark.parametrize("name", PRESETS)

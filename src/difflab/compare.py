@@ -43,7 +43,8 @@ def held_out(spec: str, n: int, seed: int = 20_000) -> np.ndarray:
 
 
 def log_probs(run: TrainedRun, x: np.ndarray, **options) -> tuple[np.ndarray, dict]:
-    """log p per point (data units) and {'nfe', 'seconds'}; non-finite values are an error."""
+    """log p per point (data units) and {'nfe', 'seconds'[, 'bound': what a bound spans]};
+    non-finite values are an error."""
     stats: dict = {}
     start = time.perf_counter()
     lp = run.log_prob(x, stats=stats, **options)
@@ -51,7 +52,8 @@ def log_probs(run: TrainedRun, x: np.ndarray, **options) -> tuple[np.ndarray, di
         raise DifflabError(
             f"{run.path}: log-likelihood is not finite for {int((~np.isfinite(lp)).sum())} points"
         )
-    return lp, {"nfe": stats.get("nfe"), "seconds": time.perf_counter() - start}
+    info = {"nfe": stats.get("nfe"), "seconds": time.perf_counter() - start}
+    return lp, info | ({"bound": stats["bound"]} if "bound" in stats else {})
 
 
 def nll_summary(

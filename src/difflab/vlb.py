@@ -133,13 +133,17 @@ def vlb(
     data_cov: Tensor | None = None,
     generator: torch.Generator | None = None,
     stats: dict | None = None,
-    schedule: Process | None = None,
+    schedule: Process | Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """(the bound L(x) ≥ −log p(x) in nats per sample, its Monte-Carlo standard error); `stats`
-    gets {'nfe': draws}. `schedule`: where the diffusion loss draws its σ (default: log σ
-    uniform, VE's geometric σ(t)); its endpoints must be σ_min and σ_max."""
-    schedule = schedule or VE(sigma_lo=sigma_min, sigma_hi=sigma_max)
-    ends = (schedule.sigma_min, schedule.sigma_max)
+    gets {'nfe': draws}. `schedule`: where the diffusion loss draws its σ — a Process (the
+    continuous L_∞; default log σ uniform, VE's geometric σ(t)) or the ascending levels
+    σ_min = σ_0 < … < σ_T = σ_max of a discrete model (the T-step L_T, DDPM's L_vlb); its ends
+    must be σ_min and σ_max."""
+    schedule = schedule if schedule is not None else VE(sigma_lo=sigma_min, sigma_hi=sigma_max)
+    discrete = isinstance(schedule, Tensor)
+    ends = (float(schedule[0]), float(schedule[-1])) if discrete else None
+    ends = ends or (schedule.sigma_min, schedule.sigma_max)
     if not (
         math.isclose(ends[0], sigma_min, rel_tol=1e-6)
         and math.isclose(ends[1], sigma_max, rel_tol=1e-6)
@@ -149,7 +153,8 @@ def vlb(
             f"{sigma_min:g} and {sigma_max:g}"
         )
     with torch.no_grad():
-        diffusion, se = diffusion_loss(denoiser, x, schedule, draws, generator)
+        loss = discrete_diffusion_loss if discrete else diffusion_loss
+        diffusion, se = loss(denoiser, x, schedule, draws, generator)
         prior = prior_loss(x, sigma_max, sigma_data, data_mean, data_cov)
         bound = prior + diffusion + reconstruction_loss(x, sigma_min)
     if stats is not None:

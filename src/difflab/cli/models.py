@@ -135,9 +135,12 @@ def likelihood(
         "dequantised_columns": dequantised,
         "nfe": info["nfe"],
         "method": (f"exact ({run.config.model.kind})" if exact else _method_name(method, steps)),
+        "bound": info.get("bound"),
         "true": None if bin_width else true_nll(data, x),
     }
     click.echo(f"{run.name} on {len(x)} points of {data} ({result['method']}, NFE {info['nfe']}):")
+    if info.get("bound"):
+        click.echo(f"  the bound spans {info['bound']}")
     click.echo(_nll_lines(result, bin_width, dequantised))
     if json_out:
         write_json(json_out, result)

@@ -17,7 +17,7 @@ from ..errors import DifflabError
 from ..likelihood import log_prob
 from ..models import build_model
 from ..parameterisation import Denoiser
-from ..presets import Preset, get_preset
+from ..presets import SIGMA_FLOOR, Preset, get_preset
 from ..random import randn_per_sample
 from ..sampling import make_sigmas, sample
 from ..sampling.inpaint import PARTICLES, SMC_LEVELS, inpaint
@@ -73,9 +73,7 @@ class Run(TunedGrids, TrainedRun):
         if schedule == "tuned":
             return self._tuned(steps, condition)
         lo, hi = self.preset.sampling_range()
-        return make_sigmas(
-            schedule, steps, sigma_min or lo, sigma_max or hi, self.preset.process, rho
-        )
+        return make_sigmas(schedule, steps, sigma_min or lo, sigma_max or hi, self.process, rho)
 
     def sample(
         self,
@@ -115,7 +113,7 @@ class Run(TunedGrids, TrainedRun):
         info: dict = {}
         prior = self._start(condition, labels, float(sigmas[0]), seed, info)
         device = next(self.denoiser.parameters()).device
-        process = self.preset.process if spec.own_time else None
+        process = self.process if spec.own_time else None
         bar = _bar("sampling", progress, _nfe_estimate(spec, condition, n, batch_size))
         network = _Counted(self.denoiser, bar) if progress else self.denoiser
         out = []
@@ -257,8 +255,11 @@ class Run(TunedGrids, TrainedRun):
         stats: dict | None,
     ) -> np.ndarray:
         """−L(ẑ), the variational lower bound on log p(ẑ) of the reverse-SDE model (difflab.vlb,
-        VDM Eq. 11), from σ_min = 0.002 to sigma_max with the PF-ODE likelihood's prior; `draws`
-        (σ, n) pairs per point; stats gets 'nfe' and 'bound_se' (per point, nats)."""
+        VDM Eq. 11) with the PF-ODE likelihood's prior; `draws` (σ, n) pairs per point; stats
+        gets 'nfe', 'bound_se' (per point, nats) and 'bound' (which σ it spans, how drawn).
+        From σ_min = 0.002 to sigma_max with log σ uniform, except: a learned schedule (`vdm`)
+        draws σ from itself, between its own ends; a discrete recipe (ddpm, ncsn) gets the T-step
+        bound L_T on its trained levels within [0.002, sigma_max] (DDPM's L_vlb)."""
         from ..vlb import vlb
 
         device = next(self.denoiser.parameters()).device
@@ -267,15 +268,51 @@ class Run(TunedGrids, TrainedRun):
         cov = None if cov is None else torch.tensor(cov, dtype=dtype, device=device)
         gen = torch.Generator(device=device).manual_seed(seed)
         sigma_data = self.preset.precond.sigma_data
+        schedule, lo, hi, name = self._bound_schedule(sigma_max, dtype, device)
         bounds, errors = [], []
         for chunk in z.to(dtype).split(batch_size):
-            how = {"sigma_max": sigma_max, "sigma_data": sigma_data, "draws": draws}
+            how = {"sigma_min": lo, "sigma_max": hi, "sigma_data": sigma_data, "draws": draws}
+            how["schedule"] = schedule
             b, se = vlb(self._in(dtype), chunk.to(device), data_cov=cov, generator=gen, **how)
             bounds.append(-b.cpu())
             errors.append(se.cpu())
         if stats is not None:
-            stats.update(nfe=draws, bound_se=torch.cat(errors).double().numpy())
+            stats.update(nfe=draws, bound_se=torch.cat(errors).double().numpy(), bound=name)
         return torch.cat(bounds).double().numpy()
+
+    def _bound_schedule(self, sigma_max: float, dtype, device) -> tuple:
+        """(schedule for difflab.vlb, σ_min, σ_max, a description) of this run's bound."""
+        from ..losses import DiscreteT
+
+        if self.learned_schedule is not None:
+            learned = copy.deepcopy(self.learned_schedule).to(device)
+            lo, hi = learned.sigma_min, learned.sigma_max
+            return learned, lo, hi, f"σ {lo:g} → {hi:g}, the run's learned schedule"
+        lo = SIGMA_FLOOR
+        if isinstance(self.preset.noise, DiscreteT):
+            levels = self.preset.noise.sigmas(self.preset.process)
+            levels = levels[(levels >= lo) & (levels <= sigma_max)]
+            if len(levels) >= 2:
+                lo, hi = float(levels[0]), float(levels[-1])
+                steps = len(levels) - 1
+                name = f"the {steps}-step bound on the trained σ levels {lo:.3g} → {hi:.3g}"
+                return levels.to(device, dtype), lo, hi, name
+        return None, lo, sigma_max, f"σ {lo:g} → {sigma_max:g}, log σ uniform"
+
+    @property
+    def process(self):
+        """The noise process of the grids and of own-time sampling: the preset's, or the
+        schedule learned with the model (on the CPU, where the grids are made)."""
+        if self.learned_schedule is None:
+            return self.preset.process
+        if getattr(self, "_cpu_schedule", None) is None:
+            self._cpu_schedule = copy.deepcopy(self.learned_schedule).cpu()
+        return self._cpu_schedule
+
+    @property
+    def learned_schedule(self):
+        """The noise schedule trained with the model (`vdm` runs), else None."""
+        return getattr(self.denoiser, "schedule", None)
 
     def _in(self, dtype: torch.dtype) -> Denoiser:
         """The denoiser in `dtype` (a float64 copy is made once, for the likelihood)."""

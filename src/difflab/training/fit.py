@@ -63,6 +63,11 @@ def train(
             f"--weighting vlb trains a diffusion model for likelihood; a {model.type} model is "
             "trained by maximum likelihood already"
         )
+    if cfg.likelihood_weighting and preset is not None and preset.learns_schedule:
+        raise DifflabError(
+            f"--weighting vlb: the {preset.name} preset trains for likelihood already, with its "
+            "own learned schedule"
+        )
     data = TrainingData.of(data).checked()  # before the split: its log line, then an error
     if data.is_vectors and (cfg.hflip or cfg.channels_last):
         flag = "--hflip mirrors" if cfg.hflip else "--channels-last lays out"
