@@ -98,21 +98,26 @@ def compare_models(
     progress: bool = True,
     log=print,
     autoregressive: str | None = "made",
+    vdm: bool = True,
 ) -> dict:
-    """Train `preset`, `flow` and `autoregressive` (None: skip) on `data` for `seconds` each, then
-    NLL, SW2, speed side by side; writes OUT/compare.json and OUT/samples.png. Returns the
-    report."""
+    """Train `preset`, the `vdm` recipe (trained for likelihood; unless vdm=False), `flow` and
+    `autoregressive` (None: skip) on `data` for `seconds` each, then NLL, SW2, speed side by side;
+    diffusion models also get VDM's bound beside their PF-ODE NLL. Writes OUT/compare.json and
+    OUT/samples.png. Returns the report."""
     out = Path(out)
     arr = load_data(data, seed=seed)
     cfg = TrainConfig(seconds=seconds, seed=seed)
-    models = [(preset, ModelConfig(), "diffusion"), (flow, ModelConfig(type=flow), "flow")]
+    models = [(preset, preset, ModelConfig(), "diffusion")]
+    if vdm and preset != "vdm":
+        models.append(("vdm", "vdm", ModelConfig(), "diffusion"))
+    models.append((flow, preset, ModelConfig(type=flow), "flow"))  # a flow ignores the preset
     if autoregressive:
-        models.append((autoregressive, ModelConfig(type=autoregressive), "autoregressive"))
+        models.append((autoregressive, preset, ModelConfig(type=autoregressive), "autoregressive"))
     runs, kinds = {}, {}
-    for label, model, kind in models:
+    for label, recipe, model, kind in models:
         log(f"training {label} for {seconds:g} s")
         rows = TrainingData(arr, spec=data)
-        train(rows, preset, out / label, cfg, model, force=True, progress=progress, log=log)
+        train(rows, recipe, out / label, cfg, model, force=True, progress=progress, log=log)
         runs[label], kinds[label] = load_run(out / label), kind
     x = held_out(data, n_eval)
     true_lp = true_log_prob(data, x)
@@ -149,7 +154,7 @@ def _measured(run, x: np.ndarray, true_lp, n_samples: int, seed: int) -> tuple[n
     sample_seconds = time.perf_counter() - start
     metrics = run.evaluate(samples)
     lp, info = log_probs(run, x)
-    return samples, {
+    row = {
         "steps": run.trained_steps,
         "sample_seconds_per_1000": 1000 * sample_seconds / n_samples,
         **nll_summary(lp, run.dim, true_lp),
@@ -157,6 +162,11 @@ def _measured(run, x: np.ndarray, true_lp, n_samples: int, seed: int) -> tuple[n
         "sw2_ratio": metrics["sw2"]["ratio"],
         "energy_ratio": metrics["energy"]["ratio"],
     }
+    if not run.config.model.is_flow:  # the reverse-SDE model's bound beside the PF-ODE value
+        bound, _ = log_probs(run, x, method="vlb", steps=64, seed=seed)
+        row["vlb_nll"], row["vlb_nll_se"] = mean_and_se(-bound)
+        row["vlb_minus_ode"], row["vlb_minus_ode_se"] = mean_and_se(lp - bound)
+    return samples, row
 
 
 def format_report(report: dict) -> str:
@@ -165,10 +175,13 @@ def format_report(report: dict) -> str:
         f"{report['n_eval']} held-out points",
         f"  {'model':16s} {'kind':15s} {'steps/s':>8s} {'NLL (nats)':>16s} {'bits/dim':>14s} "
         f"{'NFE':>5s} {'SW2/floor':>9s} {'s/1000':>7s}"
-        + ("   NLL − true NLL (paired)" if report["true"] else ""),
+        + ("   NLL − true NLL (paired)" if report["true"] else "")
+        + "   VLB: −log p of the reverse SDE ≤ it",
     ]
     for label, m in report["models"].items():
         gap = f"   {m['gap_to_true']:.4f} ± {m['gap_to_true_se']:.4f}" if "gap_to_true" in m else ""
+        if "vlb_nll" in m:
+            gap += f"   {m['vlb_nll']:.3f} ± {m['vlb_nll_se']:.3f}"
         lines.append(
             f"  {label:16s} {m['kind']:15s} {m.get('steps_per_second', 0):8.1f} "
             f"{m['nll']:9.3f} ± {m['nll_se']:.3f} {m['bits_per_dim']:7.3f} ± "

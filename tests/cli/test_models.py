@@ -144,8 +144,9 @@ def test_compare_trains_three_families_and_reports(tmp_path):
     )
     assert r.exit_code == 0, r.output
     report = json.loads((tmp_path / "c" / "compare.json").read_text())
-    assert set(report["models"]) == {"edm", "realnvp", "made"}
+    assert list(report["models"]) == ["edm", "vdm", "realnvp", "made"]
     assert [m["kind"] for m in report["models"].values()] == [
+        "diffusion",
         "diffusion",
         "flow",
         "autoregressive",
@@ -153,6 +154,8 @@ def test_compare_trains_three_families_and_reports(tmp_path):
     for m in report["models"].values():
         assert np.isfinite(m["nll"]) and m["steps_per_second"] == m["steps"] / 2
         assert m["sample_seconds_per_1000"] > 0
+        assert ("vlb_nll" in m) == (m["kind"] == "diffusion")  # the bound beside the PF-ODE
+    assert "VLB" in r.output
     assert (tmp_path / "c" / "samples.png").exists()
     r = invoke("compare", "--data", "uniform-1d", "--seconds", 1, "--out", tmp_path / "d")
     assert r.exit_code == 2 and "dimension" in r.output
