@@ -28,6 +28,7 @@ _EXPORTS = {
     "TrainConfig": "training",
     "TrainingData": "data.training",
     "train": "training",
+    "distill": "distillation",
 }
 
 __all__ = ["__version__", *_EXPORTS]

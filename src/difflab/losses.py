@@ -107,7 +107,26 @@ class LearnedT:
         raise TypeError("a learned schedule's σ are drawn by the VLB objective, from its t")
 
 
-NoiseDistribution = LogNormal | UniformT | DiscreteT | LogUniform | LearnedT
+@dataclass(frozen=True)
+class ConsistencyGrid:
+    """Adjacent levels σ_n < σ_{n+1} of the teacher's Karras grid of N levels (ρ = 7) over the
+    preset's sampling range, n ~ U{0, …, N−2} (consistency distillation, Song et al. 2023 §4).
+    The objective draws n and looks the levels up (training/objectives.py, Consistency)."""
+
+    levels: int = 18
+    rho: float = 7.0
+
+    def grid(self, lo: float, hi: float) -> Tensor:
+        """σ_0 = lo < σ_1 < … < σ_{N−1} = hi (EDM Eq. 5, ascending)."""
+        i = torch.arange(self.levels, dtype=torch.float64) / (self.levels - 1)
+        r = 1.0 / self.rho
+        return (lo**r + i * (hi**r - lo**r)) ** self.rho
+
+    def sample(self, n, process, generator, device="cpu") -> Tensor:  # pragma: no cover
+        raise TypeError("consistency distillation draws grid indices, not σ (objectives.py)")
+
+
+NoiseDistribution = LogNormal | UniformT | DiscreteT | LogUniform | LearnedT | ConsistencyGrid
 
 
 def weight(name: str, precond: Preconditioning, sigma: Tensor) -> Tensor:

@@ -152,6 +152,24 @@ class FlowPrecond(Preconditioning):
         return 1.0 / (1.0 + sigma)
 
 
+@dataclass(frozen=True)
+class ConsistencyPrecond(Preconditioning):
+    """A consistency function f(x̂, σ) = c_skip x̂ + c_out F (Song et al. 2023, Appendix C, in σ):
+    c_skip = σd²/((σ − σ_min)² + σd²), c_out = (σ − σ_min)σd/sqrt(σ² + σd²). At σ = σ_min they
+    are 1 and 0 exactly, so f(x̂, σ_min) = x̂ bit for bit whatever the weights (the boundary
+    condition); above it they approach EDM's."""
+
+    sigma_min: float = 0.002
+
+    def c_skip(self, sigma: Tensor) -> Tensor:
+        return self.sigma_data**2 / ((sigma - self.sigma_min) ** 2 + self.sigma_data**2)
+
+    def c_out(self, sigma: Tensor) -> Tensor:
+        return (
+            (sigma - self.sigma_min) * self.sigma_data / torch.sqrt(sigma**2 + self.sigma_data**2)
+        )
+
+
 FORMS: dict[str, type[Preconditioning]] = {
     "edm": EDMPrecond,
     "eps": EpsPrecond,
@@ -159,6 +177,7 @@ FORMS: dict[str, type[Preconditioning]] = {
     "v": VPrecond,
     "score": ScorePrecond,
     "flow": FlowPrecond,
+    "consistency": ConsistencyPrecond,
 }
 FORM_NAMES = {cls: name for name, cls in FORMS.items()}
 

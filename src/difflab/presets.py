@@ -10,8 +10,17 @@ import dataclasses
 from dataclasses import dataclass
 
 from .errors import lookup
-from .losses import DiscreteT, LearnedT, LogNormal, LogUniform, NoiseDistribution, UniformT
+from .losses import (
+    ConsistencyGrid,
+    DiscreteT,
+    LearnedT,
+    LogNormal,
+    LogUniform,
+    NoiseDistribution,
+    UniformT,
+)
 from .parameterisation import (
+    ConsistencyPrecond,
     EDMPrecond,
     EpsPrecond,
     FlowPrecond,
@@ -36,6 +45,7 @@ class Preset:
     sigma_max_from_data: bool = False
     summary: str = ""
     data_sigma_max: float | None = None  # set by adapt: the data's largest pairwise distance
+    sampling: tuple = ()  # ((name, value), …): the recipe's own sampling defaults
 
     def adapt(self, sigma_data: float, sigma_max: float | None = None) -> "Preset":
         """This preset with σ_data, and σ_max where the process leaves it free, set from data."""
@@ -44,6 +54,11 @@ class Preset:
         if self.sigma_max_from_data and sigma_max is not None:
             process = _with_sigma_max(process, sigma_max)
         return dataclasses.replace(self, precond=precond, process=process, data_sigma_max=sigma_max)
+
+    @property
+    def distils(self) -> bool:
+        """Whether the recipe is trained from a teacher's ODE (consistency distillation)."""
+        return isinstance(self.noise, ConsistencyGrid)
 
     @property
     def learns_schedule(self) -> bool:
@@ -138,6 +153,17 @@ PRESETS: dict[str, Preset] = {
             sigma_max_from_data=True,
             summary="VDM (Kingma et al. 2021): the continuous VLB as the loss, ε-prediction, a "
             "monotone noise schedule learned with the model to minimise the bound's variance",
+        ),
+        Preset(
+            "consistency",
+            EDM(),
+            ConsistencyPrecond(sigma_min=SIGMA_FLOOR),
+            ConsistencyGrid(levels=18),
+            weighting="uniform",
+            sigma_max_from_data=True,
+            summary="consistency distillation (Song et al. 2023): f(x̂, σ) = x̂ at σ_min exactly, "
+            "trained from a teacher's Heun steps (`difflab distill`); 1–4 step sampling",
+            sampling=(("sampler", "consistency"), ("steps", 1)),
         ),
         Preset(
             "rectified-flow",

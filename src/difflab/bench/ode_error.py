@@ -15,6 +15,7 @@ import time
 import torch
 
 from ..data import get_toy
+from ..data.toy import mixture_10d
 from ..ideal import GaussianMixture
 from ..sampling import CountingDenoiser, make_sigmas, sample
 from ..sampling.tune import AUTO_TUNE, exact_solution, ode_error, steps_for_nfe, tune_grid
@@ -23,16 +24,6 @@ SIGMA_MIN, SIGMA_MAX = 0.002, 80.0
 GRIDS = ("karras", "vp-time", "log-snr")
 # scored at a budget of K NFE: sampling.tune.steps_for_nfe gives each its steps
 SAMPLERS = ("euler", "heun", "dpmpp-2s", "dpmpp-2m", "dpmpp-3m", "deis", "ipndm", "unipc")
-
-
-def mixture_10d(seed: int = 0) -> GaussianMixture:
-    """Eight components in 10-D: means on a sphere of radius 3, scales 0.2–0.6, unequal weights."""
-    g = torch.Generator().manual_seed(seed)
-    means = torch.randn(8, 10, generator=g, dtype=torch.float64)
-    means = 3.0 * means / means.norm(dim=1, keepdim=True)
-    scales = 0.2 + 0.4 * torch.rand(8, generator=g, dtype=torch.float64)
-    weights = torch.rand(8, generator=g, dtype=torch.float64) + 0.5
-    return GaussianMixture(means, scales, weights / weights.sum())
 
 
 def problems() -> dict[str, GaussianMixture]:

@@ -24,6 +24,16 @@ def eight_gaussians() -> GaussianMixture:
     )
 
 
+def mixture_10d(seed: int = 0) -> GaussianMixture:
+    """Eight components in 10-D: means on a sphere of radius 3, scales 0.2–0.6, unequal weights."""
+    g = torch.Generator().manual_seed(seed)
+    means = torch.randn(8, 10, generator=g, dtype=torch.float64)
+    means = 3.0 * means / means.norm(dim=1, keepdim=True)
+    scales = 0.2 + 0.4 * torch.rand(8, generator=g, dtype=torch.float64)
+    weights = torch.rand(8, generator=g, dtype=torch.float64) + 0.5
+    return GaussianMixture(means, scales, weights / weights.sum())
+
+
 def twentyfive_gaussians() -> GaussianMixture:
     """25 equal Gaussians on the grid {-2,…,2}², std 0.05."""
     g = torch.arange(-2, 3, dtype=torch.float64)
@@ -125,6 +135,11 @@ TOY_SETS: dict[str, ToySet] = {
         ),
         _mixture_set(
             "25-gaussians", twentyfive_gaussians(), "25 Gaussians on a 5×5 grid, std 0.05"
+        ),
+        _mixture_set(
+            "mixture-10d",
+            mixture_10d(),
+            "8 Gaussians in 10-D, means on a sphere of radius 3, std 0.2–0.6, unequal weights",
         ),
         ToySet("moons", _moons, 2, "two interleaving half circles, noise 0.05"),
         ToySet("swiss-roll", _swiss_roll, 2, "2-D swiss roll"),

@@ -123,6 +123,7 @@ class TrainedRun(Evaluation):
         18 (replace, Heun), 50 (repaint) or 100 (smc, Euler kernel). Rows are N×D vectors or
         N×C×H×W images (pixel units); a table's missing cells are its empty ones (no mask). Row i
         depends only on (seed, i); lower `batch_size` for large images (smc holds K copies)."""
+        self.refuse_student("inpainting (its chains need E[x0 | x̂])")
         condition = Condition(cond, guidance, unconditional)
         if self.is_table:
             condition = self._row_condition(known, condition)
@@ -197,6 +198,17 @@ class TrainedRun(Evaluation):
                 # an integer column read with empty cells is float; complete, it is integer again
                 out[name] = pd.Series(column, index=out.index).astype(filled[name].dtype)
         return out
+
+    def refuse_student(self, what: str) -> None:
+        """A distilled student's f(x̂, σ) is the end of the teacher's trajectory, not E[x0 | x̂]:
+        what needs the denoiser (ODE solvers, the likelihood, inpainting) is refused."""
+        preset = getattr(self, "preset", None)
+        if preset is not None and preset.distils:
+            raise DifflabError(
+                f"{self.path}: a {preset.name} student has no denoiser for {what}; sample it with "
+                "the consistency sampler (--steps 1–4), or use its teacher "
+                f"({self.config.train.get('teacher')})"
+            )
 
     def log_prob(self, x: np.ndarray, **options) -> np.ndarray:
         """log p(x) in nats per point, x in the data's original units (vectors, or images in pixel

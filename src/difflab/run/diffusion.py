@@ -103,12 +103,17 @@ class Run(TunedGrids, TrainedRun):
         1 conditional, > 1 guided; 2 NFE per evaluation unless w = 1), or unconditional=True."""
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
-        spec = SamplingSpec.of(sampler=sampler, steps=steps, **options)
+        given = {
+            k: v for k, v in dict(options, sampler=sampler, steps=steps).items() if v is not None
+        }
+        spec = SamplingSpec.of(**(dict(self.preset.sampling) | given))  # the recipe's defaults
+        if spec.sampler != "consistency":
+            self.refuse_student(f"the {spec.sampler} sampler")
         condition, data = Condition(cond, guidance, unconditional), self.config.data
         labels = condition.labels(data, n)
         condition.check(data, self.path)  # refuse before any work
         grid = (spec.schedule, spec.sigma_min, spec.sigma_max, spec.rho, condition.key(data))
-        sigmas = self.sigmas(spec.steps, *grid)
+        sigmas = self.sigmas(spec.levels, *grid)
         scale = math.sqrt(float(sigmas[0]) ** 2 + self.preset.precond.sigma_data**2)
         info: dict = {}
         prior = self._start(condition, labels, float(sigmas[0]), seed, info)
@@ -128,7 +133,8 @@ class Run(TunedGrids, TrainedRun):
         bar.close()
         if stats is not None:
             low, high, grid_name = float(sigmas[-2]), float(sigmas[0]), spec.grid_name()
-            stats.update(info, sigma_min=low, sigma_max=high, steps=len(sigmas) - 1)
+            steps = len(sigmas) - 1 - (spec.levels - spec.steps)
+            stats.update(info, sigma_min=low, sigma_max=high, steps=steps)
             stats.update(sampler=spec.sampler, grid=grid_name)
         samples = self.standardiser.inverse(torch.cat(out).double().numpy())
         return self._with_labels(samples, labels)
@@ -343,6 +349,7 @@ class Run(TunedGrids, TrainedRun):
         was stored; in float64 on the CPU (in float32 at rtol 1e-5 the worst point was 1e-2 nats
         off). method="vlb": instead the variational lower bound of the reverse-SDE model
         (difflab.vlb), `steps` (σ, n) draws per point."""
+        self.refuse_student("the likelihood")
         if method == "vlb":
             return self._vlb(z, steps, sigma_max, seed, batch_size, stats)
         device = next(self.denoiser.parameters()).device

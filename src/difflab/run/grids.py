@@ -143,6 +143,7 @@ class TunedGrids:
         `draws`: `_tuning_draws(n, seed)` made once for several samplers. A labelled run is tuned
         on the denoiser it will sample with: D(·, c) or D_w for one class `cond`, D(·, ∅) without
         (`condition` in the result says which)."""
+        self.refuse_student("tuning an ODE grid")
         from ..sampling.tune import ode_error, steps_for_nfe, tune_grid
 
         get_sampler(sampler)

@@ -37,6 +37,12 @@ class SamplingSpec:
         get_sampler(spec.sampler)
         return spec
 
+    @property
+    def levels(self) -> int:
+        """Steps of the σ grid to make: one more for multistep consistency sampling, whose last
+        level (σ_min, where f is the identity) it skips."""
+        return self.steps + 1 if self.sampler == "consistency" else self.steps
+
     def grid_name(self) -> str:
         """'karras ρ 7' or the schedule's name."""
         return self.schedule + (f" ρ {self.rho:g}" if self.schedule == "karras" else "")

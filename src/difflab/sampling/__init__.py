@@ -22,7 +22,7 @@ from torch import Tensor
 from ..errors import DifflabError, lookup
 from ..parameterisation import DenoiserFn
 from ..processes import Process
-from . import multistep, ode, sde
+from . import consistency, multistep, ode, sde
 from .schedules import SCHEDULES, check_sigmas, karras_sigmas, make_sigmas
 
 SamplerFn = Callable[..., Tensor]
@@ -104,6 +104,13 @@ SAMPLERS: dict[str, Sampler] = {
         "steps_per_level",
         True,
         "annealed Langevin dynamics (NCSN): steps_per_level, epsilon",
+    ),
+    "consistency": Sampler(
+        consistency.multistep,
+        1,
+        "1",
+        True,
+        "multistep consistency sampling (Song et al. 2023 Alg. 1), for distilled students",
     ),
     "pc": Sampler(
         sde.predictor_corrector,

@@ -32,6 +32,7 @@ class TrainConfig:
     hflip: bool = False  # images: mirror each drawn image left–right with probability 1/2
     workers: int = 2  # streamed images: DataLoader workers decoding ahead (results do not depend)
     likelihood_weighting: bool = False  # train --weighting vlb: Preset.likelihood_weighted
+    teacher: str | None = None  # a distilled student: its teacher's run directory (difflab.distill)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p_uncond <= 1.0:

@@ -49,19 +49,26 @@ def train(
     force: bool = False,
     progress: bool = True,
     log=print,
+    teacher=None,
 ) -> Path:
     """Train `preset` (a diffusion recipe; ignored by flows and autoregressive models) on `data`
     and write the run to `out`; returns the run directory. See `difflab train --help`.
 
     `data`: TrainingData (data/training.py), or bare rows: an N×D array, an ImageStream, a table
     (a DataFrame of numeric and categorical columns). With class labels the model learns
-    p(x | c) and, with probability cfg.p_uncond per sample, the unconditional p(x) (guidance)."""
+    p(x | c) and, with probability cfg.p_uncond per sample, the unconditional p(x) (guidance).
+    `teacher`: the denoiser D(x̂, σ[, cond]) in the model's units that a distilled recipe
+    (`consistency`) learns from (difflab.distill builds it from a run)."""
     run_dir = _check_target(Path(out), cfg, resume, force)
     preset = get_preset(preset) if isinstance(preset, str) else preset
     if cfg.likelihood_weighting and model.is_flow:
         raise DifflabError(
             f"--weighting vlb trains a diffusion model for likelihood; a {model.type} model is "
             "trained by maximum likelihood already"
+        )
+    if preset is not None and preset.distils and teacher is None:
+        raise DifflabError(
+            f"the {preset.name} preset is distilled from a teacher: difflab distill --run TEACHER"
         )
     if cfg.likelihood_weighting and preset is not None and preset.learns_schedule:
         raise DifflabError(
@@ -86,7 +93,8 @@ def train(
     try:
         cfg = dataclasses.replace(cfg, device=env.device)
         log = log if env.is_main else _quiet
-        done = _train(data, preset, run_dir, cfg, model, env, resume, progress and env.is_main, log)
+        how = (env, resume, progress and env.is_main, log, teacher)
+        done = _train(data, preset, run_dir, cfg, model, *how)
         if done is not None and env.is_main:
             write_reference(run_dir, kept, heldout, data.labels)
         return run_dir
@@ -154,6 +162,7 @@ def _train(
     resume: bool,
     progress: bool,
     log,
+    teacher=None,
 ) -> Path | None:
     """Train (or resume) into run_dir; None when a resumed run has already met cfg.steps."""
     saved = _saved(run_dir, preset, data.classes, model) if resume else None
@@ -170,8 +179,8 @@ def _train(
         preset = preset.likelihood_weighted()
     run_config = _run_config(data, scaled, preset, model, cfg, env)
     batches = _batches(data.rows, scaled.z, data.labels, cfg, env)
-    state = make_state(preset, scaled.shape, model, cfg)
-    early = _early_stop(data, scaled, state, preset, model, cfg)
+    state = make_state(preset, scaled.shape, model, cfg, teacher)
+    early = _early_stop(data, scaled, state, preset, model, cfg, teacher)
     if saved is not None:  # its recipe, classes, model and data shape were checked
         load_state(state, *saved[0])
         log(f"resuming {run_dir} from step {state.step}")
@@ -205,7 +214,7 @@ def _train(
     return run_dir
 
 
-def _early_stop(data, scaled: Scaled, state, preset: Preset, model: ModelConfig, cfg):
+def _early_stop(data, scaled: Scaled, state, preset: Preset, model: ModelConfig, cfg, teacher):
     """Without a budget: the held-out loss of the EMA model on the held-out rows."""
     if cfg.steps is not None or cfg.seconds is not None:
         return None
@@ -213,7 +222,7 @@ def _early_stop(data, scaled: Scaled, state, preset: Preset, model: ModelConfig,
     labels = data.heldout_labels if data.labels is not None else None
     # a copy: the held-out labels may be a read-only view of the loaded table
     labels = None if labels is None else torch.tensor(labels, device=cfg.device)
-    objective = OBJECTIVES[model.kind](state.ema, preset, cfg.p_uncond)
+    objective = OBJECTIVES[model.kind](state.ema, preset, cfg.p_uncond, teacher)
     return EarlyStop.of(objective, x0.to(cfg.device), labels, cfg.seed)
 
 

@@ -6,6 +6,7 @@ per-sample losses, as a module so DDP can wrap it.
   replaced by the null class (-1) with probability p_uncond (classifier-free guidance training).
 - VLB: VDM's continuous diffusion loss with the noise schedule learned with the model (the `vdm`
   preset): the network gets the gradient of the bound, the schedule that of its second moment.
+- Consistency: consistency distillation from a teacher denoiser (the `consistency` preset).
 - NLL: negative log-likelihood of a flow or an autoregressive model, in nats per dimension; class
   labels (autoregressive models) dropped to the null class with probability p_uncond.
 """
@@ -17,8 +18,10 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ..errors import DifflabError
 from ..losses import dsm_loss
 from ..presets import Preset
+from ..utils import append_dims
 
 
 class DSM(nn.Module):
@@ -84,15 +87,65 @@ class VLB(DSM):
         return loss
 
 
-def denoising_objective(model: nn.Module, preset: Preset, p_uncond: float = 0.0) -> DSM:
-    """VLB for a recipe that learns its schedule (`vdm`), else DSM."""
+class Consistency(DSM):
+    """Consistency distillation (Song et al. 2023, Algorithm 2, with iCT's target θ⁻ = θ without
+    gradient, Song & Dhariwal 2023): on adjacent levels σ_n < σ_{n+1} of the grid,
+    ‖f_θ(x̂_{n+1}, σ_{n+1}) − sg f_θ(x̂_n, σ_n)‖² per dimension, x̂_{n+1} = x0 + σ_{n+1} z and x̂_n
+    the teacher's Heun step from it. With the boundary f(x̂, σ_min) = x̂, consistency along the
+    teacher's trajectories makes f their end."""
+
+    def __init__(self, model: nn.Module, preset: Preset, p_uncond: float = 0.0, teacher=None):
+        super().__init__(model, preset, p_uncond)
+        if teacher is None:
+            raise DifflabError(
+                f"the {preset.name} preset is distilled from a teacher: difflab distill --run "
+                "TEACHER (Python: train(…, teacher=denoiser))"
+            )
+        # not a submodule: neither trained, saved nor synchronised (DDP) with the student
+        self.__dict__["teacher"] = teacher
+        self.register_buffer("levels", preset.noise.grid(*preset.sampling_range()).float())
+
+    def draw(
+        self, x0: Tensor, labels: Tensor | None, n: int, gen: torch.Generator, part: slice
+    ) -> tuple:
+        """(x0, n, noise[, cond]): n ~ U{0, …, N−2} per sample."""
+        dev = x0.device
+        steps = torch.randint(0, len(self.levels) - 1, (n,), generator=gen, device=dev)[part]
+        noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=dev)[part]
+        if labels is None:
+            return x0, steps, noise
+        drop = (torch.rand(n, generator=gen, device=dev) < self.p_uncond)[part]
+        return x0, steps, noise, torch.where(drop, -1, labels)
+
+    def forward(self, x0: Tensor, n: Tensor, noise: Tensor, cond: Tensor | None = None) -> Tensor:
+        from ..sampling.consistency import heun_step
+
+        levels = self.levels.to(x0.dtype)
+        hi, lo = levels[n + 1], levels[n]
+        x = x0 + append_dims(hi, x0.ndim) * noise
+        kw = {} if cond is None else {"cond": cond}
+        with torch.no_grad():
+            teacher = lambda v, s: self.teacher(v, s, **kw)  # noqa: E731
+            target = self.model(heun_step(teacher, x, hi, lo), lo, **kw)
+        return (self.model(x, hi, **kw) - target).flatten(1).square().mean(1)
+
+
+def denoising_objective(
+    model: nn.Module, preset: Preset, p_uncond: float = 0.0, teacher=None
+) -> DSM:
+    """Consistency for a distilled recipe (with its teacher), VLB for a recipe that learns its
+    schedule (`vdm`), else DSM."""
+    if preset.distils:
+        return Consistency(model, preset, p_uncond, teacher)
     return (VLB if preset.learns_schedule else DSM)(model, preset, p_uncond)
 
 
 class NLL(nn.Module):
     """-log p(x0 [| c]) / D for a flow or an autoregressive model (exact)."""
 
-    def __init__(self, model: nn.Module, preset: Preset | None = None, p_uncond: float = 0.0):
+    def __init__(
+        self, model: nn.Module, preset: Preset | None = None, p_uncond: float = 0.0, teacher=None
+    ):
         super().__init__()
         self.model, self.p_uncond = model, p_uncond
 

@@ -24,12 +24,13 @@ def prepare_data(
     """The training array in the model's units, its scaler, σ_data and σ_max derived from the data.
 
     Tables are encoded by their column codec (σ_data: the codes' standard deviation); vectors are
-    standardised per dimension (σ_data: their standard deviation, 1 unless not
-    standardised); images are scaled by their known pixel range to [-1, 1] with σ_data = 0.5 (EDM).
+    scaled by a given Standardiser (a distilled student: its teacher's) or standardised per
+    dimension (σ_data: their standard deviation, 1 unless not standardised); images are scaled
+    by their known pixel range to [-1, 1] with σ_data = 0.5 (EDM).
     σ_max is the largest pairwise distance between data points (Song & Ermon 2020, Technique 1),
     so the prior covers the data.
     """
-    if isinstance(pixels, TableCodec):  # tables: encoded column by column (data/columns.py)
+    if isinstance(pixels, (TableCodec, Standardiser)):  # a table's codec or a given scaling
         std, z = pixels, pixels.forward(raw)
         sigma_data = float(z.std())
     elif pixels is not None:

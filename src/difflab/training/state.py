@@ -49,8 +49,14 @@ class TrainState:
 
 
 def make_state(
-    preset: Preset, shape: tuple[int, ...] | int, model_cfg: ModelConfig, cfg: TrainConfig
+    preset: Preset,
+    shape: tuple[int, ...] | int,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    teacher=None,
 ) -> TrainState:
+    """A fresh state: the model (initialised from cfg.seed), its EMA, AdamW, the generator and the
+    objective (`teacher`: the denoiser a distilled recipe learns from)."""
     torch.manual_seed(cfg.seed)  # network initialisation
     model = build_model(preset, shape, model_cfg).to(cfg.device)
     if cfg.channels_last:  # NHWC weights and (in train_step) inputs: 1.2× per U-Net step at 32×32
@@ -63,7 +69,7 @@ def make_state(
     )
     gen = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
     scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
-    objective = OBJECTIVES[model_cfg.kind](model, preset, cfg.p_uncond)
+    objective = OBJECTIVES[model_cfg.kind](model, preset, cfg.p_uncond, teacher)
     return TrainState(0, model, ema, opt, gen, objective, scaler=scaler)
 
 
