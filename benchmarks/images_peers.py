@@ -138,11 +138,12 @@ def ours(root: Path, seconds: float, seed: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--peers", required=True, help="python of the peers' environment")
+    parser.add_argument("--peers", help="python of the peers' environment (required)")
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", default="/tmp/difflab-images-peers")
     parser.add_argument("--out", default="benchmarks/results/images_peers.json")
+    parser.add_argument("--reuse", action="store_true", help="difflab's run in ROOT as it is")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = Path(args.root)
@@ -150,8 +151,15 @@ def main() -> None:
         return peer(root, args.seconds, args.seed)
     from difflab.bench import machine
 
+    if not args.peers:
+        parser.error("--peers: the python of the environment with the peers installed")
     root.mkdir(parents=True, exist_ok=True)
-    run = ours(root, args.seconds, args.seed)
+    if args.reuse:
+        from difflab.run import load_run
+
+        run = load_run(root / "run")
+    else:
+        run = ours(root, args.seconds, args.seed)
     what = ["--root", str(root), "--seconds", str(args.seconds), "--seed", str(args.seed)]
     subprocess.run([args.peers, __file__, *what, "--part", "peer"], check=True)
     info = json.loads((root / "peers.json").read_text())

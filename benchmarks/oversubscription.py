@@ -1,7 +1,6 @@
 """Several trainings on the same cores: each process's steps per second alone, and K at once with
-difflab's thread policy (threads capped at the cores this process may use; one thread once the
-pace falls below a third of its best) against two torch threads forced for the whole run
-(OMP_NUM_THREADS=2, what every process did before issue 23). Run it on an idle machine.
+difflab's thread policy against threads forced for the whole run (OMP_NUM_THREADS=2, what every
+process did before issue 23, and 1). Run it on an idle machine.
 
     .venv/bin/python benchmarks/oversubscription.py   # → benchmarks/results/oversubscription.json
 """
@@ -18,11 +17,12 @@ import time
 from pathlib import Path
 
 
-def batch(k: int, steps: int, root: Path, forced: bool) -> dict:
-    """K `difflab train` processes started together; wall-clock of each and steps/s."""
+def batch(k: int, steps: int, root: Path, forced: int | None) -> dict:
+    """K `difflab train` processes started together (`forced`: OMP_NUM_THREADS for each, None:
+    difflab's own choice); wall-clock of each and steps/s."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if forced:
-        env["OMP_NUM_THREADS"] = "2"
+        env["OMP_NUM_THREADS"] = str(forced)
     cmd = [sys.executable, "-m", "difflab", "train", "--data", "moons", "--steps", str(steps)]
     start = time.perf_counter()
     procs = [
@@ -40,7 +40,7 @@ def batch(k: int, steps: int, root: Path, forced: bool) -> dict:
         ends.append(time.perf_counter() - start)
     return {
         "processes": k,
-        "forced_two_threads": forced,
+        "forced_threads": forced,
         "seconds": ends,
         "steps_per_second_each": [steps / s for s in ends],
         "steps_per_second_total": k * steps / max(ends),
@@ -57,11 +57,11 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for k, forced in [(1, False), (args.k, False), (args.k, True)]:
+        for k, forced in [(1, None), (1, 1), (args.k, None), (args.k, 2), (args.k, 1)]:
             rows.append(batch(k, args.steps, Path(tmp), forced))
             r = rows[-1]
             print(
-                f"{k} process(es){' (2 threads forced)' if forced else ''}: "
+                f"{k} process(es){f' ({forced} thread(s) forced)' if forced else ''}: "
                 f"{r['steps_per_second_total']:.1f} steps/s in all, each "
                 + ", ".join(f"{v:.1f}" for v in r["steps_per_second_each"]),
                 flush=True,
