@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", default="/tmp/difflab-images-peers")
     parser.add_argument("--out", default="benchmarks/results/images_peers.json")
-    parser.add_argument("--reuse", action="store_true", help="difflab's run in ROOT as it is")
+    parser.add_argument("--reuse", action="store_true", help="the runs and samples in ROOT")
     parser.add_argument("--part", help=argparse.SUPPRESS)
     args = parser.parse_args()
     root = Path(args.root)
@@ -161,9 +161,10 @@ def main() -> None:
     else:
         run = ours(root, args.seconds, args.seed)
     what = ["--root", str(root), "--seconds", str(args.seconds), "--seed", str(args.seed)]
-    subprocess.run([args.peers, __file__, *what, "--part", "peer"], check=True)
+    if not (args.reuse and (root / "peers.json").exists()):  # --reuse: their samples too
+        subprocess.run([args.peers, __file__, *what, "--part", "peer"], check=True)
     info = json.loads((root / "peers.json").read_text())
-    params = sum(p.numel() for p in run.model.parameters())
+    params = sum(p.numel() for p in run.denoiser.parameters())
     info = {"difflab": {"steps": run.trained_steps, "parameters": params}, **info}
     samples = {"difflab": run.sample(N, seed=args.seed)}
     samples |= {name: np.load(root / f"{name}.npy") * HI for name in info if name != "difflab"}
