@@ -73,8 +73,10 @@ def test_denoiser_is_finite_from_1e_4_to_1e4(form, dtype):
     assert torch.isfinite(out).all(), (form, dtype)
 
 
-@pytest.mark.parametrize("name", SAMPLERS)
+@pytest.mark.parametrize("name", [s for s in SAMPLERS if s != "consistency"])
 def test_samplers_are_finite_from_1e4_down_to_1e_4(name):
+    # (the consistency sampler re-noises a consistency function's ends; given a denoiser it
+    # returns posterior means, tested with a student in tests/test_distillation.py)
     """The widest grid anyone would use, in float32, with a denoiser whose output is exact."""
     g = Gaussian(torch.zeros(2), torch.eye(2))
     sigmas = karras_sigmas(64, 1e-4, 1e4, dtype=torch.float32)

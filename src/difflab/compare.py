@@ -53,7 +53,7 @@ def log_probs(run: TrainedRun, x: np.ndarray, **options) -> tuple[np.ndarray, di
             f"{run.path}: log-likelihood is not finite for {int((~np.isfinite(lp)).sum())} points"
         )
     info = {"nfe": stats.get("nfe"), "seconds": time.perf_counter() - start}
-    return lp, info | ({"bound": stats["bound"]} if "bound" in stats else {})
+    return lp, info | {k: stats[k] for k in ("bound", "sigma_max") if k in stats}
 
 
 def nll_summary(

@@ -56,6 +56,16 @@ class Preset:
         return dataclasses.replace(self, precond=precond, process=process, data_sigma_max=sigma_max)
 
     @property
+    def trained_sigma_max(self) -> float | None:
+        """The highest σ the loss draws, where the recipe bounds it (log-uniform σ, a learned
+        schedule); None where its σ reach the whole process range or have no bound (log-normal)."""
+        if isinstance(self.noise, LogUniform):
+            return self.noise.hi
+        if isinstance(self.noise, LearnedT):
+            return self.sampling_range()[1]
+        return None
+
+    @property
     def distils(self) -> bool:
         """Whether the recipe is trained from a teacher's ODE (consistency distillation)."""
         return isinstance(self.noise, ConsistencyGrid)

@@ -66,3 +66,19 @@ def test_a_preset_with_its_own_schedule_refuses_another_weighting(tmp_path):
             "--steps", 5, "--out", tmp_path / "r")  # fmt: skip
     one_line_error(r, "trains for likelihood already")
     assert not (tmp_path / "r").exists()
+
+
+def test_the_likelihood_stops_at_the_highest_level_the_recipe_trained_at(vdm_run):
+    """A vdm run integrated to σ 80 was 62 nats off on 8-gaussians (its ε-network never saw
+    σ above the data's σ_max): the PF-ODE and the bound start where its schedule ends."""
+    from difflab.presets import get_preset
+
+    r, x = vdm_run
+    hi = r.process.sigma_max
+    assert r.preset.trained_sigma_max == hi
+    assert get_preset("edm").adapt(1.0, 5.0).likelihood_weighted().trained_sigma_max == 5.0
+    assert get_preset("edm").adapt(1.0, 5.0).trained_sigma_max is None  # log-normal: unbounded
+    stats = {}
+    far = r.log_prob(x[:8], method="euler", steps=8, sigma_max=80.0, stats=stats)
+    assert stats["sigma_max"] == hi
+    assert np.array_equal(far, r.log_prob(x[:8], method="euler", steps=8, sigma_max=hi))

@@ -141,6 +141,10 @@ def likelihood(
     click.echo(f"{run.name} on {len(x)} points of {data} ({result['method']}, NFE {info['nfe']}):")
     if info.get("bound"):
         click.echo(f"  the bound spans {info['bound']}")
+    elif info.get("sigma_max", sigma_max) < sigma_max:
+        click.echo(
+            f"  the PF-ODE starts at σ {info['sigma_max']:g}, the highest this recipe trained at"
+        )
     click.echo(_nll_lines(result, bin_width, dequantised))
     if json_out:
         write_json(json_out, result)

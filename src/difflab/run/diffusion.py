@@ -103,12 +103,7 @@ class Run(TunedGrids, TrainedRun):
         1 conditional, > 1 guided; 2 NFE per evaluation unless w = 1), or unconditional=True."""
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
-        given = {
-            k: v for k, v in dict(options, sampler=sampler, steps=steps).items() if v is not None
-        }
-        spec = SamplingSpec.of(**(dict(self.preset.sampling) | given))  # the recipe's defaults
-        if spec.sampler != "consistency":
-            self.refuse_student(f"the {spec.sampler} sampler")
+        spec = self._spec(sampler, steps, options)
         condition, data = Condition(cond, guidance, unconditional), self.config.data
         labels = condition.labels(data, n)
         condition.check(data, self.path)  # refuse before any work
@@ -251,6 +246,26 @@ class Run(TunedGrids, TrainedRun):
             stats.update(info, steps=len(sigmas) - 1)
         return torch.cat(out).double().numpy() if out else z.numpy()
 
+    def _likelihood_sigma_max(self, sigma_max: float, stats: dict | None) -> float:
+        """Where the likelihood starts: sigma_max, cut at the recipe's highest trained σ; a
+        student has no likelihood."""
+        self.refuse_student("the likelihood")
+        cap = self.preset.trained_sigma_max
+        sigma_max = sigma_max if cap is None else min(sigma_max, cap)
+        if stats is not None:
+            stats["sigma_max"] = sigma_max
+        return sigma_max
+
+    def _spec(self, sampler: str | None, steps: int | None, options: dict) -> SamplingSpec:
+        """What the caller gave, over the recipe's own sampling defaults (`Preset.sampling`), over
+        SamplingSpec's; a distilled student takes only its own sampler."""
+        given = dict(options, sampler=sampler, steps=steps)
+        given = {k: v for k, v in given.items() if v is not None}
+        spec = SamplingSpec.of(**(dict(self.preset.sampling) | given))
+        if spec.sampler != "consistency":
+            self.refuse_student(f"the {spec.sampler} sampler")
+        return spec
+
     def _vlb(
         self,
         z: torch.Tensor,
@@ -348,8 +363,10 @@ class Run(TunedGrids, TrainedRun):
         sigma_max, with the prior N(0, Σ + σ_max² I) from the training data's covariance Σ when it
         was stored; in float64 on the CPU (in float32 at rtol 1e-5 the worst point was 1e-2 nats
         off). method="vlb": instead the variational lower bound of the reverse-SDE model
-        (difflab.vlb), `steps` (σ, n) draws per point."""
-        self.refuse_student("the likelihood")
+        (difflab.vlb), `steps` (σ, n) draws per point. Both stop at the highest σ the recipe
+        trained at, when it has one (`Preset.trained_sigma_max`: vdm, --weighting vlb): above
+        it the network was never fitted (a vdm run integrated to σ 80 was 62 nats off)."""
+        sigma_max = self._likelihood_sigma_max(sigma_max, stats)
         if method == "vlb":
             return self._vlb(z, steps, sigma_max, seed, batch_size, stats)
         device = next(self.denoiser.parameters()).device

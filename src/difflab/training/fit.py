@@ -61,20 +61,7 @@ def train(
     (`consistency`) learns from (difflab.distill builds it from a run)."""
     run_dir = _check_target(Path(out), cfg, resume, force)
     preset = get_preset(preset) if isinstance(preset, str) else preset
-    if cfg.likelihood_weighting and model.is_flow:
-        raise DifflabError(
-            f"--weighting vlb trains a diffusion model for likelihood; a {model.type} model is "
-            "trained by maximum likelihood already"
-        )
-    if preset is not None and preset.distils and teacher is None:
-        raise DifflabError(
-            f"the {preset.name} preset is distilled from a teacher: difflab distill --run TEACHER"
-        )
-    if cfg.likelihood_weighting and preset is not None and preset.learns_schedule:
-        raise DifflabError(
-            f"--weighting vlb: the {preset.name} preset trains for likelihood already, with its "
-            "own learned schedule"
-        )
+    _refuse_recipe(preset, model, cfg, teacher)
     data = TrainingData.of(data).checked()  # before the split: its log line, then an error
     if data.is_vectors and (cfg.hflip or cfg.channels_last):
         flag = "--hflip mirrors" if cfg.hflip else "--channels-last lays out"
@@ -100,6 +87,25 @@ def train(
         return run_dir
     finally:
         teardown(env)
+
+
+def _refuse_recipe(preset: Preset | None, model: ModelConfig, cfg: TrainConfig, teacher) -> None:
+    """Refused before any work: likelihood weighting of a flow or of a recipe that trains for
+    likelihood already (vdm), a distilled recipe without its teacher."""
+    if cfg.likelihood_weighting and model.is_flow:
+        raise DifflabError(
+            f"--weighting vlb trains a diffusion model for likelihood; a {model.type} model is "
+            "trained by maximum likelihood already"
+        )
+    if preset is not None and preset.distils and teacher is None:
+        raise DifflabError(
+            f"the {preset.name} preset is distilled from a teacher: difflab distill --run TEACHER"
+        )
+    if cfg.likelihood_weighting and preset is not None and preset.learns_schedule:
+        raise DifflabError(
+            f"--weighting vlb: the {preset.name} preset trains for likelihood already, with its "
+            "own learned schedule"
+        )
 
 
 def _check_target(run_dir: Path, cfg: TrainConfig, resume: bool, force: bool) -> Path:

@@ -120,7 +120,7 @@ class Consistency(DSM):
     def forward(self, x0: Tensor, n: Tensor, noise: Tensor, cond: Tensor | None = None) -> Tensor:
         from ..sampling.consistency import heun_step
 
-        levels = self.levels.to(x0.dtype)
+        levels = self.levels.to(x0.device, x0.dtype)
         hi, lo = levels[n + 1], levels[n]
         x = x0 + append_dims(hi, x0.ndim) * noise
         kw = {} if cond is None else {"cond": cond}
