@@ -37,12 +37,16 @@ class DSM(nn.Module):
         """(x0, σ, noise[, cond]) of this rank's `part` of a global batch of n: σ, noise and label
         dropout are drawn for all n (the same on every rank), x0 and labels are the part's rows."""
         dev = x0.device
-        sigma = self.preset.noise.sample(n, self.preset.process, gen, dev)[part]
+        level = self.level(n, gen, dev)[part]
         noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=dev)[part]
         if labels is None:
-            return x0, sigma, noise
+            return x0, level, noise
         drop = (torch.rand(n, generator=gen, device=dev) < self.p_uncond)[part]
-        return x0, sigma, noise, torch.where(drop, -1, labels)
+        return x0, level, noise, torch.where(drop, -1, labels)
+
+    def level(self, n: int, gen: torch.Generator, device) -> Tensor:
+        """The noise level of each of the global batch's n samples: σ from the preset's p(σ)."""
+        return self.preset.noise.sample(n, self.preset.process, gen, device)
 
     def initialise(self, first: Tensor) -> None:
         """No data-dependent initialisation for a denoiser."""
@@ -60,18 +64,11 @@ class VLB(DSM):
     not depend on η (the ends are fixed), its variance does: η gets the gradient of the second
     moment (VDM §5), the network that of the loss, from one backward pass."""
 
-    def draw(
-        self, x0: Tensor, labels: Tensor | None, n: int, gen: torch.Generator, part: slice
-    ) -> tuple:
-        """(x0, t, noise[, cond]): t = (u + i/n) mod 1 for one u ~ U[0, 1) per global batch."""
-        dev = x0.device
-        u = torch.rand((), generator=gen, device=dev, dtype=torch.float64)
-        t = torch.remainder(u + torch.arange(n, device=dev, dtype=torch.float64) / n, 1.0)
-        noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=dev)[part]
-        if labels is None:
-            return x0, t[part], noise
-        drop = (torch.rand(n, generator=gen, device=dev) < self.p_uncond)[part]
-        return x0, t[part], noise, torch.where(drop, -1, labels)
+    def level(self, n: int, gen: torch.Generator, device) -> Tensor:
+        """t = (u + i/n) mod 1 for one u ~ U[0, 1) per global batch (draw returns (x0, t, noise[,
+        cond]))."""
+        u = torch.rand((), generator=gen, device=device, dtype=torch.float64)
+        return torch.remainder(u + torch.arange(n, device=device, dtype=torch.float64) / n, 1.0)
 
     def forward(self, x0: Tensor, t: Tensor, noise: Tensor, cond: Tensor | None = None) -> Tensor:
         schedule = self.model.schedule
@@ -105,17 +102,10 @@ class Consistency(DSM):
         self.__dict__["teacher"] = teacher
         self.register_buffer("levels", preset.noise.grid(*preset.sampling_range()).float())
 
-    def draw(
-        self, x0: Tensor, labels: Tensor | None, n: int, gen: torch.Generator, part: slice
-    ) -> tuple:
-        """(x0, n, noise[, cond]): n ~ U{0, …, N−2} per sample."""
-        dev = x0.device
-        steps = torch.randint(0, len(self.levels) - 1, (n,), generator=gen, device=dev)[part]
-        noise = torch.randn((n, *x0.shape[1:]), generator=gen, device=dev)[part]
-        if labels is None:
-            return x0, steps, noise
-        drop = (torch.rand(n, generator=gen, device=dev) < self.p_uncond)[part]
-        return x0, steps, noise, torch.where(drop, -1, labels)
+    def level(self, n: int, gen: torch.Generator, device) -> Tensor:
+        """The index n ~ U{0, …, N−2} of each sample's pair of adjacent levels (draw returns
+        (x0, n, noise[, cond]))."""
+        return torch.randint(0, len(self.levels) - 1, (n,), generator=gen, device=device)
 
     def forward(self, x0: Tensor, n: Tensor, noise: Tensor, cond: Tensor | None = None) -> Tensor:
         from ..sampling.consistency import heun_step
