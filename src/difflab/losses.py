@@ -117,10 +117,10 @@ class ConsistencyGrid:
     rho: float = 7.0
 
     def grid(self, lo: float, hi: float) -> Tensor:
-        """σ_0 = lo < σ_1 < … < σ_{N−1} = hi (EDM Eq. 5, ascending)."""
-        i = torch.arange(self.levels, dtype=torch.float64) / (self.levels - 1)
-        r = 1.0 / self.rho
-        return (lo**r + i * (hi**r - lo**r)) ** self.rho
+        """σ_0 = lo < σ_1 < … < σ_{N−1} = hi: the sampler's Karras grid (EDM Eq. 5), ascending."""
+        from .sampling.schedules import karras_sigmas
+
+        return karras_sigmas(self.levels, lo, hi, self.rho)[:-1].flip(0)
 
     def sample(self, n, process, generator, device="cpu") -> Tensor:  # pragma: no cover
         raise TypeError("consistency distillation draws grid indices, not σ (objectives.py)")
