@@ -24,7 +24,9 @@ def _heldout_loss(model, preset, x0):
         return float(objective(*drawn).mean())
 
 
-@pytest.mark.parametrize("name", [n for n, p in PRESETS.items() if not p.distils])
+@pytest.mark.parametrize(
+    "name", [n for n, p in PRESETS.items() if not (p.distils or p.consistency)]
+)
 def test_short_training_reduces_the_loss(name, tmp_path):
     z, _, sigma_data, sigma_max = prepare_data(load_data("moons", n=4000), standardise=True)
     preset = get_preset(name).adapt(sigma_data, sigma_max)

@@ -46,6 +46,7 @@ class Preset:
     summary: str = ""
     data_sigma_max: float | None = None  # set by adapt: the data's largest pairwise distance
     sampling: tuple = ()  # ((name, value), …): the recipe's own sampling defaults
+    teacher: str = ""  # what a distilled recipe learns from: "ode-step" or "coupling"
 
     def adapt(self, sigma_data: float, sigma_max: float | None = None) -> "Preset":
         """This preset with σ_data, and σ_max where the process leaves it free, set from data."""
@@ -67,8 +68,15 @@ class Preset:
 
     @property
     def distils(self) -> bool:
-        """Whether the recipe is trained from a teacher's ODE (consistency distillation)."""
-        return isinstance(self.noise, ConsistencyGrid)
+        """Whether the recipe is trained from a teacher: its ODE steps (consistency distillation)
+        or its ODE's coupling of noise and samples (reflow)."""
+        return bool(self.teacher)
+
+    @property
+    def consistency(self) -> bool:
+        """Whether the network is a consistency function f(x̂, σ) (the end of the trajectory
+        through x̂), not a denoiser E[x0 | x̂]: sampled only by the consistency sampler."""
+        return isinstance(self.precond, ConsistencyPrecond)
 
     @property
     def learns_schedule(self) -> bool:
@@ -103,6 +111,8 @@ def _with_sigma_max(process: Process, sigma_max: float) -> Process:
         return dataclasses.replace(process, t_max=sigma_max)
     if isinstance(process, VE):
         return dataclasses.replace(process, sigma_hi=sigma_max)
+    if isinstance(process, RectifiedFlow):
+        return dataclasses.replace(process, sigma_cap=sigma_max, t_max=sigma_max / (1 + sigma_max))
     raise ValueError(f"{process.name} has no free σ_max")
 
 
@@ -174,6 +184,30 @@ PRESETS: dict[str, Preset] = {
             summary="consistency distillation (Song et al. 2023): f(x̂, σ) = x̂ at σ_min exactly, "
             "trained from a teacher's Heun steps (`difflab distill`); 1–4 step sampling",
             sampling=(("sampler", "consistency"), ("steps", 1)),
+            teacher="ode-step",
+        ),
+        Preset(
+            "consistency-training",
+            EDM(),
+            ConsistencyPrecond(sigma_min=SIGMA_FLOOR),
+            ConsistencyGrid(levels=40),
+            weighting="uniform",
+            sigma_max_from_data=True,
+            summary="consistency training (Song et al. 2023 §5): the consistency model from data "
+            "alone, x̂_n = x0 + σ_n·n in place of a teacher's step; 1–4 step sampling",
+            sampling=(("sampler", "consistency"), ("steps", 1)),
+        ),
+        Preset(
+            "reflow",
+            RectifiedFlow(),
+            FlowPrecond(),
+            UniformT(),
+            sigma_max_from_data=True,
+            summary="reflow (Liu et al. 2022, 2-rectified flow): rectified flow on a teacher's ODE "
+            "coupling of its start and its sample (`difflab distill --method reflow`); straight "
+            "paths, 1–2 Euler steps",
+            sampling=(("sampler", "euler"), ("steps", 1), ("schedule", "flow-uniform")),
+            teacher="coupling",
         ),
         Preset(
             "rectified-flow",

@@ -48,7 +48,7 @@ def test_bad_teachers_and_budgets_are_refused_before_anything_is_written(runs, t
     train_tiny(tmp_path / "flow", "moons", 5, 16, "--model", "realnvp")
     cases = [
         (["--run", tmp_path / "flow"], "exactly in one pass already"),
-        (["--run", runs / "student"], "distill its teacher instead"),
+        (["--run", runs / "student"], "no ODE to distil"),
         (["--run", runs / "teacher", "--steps", 0], "--steps"),
         (["--run", tmp_path / "none"], "none"),
     ]
@@ -56,3 +56,57 @@ def test_bad_teachers_and_budgets_are_refused_before_anything_is_written(runs, t
         r = run("distill", *args, "--out", tmp_path / "s")
         one_line_error(r, needle)
         assert not (tmp_path / "s").exists()
+
+
+def test_a_reflow_student_is_a_denoiser_with_its_teachers_classes(runs, tmp_path):
+    """Reflow gives a rectified-flow run sampled with 1 Euler step by default, whose paths are
+    measured straighter than the teacher's, and which keeps everything a denoiser gives."""
+    out = tmp_path / "rf"
+    r = run("distill", "--run", runs / "teacher", "--method", "reflow", "--out", out,
+            "--steps", 20, "--pairs", 500)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "500 pairs" in r.output and "straightness" in r.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["preset"] == "reflow" and config["train"]["teacher"] == str(runs / "teacher")
+    r = run("sample", "--run", out, "--n", 20, "--class", 0, "--out", tmp_path / "s.npy")
+    assert r.exit_code == 0 and "NFE 1" in r.output, r.output
+    r = run("likelihood", "--run", out, "--data", "8-gaussians", "--n", 5)
+    assert r.exit_code == 0, r.output
+
+
+def test_a_teacher_still_training_is_refused_and_a_stale_lock_is_not(runs, tmp_path):
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(runs / "teacher", teacher)
+    lock = teacher / "training.lock"
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")  # this process: alive
+    one_line_error(run("distill", "--run", teacher, "--out", tmp_path / "s"), "still training")
+    assert not (tmp_path / "s").exists()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    lock.write_text(f"{socket.gethostname()} {gone}\n")  # a killed run's lock: ignored
+    r = run("distill", "--run", teacher, "--out", tmp_path / "s", "--steps", 2)
+    assert r.exit_code == 0, r.output
+
+
+def test_training_holds_a_lock_only_while_it_runs(tmp_path, monkeypatch):
+    import difflab.training.fit as fit
+
+    seen = []
+
+    def loop(state, batches, cfg, run_dir, *rest):
+        seen.append((run_dir / "training.lock").read_text().split()[1])
+        return real(state, batches, cfg, run_dir, *rest)
+
+    real = fit.run_loop
+    monkeypatch.setattr(fit, "run_loop", loop)
+    fit.train(np.random.default_rng(0).normal(size=(64, 2)), "edm", tmp_path / "r",
+              fit.TrainConfig(steps=2), progress=False, log=lambda *_: None)  # fmt: skip
+    import os
+
+    assert seen == [str(os.getpid())] and not (tmp_path / "r" / "training.lock").exists()

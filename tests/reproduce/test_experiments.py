@@ -63,7 +63,7 @@ def test_torus(out):
 def test_toy_gallery(out):
     r = reproduce("toy-gallery", out, quick=True, log=lambda *_: None)
     ratios = r["sw2_ratio"]
-    trained = [p for p in PRESETS.values() if not p.distils]  # a student needs a teacher
+    trained = [p for p in PRESETS.values() if not (p.distils or p.consistency)]
     assert len(ratios) == 4 * len(trained) and all(np.isfinite(v) for v in ratios.values())
     assert ratios["moons/edm"] < 2.0
     assert (out / "toy-gallery" / "gallery.png").exists()

@@ -57,7 +57,8 @@ from .common import check_suffix, condition_options, samples_exactly
     "--schedule",
     default=None,
     help="σ grid: karras (EDM ρ), time-uniform (the preset's t), vp-time (uniform in VP's t, "
-    "for few steps), log-snr, iddpm  [default: karras]",
+    "for few steps), log-snr, iddpm, flow-uniform (rectified flow's t down to 0: a reflow "
+    "student's)  [default: karras; the recipe's own for consistency and reflow runs]",
 )
 @click.option(
     "--opt",

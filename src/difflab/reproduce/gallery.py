@@ -14,7 +14,9 @@ from . import figures
 from .common import train_recipe
 
 GALLERY_DATA = ("moons", "swiss-roll", "8-gaussians", "checkerboard")
-TRAINED = {name: p for name, p in PRESETS.items() if not p.distils}  # a student needs a teacher
+# trained from data and sampled on their PF-ODE: not a student (it needs a teacher), not a
+# consistency model (its own sampler only)
+TRAINED = {name: p for name, p in PRESETS.items() if not (p.distils or p.consistency)}
 
 
 def torus(out: Path, quick: bool, seed: int = 0, log=print) -> dict:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .base import TrainedRun, load_parts
 from .condition import Condition
-from .diffusion import PILOT, PILOT_STREAM, Run
+from .diffusion import Run
+from .starts import PILOT, PILOT_STREAM
 from .exact import FlowRun
 from .grids import GRIDS
 from .spec import SamplingSpec

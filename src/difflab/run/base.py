@@ -200,14 +200,15 @@ class TrainedRun(Evaluation):
         return out
 
     def refuse_student(self, what: str) -> None:
-        """A distilled student's f(x̂, σ) is the end of the teacher's trajectory, not E[x0 | x̂]:
+        """A consistency model's f(x̂, σ) is the end of the trajectory through x̂, not E[x0 | x̂]:
         what needs the denoiser (ODE solvers, the likelihood, inpainting) is refused."""
         preset = getattr(self, "preset", None)
-        if preset is not None and preset.distils:
+        if preset is not None and preset.consistency:
+            teacher = self.config.train.get("teacher")
+            also = f", or use its teacher ({teacher})" if teacher else ""
             raise DifflabError(
-                f"{self.path}: a {preset.name} student has no denoiser for {what}; sample it with "
-                "the consistency sampler (--steps 1–4), or use its teacher "
-                f"({self.config.train.get('teacher')})"
+                f"{self.path}: a {preset.name} model has no denoiser for {what}; sample it with "
+                f"the consistency sampler (--steps 1–4){also}"
             )
 
     def log_prob(self, x: np.ndarray, **options) -> np.ndarray:

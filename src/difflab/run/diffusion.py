@@ -21,18 +21,15 @@ from ..presets import SIGMA_FLOOR, Preset, get_preset
 from ..random import randn_per_sample
 from ..sampling import make_sigmas, sample
 from ..sampling.inpaint import PARTICLES, SMC_LEVELS, inpaint
-from ..sampling.prior import GaussianStart, class_start, flow_start, guided_limit_start
 from .base import TrainedRun, chunks, load_ema, load_parts
 from .condition import Condition
 from .grids import TunedGrids
 from .spec import SamplingSpec
-
-PILOT = 512  # antithetic pairs per class of the guided start's pilot (sampling.prior.flow_start)
-PILOT_STREAM = 1 << 20  # its noise streams, PILOT_STREAM + class, apart from every sampler's
+from .starts import Starts
 
 
 @dataclass
-class Run(TunedGrids, TrainedRun):
+class Run(Starts, TunedGrids, TrainedRun):
     """A trained diffusion model: the EMA denoiser (on standardised data) and its preset."""
 
     preset: Preset
@@ -104,7 +101,48 @@ class Run(TunedGrids, TrainedRun):
         if n < 1:
             raise DifflabError(f"number of samples must be positive, got {n}")
         spec = self._spec(sampler, steps, options)
-        condition, data = Condition(cond, guidance, unconditional), self.config.data
+        condition = Condition(cond, guidance, unconditional)
+        x, labels, sigmas, info = self._chains(n, spec, condition, seed, batch_size, progress)
+        if stats is not None:
+            low, high, grid_name = float(sigmas[-2]), float(sigmas[0]), spec.grid_name()
+            steps = len(sigmas) - 1 - (spec.levels - spec.steps)
+            stats.update(info, sigma_min=low, sigma_max=high, steps=steps)
+            stats.update(sampler=spec.sampler, grid=grid_name)
+        samples = self.standardiser.inverse(x.double().numpy())
+        return self._with_labels(samples, labels)
+
+    def coupling(
+        self,
+        n: int,
+        seed: int = 0,
+        *,
+        cond=None,
+        steps: int | None = None,
+        batch_size: int = 10_000,
+        progress: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
+        """The run's ODE coupling (reflow's pairs, difflab.distillation): (x̂_T, x0, labels, σ_T)
+        in model units, n starts x̂_T at σ_T from the sampling prior and their ends x0 under the
+        recipe's default sampler (Heun, 18 steps, Karras ρ = 7: 35 NFE; or `steps`); with `cond`
+        (one class per sample) each chain is conditional on its class (w = 1)."""
+        spec, starts = self._spec(None, steps, {}), []
+        how = (seed, batch_size, progress, starts)
+        x0, labels, sigmas, _ = self._chains(n, spec, Condition(cond), *how)
+        return torch.cat(starts), x0, labels, float(sigmas[0])
+
+    def _chains(
+        self,
+        n: int,
+        spec: SamplingSpec,
+        condition: Condition,
+        seed: int,
+        batch_size: int,
+        progress: bool,
+        starts: list | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, dict]:
+        """n chains in model units (sample i depends only on (seed, i)): (x0, labels, σ grid,
+        the samplers' stats); `starts` gets each chunk's x̂_T."""
+        data = self.config.data
         labels = condition.labels(data, n)
         condition.check(data, self.path)  # refuse before any work
         grid = (spec.schedule, spec.sigma_min, spec.sigma_max, spec.rho, condition.key(data))
@@ -122,87 +160,19 @@ class Run(TunedGrids, TrainedRun):
             denoiser = condition.denoiser(network, data, self.path, classes)
             x = randn_per_sample(seed, rows.start, rows.stop - rows.start, self.shape).to(device)
             x = scale * x if prior is None else prior.sample(x, classes)
+            if starts is not None:
+                starts.append(x.cpu())
             noise = _noise(seed, rows, self.shape, device, stream=1)
             how = {"process": process, "noise": noise, "stats": info, **spec.options}
             out.append(sample(denoiser, x, sigmas, spec.sampler, **how).cpu())
         bar.close()
-        if stats is not None:
-            low, high, grid_name = float(sigmas[-2]), float(sigmas[0]), spec.grid_name()
-            steps = len(sigmas) - 1 - (spec.levels - spec.steps)
-            stats.update(info, sigma_min=low, sigma_max=high, steps=steps)
-            stats.update(sampler=spec.sampler, grid=grid_name)
-        samples = self.standardiser.inverse(torch.cat(out).double().numpy())
-        return self._with_labels(samples, labels)
+        return torch.cat(out), labels, sigmas, info
 
     def conditioned(self, cond, guidance: float = 1.0, unconditional: bool = False):
         """The two-argument denoiser to sample: D(·, c), guided D_w, or the unconditional D(·, ∅);
         `cond` a class (name or index) or class indices, one per sample (run/condition.py)."""
         condition = Condition(cond, guidance, unconditional)
         return condition.denoiser(self.denoiser, self.config.data, self.path)
-
-    def _start(
-        self,
-        condition: Condition,
-        labels: torch.Tensor | None,
-        sigma_max: float,
-        seed: int,
-        stats: dict | None = None,
-    ) -> GaussianStart | None:
-        """Where class-conditional chains start at σ_max (a table indexed by class): the class
-        flow's exact marginal N(m_c, Σ_c + σ_max² I) at w = 1 (sampling.prior.class_start); for
-        w ∉ {0, 1} the guided flow's own, measured by a pilot from 200·σ_max (flow_start; images:
-        its σ_max ≫ data limit, guided_limit_start). None: the unconditional prior
-        N(0, (σ_max² + σ_data²) I), so w = 0 stays the unconditional sampler bit for bit.
-        `stats` gets the pilot's network evaluations, 'pilot_nfe'."""
-        data = self.config.data
-        if labels is None or not condition.starts_per_class(data):
-            return None
-        k = len(data.class_means)
-        means = torch.tensor(data.class_means, dtype=torch.float64).reshape(k, *self.shape)
-        if data.class_covs is None:  # a run from before class covariances: σ_data² as before
-            covs = torch.full_like(means, self.preset.precond.sigma_data**2)
-        else:
-            covs = torch.tensor(data.class_covs, dtype=torch.float64)
-            covs = covs if covs.shape[1:] == (self.dim, self.dim) else covs.reshape(means.shape)
-        table = class_start(means, covs, sigma_max)
-        if condition.guidance == 1:
-            return table
-        if self.is_image:  # σ_max ≫ the data, and a U-Net pilot costs minutes on a CPU
-            return guided_limit_start(table, condition.guidance)
-        classes = labels.unique().tolist()
-        return self._guided_start(table, classes, condition.guidance, sigma_max, seed, stats)
-
-    def _guided_start(
-        self,
-        table: GaussianStart,
-        classes: list[int],
-        guidance: float,
-        sigma_max: float,
-        seed: int,
-        stats: dict | None = None,
-    ) -> GaussianStart:
-        """`table` with the rows of `classes` replaced by the guided flow's measured marginal at
-        σ_max: PILOT antithetic pairs per class, the pilot's noise its own stream of `seed`, so a
-        sample still depends only on (seed, i)."""
-        device = next(self.denoiser.parameters()).device
-        full = table.full
-        mean, cov = table.mean.clone(), table.cov.clone()
-        nfe = 0
-        for c in classes:
-            info: dict = {}
-            z = randn_per_sample(seed, 0, PILOT, self.shape, stream=PILOT_STREAM + c)
-            found = flow_start(
-                self.conditioned(c, guidance),
-                table.mean[c : c + 1].float().to(device),
-                z.to(device),
-                sigma_max,
-                full,
-                info,
-            )
-            mean[c], cov[c], nfe = found.mean[0], found.cov[0], nfe + info["nfe"]
-        if stats is not None:
-            stats["pilot_nfe"] = nfe
-        return GaussianStart(mean, cov)
 
     def _inpaint_codes(
         self,

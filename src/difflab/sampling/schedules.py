@@ -125,6 +125,21 @@ def iddpm_sigmas(
     return _append_zero(torch.unique_consecutive(u[idx]), dtype)
 
 
+def flow_uniform_sigmas(
+    n: int, sigma_min: float, sigma_max: float, dtype: torch.dtype = torch.float64
+) -> Tensor:
+    """Rectified flow's Euler grid (Liu et al. 2022): t = σ/(1+σ) uniform from t(σ_max) to 0 in n
+    steps, σ_i = t_i/(1 − t_i), with no σ_min level (sigma_min only checked). For straight paths
+    (a reflow student) an Euler step to σ = 0 is exact; on a karras grid, 2 steps would spend one
+    between σ_min and 0."""
+    if n < 1 or not 0 < sigma_min < sigma_max:
+        raise DifflabError(
+            f"need n ≥ 1 and 0 < sigma_min < sigma_max, got {n}, {sigma_min}, {sigma_max}"
+        )
+    t = sigma_max / (1 + sigma_max) * torch.linspace(1.0, 0.0, n + 1, dtype=torch.float64)
+    return (t / (1 - t)).to(dtype)
+
+
 SCHEDULES = {
     "karras": karras_sigmas,
     "log-snr": log_snr_sigmas,
@@ -132,6 +147,7 @@ SCHEDULES = {
     "time-uniform": time_uniform_sigmas,
     # uniform in VP's t whatever the preset (the peers' few-step grid)
     "vp-time": time_uniform_sigmas,
+    "flow-uniform": flow_uniform_sigmas,
 }
 
 

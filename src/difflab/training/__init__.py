@@ -17,7 +17,7 @@ from .config import PRECISIONS, TrainConfig
 from .fit import train
 from .loop import Progress, run_loop
 from .prepare import class_moments, data_covariance, prepare_data
-from .state import TrainState, ema_update, make_state
+from .state import TrainState, ema_update, make_state, still_training
 
 __all__ = [
     "CHECKPOINT",
@@ -35,5 +35,6 @@ __all__ = [
     "prepare_data",
     "read_history",
     "run_loop",
+    "still_training",
     "train",
 ]

@@ -35,7 +35,7 @@ from .early import EarlyStop
 from .loop import free_cores, run_loop
 from .objectives import OBJECTIVES
 from .prepare import class_moments, data_covariance, describe, prepare_data
-from .state import ema_update, load_state, make_state
+from .state import ema_update, load_state, make_state, training_lock
 
 
 def train(
@@ -100,6 +100,7 @@ def _refuse_recipe(preset: Preset | None, model: ModelConfig, cfg: TrainConfig, 
     if preset is not None and preset.distils and teacher is None:
         raise DifflabError(
             f"the {preset.name} preset is distilled from a teacher: difflab distill --run TEACHER"
+            + (" --method reflow" if preset.teacher == "coupling" else "")
         )
     if cfg.likelihood_weighting and preset is not None and preset.learns_schedule:
         raise DifflabError(
@@ -180,9 +181,7 @@ def _train(
         )
         return None  # before any data preparation: nothing is trained or rewritten
     scaled = _scaled(data, None if saved is None else saved[1], run_dir)
-    preset = preset.adapt(scaled.sigma_data, scaled.sigma_max)
-    if cfg.likelihood_weighting:
-        preset = preset.likelihood_weighted()
+    scaled, preset = _adapted(scaled, preset, cfg, teacher)
     run_config = _run_config(data, scaled, preset, model, cfg, env)
     batches = _batches(data.rows, scaled.z, data.labels, cfg, env)
     state = make_state(preset, scaled.shape, model, cfg, teacher)
@@ -207,7 +206,8 @@ def _train(
             f"no budget: training until the held-out loss stops improving (checked every "
             f"{early.every} steps)"
         )
-    run_loop(state, batches, cfg, run_dir, run_config, progress, early)
+    with training_lock(run_dir, env.is_main):
+        run_loop(state, batches, cfg, run_dir, run_config, progress, early)
     now = f" (now at step {state.step})" if first else ""
     log(
         f"trained {state.step - first} steps{now} in {state.elapsed - before:.1f} s; "
@@ -218,6 +218,15 @@ def _train(
     for note in getattr(state, "notes", []):
         log(note)
     return run_dir
+
+
+def _adapted(scaled: Scaled, preset: Preset, cfg: TrainConfig, teacher) -> tuple:
+    """The recipe with σ_data and σ_max from the data (a coupling's σ_T for reflow: its pairs
+    start there, so does the student), trained for likelihood if asked."""
+    if getattr(teacher, "sigma_max", None):
+        scaled = scaled._replace(sigma_max=teacher.sigma_max)
+    preset = preset.adapt(scaled.sigma_data, scaled.sigma_max)
+    return scaled, preset.likelihood_weighted() if cfg.likelihood_weighting else preset
 
 
 def _early_stop(data, scaled: Scaled, state, preset: Preset, model: ModelConfig, cfg, teacher):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,41 @@ from .batches import InMemory, Streamed
 from .config import PRECISIONS, TrainConfig
 from .distributed import DistEnv
 from .objectives import OBJECTIVES
+
+
+TRAINING = "training.lock"  # in a run directory while a process trains it: "host pid"
+
+
+@contextlib.contextmanager
+def training_lock(run_dir: Path, held: bool = True):
+    """RUN/training.lock names this host and process while the loop runs (`held`: the main rank),
+    so `distill` can refuse a teacher that is still training; removed however the loop ends."""
+    path = run_dir / TRAINING
+    if held:
+        path.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    try:
+        yield
+    finally:
+        if held:
+            path.unlink(missing_ok=True)
+
+
+def still_training(run_dir: Path) -> str | None:
+    """Who trains RUN now ('pid N' or 'host H'), or None: no lock, or a stale one (its process
+    on this host is gone; a killed run leaves it)."""
+    try:
+        host, pid = (run_dir / TRAINING).read_text().split()
+    except (OSError, ValueError):
+        return None
+    if host != socket.gethostname():
+        return f"host {host}"
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return None
+    except (PermissionError, ValueError):
+        pass
+    return f"pid {pid}"
 
 
 @dataclass
