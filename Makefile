@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# The CPU wheel of torch lies on disk; ask for it first so nothing pulls a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	# torch pinned again in the same line: no dependency may swap in another build
+	$(BIN)/pip install -q -e '.[dev]' torch==2.13.0
 	touch $(STAMP)
 
 install: $(STAMP)

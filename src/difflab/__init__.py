@@ -29,6 +29,7 @@ _EXPORTS = {
     "TrainingData": "data.training",
     "train": "training",
     "distill": "distillation",
+    "load_external": "external",
 }
 
 __all__ = ["__version__", *_EXPORTS]

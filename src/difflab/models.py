@@ -164,6 +164,13 @@ def _vector_dim(shape: tuple[int, ...], what: str) -> int:
     return shape[0]
 
 
+def _external(preset: Preset | None, shape: tuple[int, ...], cfg: ModelConfig) -> nn.Module:
+    raise DifflabError(
+        "a diffusers model is read from its own directory (difflab.load_external, or --run DIR), "
+        "not built or trained here"
+    )
+
+
 MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec("denoiser", _mlp, "diffusion model: residual MLP denoiser of any preset"),
     "realnvp": ModelSpec(
@@ -196,6 +203,9 @@ MODELS: dict[str, ModelSpec] = {
         "autoregressive",
         _wavenet,
         "autoregressive: dilated causal convolutions over a sequence (van den Oord et al. 2016)",
+    ),
+    "diffusers": ModelSpec(
+        "denoiser", _external, "a diffusers UNet trained elsewhere, read by difflab.external"
     ),
 }
 

@@ -265,6 +265,62 @@ class RectifiedFlow(Process):
         return sigma / (1.0 + sigma)
 
 
+@dataclass(frozen=True)
+class DiscreteVP(Process):
+    """A discrete-time VP model's table (DDPM, and every diffusers scheduler): ᾱ_k for timesteps
+    k = 0…T−1 gives σ_k = sqrt((1 − ᾱ_k)/ᾱ_k) and s_k = sqrt(ᾱ_k) = 1/sqrt(1 + σ_k²). Between
+    levels log σ is linear in the fractional timestep t (k-diffusion's DiscreteSchedule), so
+    t(σ) gives the network the fractional timestep of any σ in [σ_0, σ_{T−1}]."""
+
+    log_sigmas: tuple = ()  # log σ_k, increasing in k
+    t_min: float = 0.0
+    t_max: float = -1.0  # T − 1
+
+    def __post_init__(self) -> None:
+        if self.t_max < 0:
+            object.__setattr__(self, "t_max", float(len(self.log_sigmas) - 1))
+
+    @classmethod
+    def from_alphas_cumprod(cls, alphas_cumprod: Tensor) -> "DiscreteVP":
+        """From the ᾱ table: log σ_k = ½ log((1 − ᾱ_k)/ᾱ_k)."""
+        a = alphas_cumprod.double()
+        return cls(log_sigmas=tuple((0.5 * torch.log((1 - a) / a)).tolist()))
+
+    def _table(self, like: Tensor) -> Tensor:
+        return torch.tensor(self.log_sigmas, dtype=torch.float64, device=like.device)
+
+    def _piece(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(log σ at t, the slope d log σ/dt of its piece, t's dtype template)."""
+        t = _as_tensor(t)
+        table = self._table(t)
+        low = t.double().floor().clamp(0, len(table) - 2).long()
+        slope = table[low + 1] - table[low]
+        return table[low] + (t.double() - low) * slope, slope, t
+
+    def sigma(self, t: Tensor) -> Tensor:
+        log, _, t = self._piece(t)
+        return torch.exp(log).to(t.dtype)
+
+    def sigma_deriv(self, t: Tensor) -> Tensor:
+        log, slope, t = self._piece(t)
+        return (torch.exp(log) * slope).to(t.dtype)
+
+    def s(self, t: Tensor) -> Tensor:
+        return 1.0 / torch.sqrt(1.0 + self.sigma(t) ** 2)
+
+    def s_deriv(self, t: Tensor) -> Tensor:
+        sigma = self.sigma(t)
+        return -sigma * self.sigma_deriv(t) / (1.0 + sigma**2) ** 1.5
+
+    def t_of_sigma(self, sigma: Tensor) -> Tensor:
+        """The fractional timestep of σ: its piece by binary search, then linear in log σ."""
+        sigma = _as_tensor(sigma)
+        table, log = self._table(sigma), torch.log(sigma.double())
+        low = (torch.searchsorted(table, log, right=True) - 1).clamp(0, len(table) - 2)
+        w = ((log - table[low]) / (table[low + 1] - table[low])).clamp(0, 1)
+        return (low + w).to(sigma.dtype)
+
+
 PROCESSES: dict[str, type[Process]] = {
     "edm": EDM,
     "vp": VP,

@@ -17,7 +17,12 @@ from .common import check_suffix, condition_options, read_rows
 
 @cli.command()
 @click.option(
-    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory."
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run directory, or a diffusers model saved with save_pretrained (a pipeline, or a UNet "
+    "folder with its scheduler_config.json): read as a run (difflab.external).",
 )
 @click.option(
     "--data",

@@ -30,7 +30,7 @@ def _test_images(
     "run_dir",
     required=True,
     type=click.Path(path_type=Path),
-    help="Run directory (diffusion or flow).",
+    help="Run directory (diffusion or flow), or a diffusers model directory (difflab.external).",
 )
 @click.option(
     "--data",

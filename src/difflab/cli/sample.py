@@ -17,7 +17,12 @@ from .common import check_suffix, condition_options, samples_exactly
 
 @cli.command()
 @click.option(
-    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory."
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run directory, or a diffusers model saved with save_pretrained (a pipeline, or a UNet "
+    "folder with its scheduler_config.json): read as a run (difflab.external).",
 )
 @click.option(
     "--n",
@@ -229,7 +234,12 @@ def _figures(run, x, out: Path, grid: Path | None, plot: bool, title: str, cls) 
 
 @cli.command("tune-grid")
 @click.option(
-    "--run", "run_dir", required=True, type=click.Path(path_type=Path), help="Run directory."
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run directory, or a diffusers model saved with save_pretrained (a pipeline, or a UNet "
+    "folder with its scheduler_config.json): read as a run (difflab.external).",
 )
 @click.option(
     "--nfe", required=True, type=click.IntRange(2, 100), help="Network evaluations to tune for."

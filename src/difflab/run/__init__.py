@@ -25,7 +25,15 @@ from .spec import SamplingSpec
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> Run | FlowRun:
     """The run in RUN_DIR: a diffusion Run or a FlowRun, by its configuration; the checkpoint is
-    read once."""
+    read once. A diffusers model's directory (a pipeline or a UNet folder saved by
+    save_pretrained) is read as a diffusion Run too (difflab.external)."""
+    from ..checkpoint import CHECKPOINT
+
+    if not (Path(run_dir) / CHECKPOINT).exists():
+        from ..external import is_diffusers_dir, load_external
+
+        if is_diffusers_dir(run_dir):
+            return load_external(run_dir, device)
     path, tensors, config = load_parts(run_dir)
     kind = FlowRun if config.model.is_flow else Run
     return kind.from_parts(path, tensors, config, device)

@@ -226,6 +226,14 @@ class Run(Starts, TunedGrids, TrainedRun):
             stats["sigma_max"] = sigma_max
         return sigma_max
 
+    def _likelihood_sigma_min(self) -> float:
+        """Where the likelihood ends: σ = 0.002, or a discrete table's lowest level (a model
+        from elsewhere, difflab.external: its network never saw a σ below it)."""
+        from ..processes import DiscreteVP
+
+        process = self.preset.process
+        return process.sigma_min if isinstance(process, DiscreteVP) else SIGMA_FLOOR
+
     def _spec(self, sampler: str | None, steps: int | None, options: dict) -> SamplingSpec:
         """What the caller gave, over the recipe's own sampling defaults (`Preset.sampling`), over
         SamplingSpec's; a distilled student takes only its own sampler."""
@@ -355,6 +363,7 @@ class Run(Starts, TunedGrids, TrainedRun):
                 log_prob(
                     denoiser,
                     chunk.to(device),
+                    sigma_min=self._likelihood_sigma_min(),
                     sigma_max=sigma_max,
                     sigma_data=self.preset.precond.sigma_data,
                     method=method,
