@@ -227,3 +227,22 @@ def test_pickled_weights_and_a_missing_scheduler_are_refused(saved, tmp_path):
     (bare / "diffusion_pytorch_model.safetensors").rename(bare / "diffusion_pytorch_model.bin")
     one_line_error(cli("sample", "--run", bare, *out), "never loaded")
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_a_set_in_other_levels_meets_the_model_in_its_own(run, saved, tmp_path):
+    """The digits (levels 0–16) against a 0–255 model: mapped through [-1, 1] (the same point in
+    both), each of the 17 levels a bin of 255/16 of the model's units."""
+    from helpers import run as cli
+
+    from difflab.data.images import load_images, rescale
+
+    out = tmp_path / "l.json"
+    r = cli("likelihood", "--run", saved, "--data", "digits", "--n", 3, "--method", "heun",
+            "--steps", 8, "--json", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text())["dequantised_bin_width"] == pytest.approx(255 / 16)
+    digits = load_images("digits", split="test")
+    assert digits.scaler.hi == 16
+    in_model = rescale(digits.pixels[:3], digits.scaler, run.standardiser)
+    assert np.allclose(run.standardiser.forward(in_model), digits.scaler.forward(digits.pixels[:3]))
+    assert np.allclose(in_model, digits.pixels[:3] * 255 / 16)

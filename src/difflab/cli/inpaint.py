@@ -185,7 +185,7 @@ def _inpaint_images(
     from ..data import save_array
     from ..data.images import load_images
 
-    from ..data.images import image_mask
+    from ..data.images import image_mask, rescale
     from ..report import completion_grid
 
     if not run.is_image:
@@ -197,7 +197,8 @@ def _inpaint_images(
         raise DifflabError(
             f"{spec}: images of shape {ims.shape}, the run was trained on {run.shape}"
         )
-    originals, observed = ims.pixels[:n], image_mask(mask_name, run.shape)
+    originals = rescale(ims.pixels[:n], ims.scaler, run.standardiser)  # in the run's levels
+    observed = image_mask(mask_name, run.shape)
     # completion_grid makes OUT only once the completions exist: bad input leaves nothing behind
     filled, stats = completion_grid(
         run,

@@ -14,14 +14,18 @@ from .base import Positive, _check_output, _device, _friendly, _positive, cli
 def _test_images(
     run, data: str, n: int, bin_width: float | None
 ) -> tuple[np.ndarray, float | None]:
-    """The first n images of the held-out test split of `data`; integer pixel levels are
-    dequantised with bins of width 1 (uniform noise) unless --dequantise says otherwise."""
-    from ..data.images import load_images
+    """The first n images of the held-out test split of `data`, in the run's pixel units (a model
+    from elsewhere reads 0–255 whatever the set's own range: the set's levels are mapped through
+    [-1, 1]); integer levels are dequantised with bins of one level of the set (uniform noise)
+    unless --dequantise says otherwise."""
+    from ..data.images import load_images, rescale
 
     images = load_images(data, split="test", image_size=run.shape[-1])
-    if bin_width is None and run.standardiser.integer:
+    own, theirs = run.standardiser, images.scaler
+    if bin_width is None and own.integer:
         bin_width = 1.0
-    return images.pixels[:n], bin_width
+    ratio = (own.hi - own.lo) / (theirs.hi - theirs.lo)  # one level of the set, in the run's units
+    return rescale(images.pixels[:n], theirs, own), bin_width and bin_width * ratio
 
 
 @cli.command()

@@ -49,6 +49,14 @@ class PixelScaler:
         return cls(float(d["lo"]), float(d["hi"]), bool(d.get("integer", True)))
 
 
+def rescale(pixels: np.ndarray, source: PixelScaler, target: PixelScaler) -> np.ndarray:
+    """Pixels of `source`'s range in `target`'s (through [-1, 1], not rounded): a set stored in
+    other levels (the digits' 0–16) for a model that reads 0–255 (a diffusers model)."""
+    if (source.lo, source.hi) == (target.lo, target.hi):
+        return pixels
+    return target.lo + (pixels - source.lo) * (target.hi - target.lo) / (source.hi - source.lo)
+
+
 @dataclass(frozen=True)
 class ImageSet:
     """Pixels N×C×H×W (float64 in [scaler.lo, scaler.hi]), optional labels and class names."""

@@ -151,8 +151,11 @@ class Evaluation:
         spec = reference or self.config.data.spec
         train, test = self._image_splits(spec)
         classifier, accuracy = self._classifier_for(train, test)
+        # another set than the run's through its own pixel range: a model from elsewhere (0–255)
+        # against a set stored in other levels (digits: 0–16) meets it in [-1, 1]
         scale = self.standardiser
-        x_train, x_test = scale.forward(train.pixels), scale.forward(test.pixels)
+        own = spec == self.config.data.spec
+        x_train, x_test = ((scale if own else s.scaler).forward(s.pixels) for s in (train, test))
         reference = None
         if cls is not None and test.labels is not None:  # that class's real images only
             x_test, reference = x_test[test.labels == cls], x_train[train.labels == cls]
