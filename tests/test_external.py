@@ -246,3 +246,29 @@ def test_a_set_in_other_levels_meets_the_model_in_its_own(run, saved, tmp_path):
     in_model = rescale(digits.pixels[:3], digits.scaler, run.standardiser)
     assert np.allclose(run.standardiser.forward(in_model), digits.scaler.forward(digits.pixels[:3]))
     assert np.allclose(in_model, digits.pixels[:3] * 255 / 16)
+
+
+def test_class_labels_reach_the_unet_and_its_missing_null_class_is_refused():
+    """A class-conditional UNet (num_class_embeds): DDIM with the labels agrees with diffusers';
+    without a label (unconditional, or guidance's null class −1) one line says why not."""
+    from difflab.errors import DifflabError
+    from difflab.external import DiffusersDenoiser
+
+    unet = tiny_unet(classes=3)
+    table = DiscreteVP.from_alphas_cumprod(alphas_cumprod(SCHEDULE))
+    denoiser = DiffusersDenoiser(unet, table)
+    labels = torch.tensor([0, 1, 2, 1])
+    scheduler = diffusers.DDIMScheduler(**SCHEDULE, clip_sample=False, set_alpha_to_one=True)
+    scheduler.set_timesteps(6)
+    x_t = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    x = x_t
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            x = scheduler.step(unet(x, t, class_labels=labels).sample, t, x).prev_sample
+        sigmas = sigmas_at(scheduler.timesteps)
+        start = x_t * math.sqrt(1 + float(sigmas[0]) ** 2)
+        ours = sample(lambda v, s: denoiser(v, s, labels), start, sigmas, "ddim")
+    assert rms(ours, x) <= 1e-4, rms(ours, x)
+    for cond in (None, torch.tensor([0, -1, 2, 1])):
+        with pytest.raises(DifflabError, match="no null class"):
+            denoiser(start, torch.tensor(10.0), cond)

@@ -65,6 +65,13 @@ class DiffusersDenoiser(nn.Module):
         t = self.table.t_of_sigma(sigma.double()).to(x.dtype)
         x_t = x * append_dims(torch.rsqrt(1.0 + sigma**2), x.ndim)
         kw = {} if cond is None else {"class_labels": cond}
+        if getattr(self.unet.config, "num_class_embeds", None) and (
+            cond is None or (cond < 0).any()
+        ):
+            raise DifflabError(
+                "a diffusers UNet with class embeddings has no null class: sample it with a class "
+                "(--class K) at guidance 1; unconditional samples and guidance need one"
+            )
         out = self.unet(x_t, t, **kw)
         return x0_from_prediction(self.prediction, getattr(out, "sample", out), x, sigma)
 
