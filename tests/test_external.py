@@ -203,7 +203,8 @@ def test_a_saved_pipeline_reads_as_a_run_and_its_grids_stay_out_of_it(run, saved
     from helpers import run as cli
 
     before = sorted(p.relative_to(saved) for p in saved.rglob("*"))
-    assert run.shape == (1, 8, 8) and run.preset.sampling_range()[1] == pytest.approx(157.41, 1e-4)
+    assert run.shape == (1, 8, 8) and run.preset.process.sigma_max == pytest.approx(157.41, 1e-4)
+    assert run.preset.sampling_range() == pytest.approx((0.01, 16.0), rel=1e-3)  # 2√D, as 2√64
     r = cli("sample", "--run", saved, "--n", 4, "--nfe", 5, "--out", tmp_path / "x.npy")
     assert r.exit_code == 0, r.output
     x = np.load(tmp_path / "x.npy")
@@ -272,3 +273,23 @@ def test_class_labels_reach_the_unet_and_its_missing_null_class_is_refused():
     for cond in (None, torch.tensor([0, -1, 2, 1])):
         with pytest.raises(DifflabError, match="no null class"):
             denoiser(start, torch.tensor(10.0), cond)
+
+
+def test_a_model_from_elsewhere_is_measured_against_the_images_it_is_given(saved, tmp_path):
+    """evaluate needs --reference (the model keeps no images), and a set in other levels is
+    scored in [-1, 1] like the model's samples: the digits classifier keeps its accuracy."""
+    from helpers import one_line_error
+    from helpers import run as cli
+
+    from difflab.data.images import load_images
+
+    digits = np.round(load_images("digits", split="test").pixels[:64] * 255 / 16)  # as 0–255
+    np.save(tmp_path / "s.npy", digits)
+    one_line_error(cli("evaluate", "--run", saved, "--samples", tmp_path / "s.npy"), "--reference")
+    out = tmp_path / "m.json"
+    r = cli("evaluate", "--run", saved, "--samples", tmp_path / "s.npy", "--reference", "digits",
+            "--json", out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(out.read_text())
+    assert metrics["classifier_accuracy"] > 0.9  # 73% when the digits were read as 0–255
+    assert metrics["fd"]["ratio"] < 3  # held-out real digits, rescaled: near the floor

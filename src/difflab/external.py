@@ -65,9 +65,8 @@ class DiffusersDenoiser(nn.Module):
         t = self.table.t_of_sigma(sigma.double()).to(x.dtype)
         x_t = x * append_dims(torch.rsqrt(1.0 + sigma**2), x.ndim)
         kw = {} if cond is None else {"class_labels": cond}
-        if getattr(self.unet.config, "num_class_embeds", None) and (
-            cond is None or (cond < 0).any()
-        ):
+        classes = getattr(getattr(self.unet, "config", None), "num_class_embeds", None)
+        if classes and (cond is None or (cond < 0).any()):
             raise DifflabError(
                 "a diffusers UNet with class embeddings has no null class: sample it with a class "
                 "(--class K) at guidance 1; unconditional samples and guidance need one"
@@ -128,19 +127,10 @@ def _layout(model_dir: Path) -> tuple[Path, Path]:
     """(the UNet's folder, its scheduler config) of a pipeline or of a UNet folder."""
     if (model_dir / "model_index.json").is_file():
         unet, scheduler = model_dir / "unet", model_dir / "scheduler" / "scheduler_config.json"
-    else:
-        unet = model_dir
-        scheduler = next(
-            (
-                p
-                for p in (
-                    model_dir / "scheduler_config.json",
-                    model_dir.parent / "scheduler" / "scheduler_config.json",
-                )  # fmt: skip
-                if p.is_file()
-            ),
-            model_dir / "scheduler_config.json",
-        )
+    else:  # a UNet folder: its scheduler beside it, or in the pipeline's sibling folder
+        unet, scheduler = model_dir, model_dir / "scheduler_config.json"
+        sibling = model_dir.parent / "scheduler" / "scheduler_config.json"
+        scheduler = scheduler if scheduler.is_file() or not sibling.is_file() else sibling
     if not (unet / WEIGHTS).is_file():
         found = sorted(p.name for p in unet.glob("*.bin")) if unet.is_dir() else []
         why = f" (found {', '.join(found)}: pickled weights, never loaded)" if found else ""
@@ -185,7 +175,7 @@ def _read_unet(unet_dir: Path) -> nn.Module:
         ) from None
     name = _unet_class(unet_dir / "config.json")
     kind = getattr(diffusers, name or "", None)
-    if kind is None or name not in ("UNet2DModel", "UNet1DModel"):
+    if kind is None or name != "UNet2DModel":  # UNet1DModel: not read yet
         raise DifflabError(f"{unet_dir}: a {name or 'model'}; difflab reads UNet2DModel")
     # low_cpu_mem_usage=False: the same load, without a warning that asks for `accelerate`
     how = dict(use_safetensors=True, local_files_only=True, low_cpu_mem_usage=False)
@@ -216,8 +206,14 @@ def _as_run(model_dir: Path, denoiser: DiffusersDenoiser, scheduler: dict, devic
     preset = Preset("diffusers", schedule, EpsPrecond(sigma_data=1.0), UniformT(),
                     summary=f"a diffusers model ({scheduler.get('_class_name', 'scheduler')}, "
                     f"{denoiser.prediction})")  # fmt: skip
+    # sampling starts at the largest distance two images in [-1, 1]^D can have, 2√D, as difflab's
+    # own runs start at their data's largest pairwise distance: above it the prior is already
+    # the marginal (DDPM's table reaches 157; for 8×8 images 2√D = 16)
+    preset = preset.adapt(1.0, min(schedule.sigma_max, 2 * math.sqrt(math.prod(shape))))
     train = {"external": str(model_dir.resolve()), "prediction_type": denoiser.prediction}
-    config = RunConfig("diffusers", 1.0, schedule.sigma_max, info, ModelConfig("diffusers"), train)
+    config = RunConfig(
+        "diffusers", 1.0, preset.data_sigma_max, info, ModelConfig("diffusers"), train
+    )
     path = external_run_dir(model_dir)
     path.mkdir(parents=True, exist_ok=True)
     denoiser = denoiser.to(device).eval().requires_grad_(False)

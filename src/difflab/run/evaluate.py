@@ -148,14 +148,16 @@ class Evaluation:
 
         if samples.shape[1:] != self.shape:
             raise DifflabError(f"samples have shape {samples.shape[1:]}, the model {self.shape}")
+        if reference is None and self.config.model.type == "diffusers":
+            raise DifflabError(
+                f"{self.config.data.spec}: a model trained elsewhere keeps no images to measure "
+                "against; give --reference IMAGES (a folder, .npy/.npz, digits or faces)"
+            )
         spec = reference or self.config.data.spec
         train, test = self._image_splits(spec)
         classifier, accuracy = self._classifier_for(train, test)
-        # another set than the run's through its own pixel range: a model from elsewhere (0–255)
-        # against a set stored in other levels (digits: 0–16) meets it in [-1, 1]
+        x_train, x_test = (self._in_unit_range(s) for s in (train, test))
         scale = self.standardiser
-        own = spec == self.config.data.spec
-        x_train, x_test = ((scale if own else s.scaler).forward(s.pixels) for s in (train, test))
         reference = None
         if cls is not None and test.labels is not None:  # that class's real images only
             x_test, reference = x_test[test.labels == cls], x_train[train.labels == cls]
@@ -202,10 +204,15 @@ class Evaluation:
 
         if train.labels is None:
             return None, None
-        f = self.standardiser.forward
-        return train_classifier(
-            f(train.pixels), train.labels, f(test.pixels), test.labels, len(train.classes)
-        )
+        x, x_test = self._in_unit_range(train), self._in_unit_range(test)
+        return train_classifier(x, train.labels, x_test, test.labels, len(train.classes))
+
+    def _in_unit_range(self, images) -> np.ndarray:
+        """Images in [-1, 1]: through the run's scaling when stored in the run's levels, else
+        through their own pixel range (a model from elsewhere, 0–255, against the digits' 0–16:
+        without it the digits were squeezed into [-1, -0.87] and the FD classifier fell to 73%)."""
+        own = images.scaler if images.scaler.hi != self.standardiser.hi else self.standardiser
+        return own.forward(images.pixels)
 
 
 def _component(mixture: GaussianMixture | None, k: int) -> GaussianMixture:
