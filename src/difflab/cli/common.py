@@ -12,6 +12,16 @@ from ..errors import DifflabError
 from .base import Finite
 
 
+run_option = click.option(
+    "--run",
+    "run_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Run directory, or a diffusers model saved with save_pretrained (a pipeline, or a UNet "
+    "folder with its scheduler_config.json): read as a run (difflab.external).",
+)
+
+
 def condition_options(fn):
     """--class, --guidance and --unconditional: the decision a model trained with labels needs,
     given to the command as one `condition` (run.Condition, which holds the refusals)."""

@@ -12,18 +12,11 @@ from ..errors import DifflabError
 from ..defaults import PARTICLES
 from .base import _check_output, _device, cli
 from .base import _friendly as friendly
-from .common import check_suffix, condition_options, read_rows
+from .common import check_suffix, condition_options, read_rows, run_option
 
 
 @cli.command()
-@click.option(
-    "--run",
-    "run_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Run directory, or a diffusers model saved with save_pretrained (a pipeline, or a UNet "
-    "folder with its scheduler_config.json): read as a run (difflab.external).",
-)
+@run_option
 @click.option(
     "--data",
     "data_path",

@@ -12,18 +12,11 @@ import numpy as np
 from ..errors import DifflabError, DifflabWarning
 from .base import Finite, Positive, _check_output, _device, _parse_options, cli
 from .base import _friendly as friendly
-from .common import check_suffix, condition_options, samples_exactly
+from .common import check_suffix, condition_options, run_option, samples_exactly
 
 
 @cli.command()
-@click.option(
-    "--run",
-    "run_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Run directory, or a diffusers model saved with save_pretrained (a pipeline, or a UNet "
-    "folder with its scheduler_config.json): read as a run (difflab.external).",
-)
+@run_option
 @click.option(
     "--n",
     default=5000,
@@ -233,14 +226,7 @@ def _figures(run, x, out: Path, grid: Path | None, plot: bool, title: str, cls) 
 
 
 @cli.command("tune-grid")
-@click.option(
-    "--run",
-    "run_dir",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Run directory, or a diffusers model saved with save_pretrained (a pipeline, or a UNet "
-    "folder with its scheduler_config.json): read as a run (difflab.external).",
-)
+@run_option
 @click.option(
     "--nfe", required=True, type=click.IntRange(2, 100), help="Network evaluations to tune for."
 )
