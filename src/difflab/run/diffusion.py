@@ -122,10 +122,11 @@ class Run(Starts, TunedGrids, TrainedRun):
         progress: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
         """The run's ODE coupling (reflow's pairs, difflab.distillation): (x̂_T, x0, labels, σ_T)
-        in model units, n starts x̂_T at σ_T from the sampling prior and their ends x0 under the
-        recipe's default sampler (Heun, 18 steps, Karras ρ = 7: 35 NFE; or `steps`); with `cond`
-        (one class per sample) each chain is conditional on its class (w = 1)."""
-        spec, starts = self._spec(None, steps, {}), []
+        in model units, n starts x̂_T at σ_T from the sampling prior and their ends x0 under Heun
+        on the Karras grid (18 steps, ρ = 7: 35 NFE; or `steps`), whatever the recipe's own
+        sampling defaults (a reflow student's are one Euler step); with `cond` (one class per
+        sample) each chain is conditional on its class (w = 1)."""
+        spec, starts = self._spec("heun", steps or 18, {"schedule": "karras"}), []
         how = (seed, batch_size, progress, starts)
         x0, labels, sigmas, _ = self._chains(n, spec, Condition(cond), *how)
         return torch.cat(starts), x0, labels, float(sigmas[0])
